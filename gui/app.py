@@ -1,0 +1,32 @@
+"""Start the desktop app: QApplication, the workspace, the main window."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError, default_workspace_dir
+
+
+def open_startup_workspace(location: str | None) -> Workspace:
+    """The workspace named on the command line, else the default one in the user's data folder."""
+    return Workspace.open(location or default_workspace_dir())
+
+
+def run_app(location: str | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("DPO Studio")
+    app.setOrganizationName("DPO Studio")
+    try:
+        workspace = open_startup_workspace(location)
+    except (WorkspaceError, SchemaTooNewError) as exc:
+        QMessageBox.critical(None, "DPO Studio cannot open the workspace", str(exc))
+        return 2
+    from gui.main_window import MainWindow
+
+    window = MainWindow(workspace)
+    window.show()
+    code = app.exec()
+    workspace.close()
+    return code

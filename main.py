@@ -1,0 +1,52 @@
+"""DPO Studio entry point.
+
+    python main.py                       open the app (default workspace, demo on first start)
+    python main.py --workspace DIR       open the app on that workspace
+    python main.py COMMAND ...           run headless (python main.py --help lists commands)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Each module registers its own subcommands; it must import torch/transformers lazily
+# (inside the handlers) so that `--help` and the data commands start fast.
+COMMAND_MODULES = (
+    "core.cli.data_commands",   # import, export, stats
+    "core.cli.train_commands",  # train, evaluate, runs
+    "core.cli.demo_commands",   # demo, demo-eval, build-demo-model
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dpo-studio",
+        description="Label preference pairs and train LoRA adapters with DPO. "
+                    "With no command, opens the desktop app.")
+    parser.add_argument("--workspace", help="workspace folder (or database URL) to open in the app")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a command group not built yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from gui.app import run_app
+
+        return run_app(args.workspace)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Schema versions and in-place upgrades.
+
+A workspace records its schema version in the one-row table ``schema_version``. Opening
+an older workspace runs each step from its version up to ``SCHEMA_VERSION`` in one
+transaction; opening a newer one is refused (``SchemaTooNewError``) because this build
+cannot know what the newer tables mean.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import Connection, inspect, text
+
+from storage.models import Base
+from storage.splits import display_swapped_for, split_for
+
+SCHEMA_VERSION = 2
+
+
+class SchemaTooNewError(RuntimeError):
+    pass
+
+
+def _false(conn: Connection) -> str:
+    return "false" if conn.dialect.name == "postgresql" else "0"
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    """v2: workspace settings; pairs remember their display side and split; verdicts gain a
+    note, a resolution flag and retraction (undo no longer deletes history)."""
+    Base.metadata.tables["settings"].create(conn)
+    false = _false(conn)
+    conn.execute(text(f"ALTER TABLE pairs ADD COLUMN display_swapped BOOLEAN NOT NULL DEFAULT {false}"))
+    conn.execute(text("ALTER TABLE pairs ADD COLUMN split VARCHAR(8) NOT NULL DEFAULT 'train'"))
+    conn.execute(text("ALTER TABLE verdicts ADD COLUMN note TEXT NOT NULL DEFAULT ''"))
+    conn.execute(text(f"ALTER TABLE verdicts ADD COLUMN is_resolution BOOLEAN NOT NULL DEFAULT {false}"))
+    conn.execute(text("ALTER TABLE verdicts ADD COLUMN retracted_at DATETIME"))
+    rows = conn.execute(text(
+        "SELECT pairs.id, p.hash, a.hash, b.hash FROM pairs "
+        "JOIN prompts p ON p.id = pairs.prompt_id "
+        "JOIN responses a ON a.id = pairs.response_a_id "
+        "JOIN responses b ON b.id = pairs.response_b_id")).all()
+    for pair_id, prompt_hash, a_hash, b_hash in rows:
+        conn.execute(text("UPDATE pairs SET display_swapped = :s, split = :sp WHERE id = :id"),
+                     {"s": display_swapped_for(prompt_hash, a_hash, b_hash),
+                      "sp": split_for(prompt_hash, a_hash, b_hash), "id": pair_id})
+
+
+# MIGRATIONS[v] upgrades a version-v workspace to v+1.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+
+
+def current_version(conn: Connection) -> int | None:
+    """The workspace's schema version, or None for an empty database."""
+    if not inspect(conn).has_table("schema_version"):
+        return None
+    return conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar_one()
+
+
+def ensure_schema(conn: Connection, location: str) -> int:
+    """Create or upgrade the schema on ``conn`` (inside the caller's transaction).
+
+    Returns the version found before any upgrade (``SCHEMA_VERSION`` for a new workspace).
+    """
+    found = current_version(conn)
+    if found is None:
+        Base.metadata.create_all(conn)
+        conn.execute(text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
+        conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": SCHEMA_VERSION})
+        return SCHEMA_VERSION
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"{location} was written by a newer DPO Studio (schema version {found}; this build "
+            f"understands up to {SCHEMA_VERSION}). Update DPO Studio to open it; nothing was changed.")
+    for version in range(found, SCHEMA_VERSION):
+        MIGRATIONS[version](conn)
+        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version + 1})
+    return found

@@ -1,0 +1,252 @@
+"""The workspace schema: SQLAlchemy 2 typed ORM models.
+
+One table per noun of the annotation-and-training loop. Texts are stored once and
+referenced by id; content hashes make re-imports idempotent. The schema's version lives
+in ``storage.migrations.SCHEMA_VERSION``; change a table here only together with a
+migration step there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import json
+from typing import Any, Optional
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def content_hash(*parts: str) -> str:
+    """Stable 64-bit-ish key for a tuple of texts (NUL-separated so ("ab","c") != ("a","bc"))."""
+    digest = hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+    return digest[:32]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Choice(str, enum.Enum):
+    """What an annotator said about a pair (response a / response b in stored order)."""
+
+    A = "a"
+    B = "b"
+    TIE = "tie"
+    BOTH_BAD = "both_bad"
+    SKIP = "skip"
+
+
+class ResponseOrigin(str, enum.Enum):
+    IMPORTED = "imported"
+    GENERATED = "generated"
+    EDITED = "edited"
+
+
+class RunStatus(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the value ("both_bad"), not the member name, and as a plain string column so
+    # that adding a member never needs a table rebuild on SQLite.
+    return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False,
+                validate_strings=True, length=16)
+
+
+class Setting(Base):
+    """Workspace-wide key/value settings (overlap, guidelines, base model, ...), JSON values."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value_json: Mapped[str] = mapped_column(Text, nullable=False)
+
+    @property
+    def value(self) -> Any:
+        return json.loads(self.value_json)
+
+
+class Annotator(Base):
+    __tablename__ = "annotators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    # A pseudo-annotator stands for an imported file's labels (provenance), not a person.
+    is_pseudo: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class Prompt(Base):
+    __tablename__ = "prompts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Plain-text prompt, or for chat prompts a readable rendering of the turns.
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    # Chat prompts keep their messages: JSON list of {"role", "content"}; NULL for plain text.
+    messages_json: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    hash: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+    responses: Mapped[list["Response"]] = relationship(back_populates="prompt")
+
+    @property
+    def messages(self) -> Optional[list[dict]]:
+        return json.loads(self.messages_json) if self.messages_json else None
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("prompt_id", "hash", name="uq_response_prompt_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    # Conversational completions keep their messages (normally one assistant turn).
+    messages_json: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    origin: Mapped[ResponseOrigin] = mapped_column(_enum(ResponseOrigin), default=ResponseOrigin.IMPORTED,
+                                                   nullable=False)
+    # For generated responses: which model (and adapter) wrote it.
+    model_name: Mapped[Optional[str]] = mapped_column(String(500), nullable=True)
+    # For edited responses: the response it was edited from.
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("responses.id", ondelete="SET NULL"),
+                                                     nullable=True)
+    hash: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+    prompt: Mapped[Prompt] = relationship(back_populates="responses")
+
+
+class Pair(Base):
+    """Two responses to one prompt, to be judged. ``response_a_id < response_b_id`` always,
+    so the same two responses never make two pairs."""
+
+    __tablename__ = "pairs"
+    __table_args__ = (
+        UniqueConstraint("response_a_id", "response_b_id", name="uq_pair_responses"),
+        Index("ix_pairs_prompt", "prompt_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"), nullable=False)
+    response_a_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), nullable=False)
+    response_b_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), nullable=False)
+    # Where the pair came from (file name, "generated", "demo").
+    source: Mapped[str] = mapped_column(String(500), default="", nullable=False)
+    # Shown with b on the left? Drawn once per pair at creation and kept, so position bias
+    # does not leak into the data and every annotator sees the same layout.
+    display_swapped: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # "train" or "eval": deterministic from the pair's content hash (see storage.training_set).
+    split: Mapped[str] = mapped_column(String(8), default="train", nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+    prompt: Mapped[Prompt] = relationship()
+    response_a: Mapped[Response] = relationship(foreign_keys=[response_a_id])
+    response_b: Mapped[Response] = relationship(foreign_keys=[response_b_id])
+
+
+class Verdict(Base):
+    """One annotator's judgement of one pair. Never updated in place: a changed mind is a new
+    row; undo marks the row retracted. The annotator's current verdict on a pair is the
+    newest row that is not retracted."""
+
+    __tablename__ = "verdicts"
+    __table_args__ = (
+        Index("ix_verdicts_pair_annotator", "pair_id", "annotator_id"),
+        Index("ix_verdicts_annotator_created", "annotator_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), nullable=False)
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id", ondelete="CASCADE"), nullable=False)
+    choice: Mapped[Choice] = mapped_column(_enum(Choice), nullable=False)
+    seconds_spent: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
+    note: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    # A final verdict given by an owner to settle a disagreement; it overrides the merge policy.
+    is_resolution: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    retracted_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+    pair: Mapped[Pair] = relationship()
+    annotator: Mapped[Annotator] = relationship()
+
+
+class TrainingRun(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus), default=RunStatus.PENDING, nullable=False)
+    # The resolved, validated config (JSON of core.training config dataclass).
+    config_json: Mapped[str] = mapped_column(Text, nullable=False)
+    base_model: Mapped[str] = mapped_column(String(1000), nullable=False)
+    run_dir: Mapped[str] = mapped_column(String(1000), nullable=False)
+    adapter_path: Mapped[Optional[str]] = mapped_column(String(1000), nullable=True)
+    error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    step: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    total_steps: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    started_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime, nullable=True)
+
+    @property
+    def config(self) -> dict:
+        return json.loads(self.config_json)
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_run_name_step", "run_id", "name", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
+    step: Mapped[int] = mapped_column(Integer, nullable=False)
+    split: Mapped[str] = mapped_column(String(8), nullable=False)  # "train" | "eval"
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    value: Mapped[float] = mapped_column(Float, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class ReferenceLogp(Base):
+    """Cached reference-model log-probs of one (prompt, chosen, rejected) example.
+
+    ``model_key`` fingerprints the base model weights/config, ``tokenization_key`` the
+    tokenizer and the truncation settings, ``example_hash`` the texts themselves, so a
+    different model, tokenisation or an edited text never reuses a stale value.
+    """
+
+    __tablename__ = "reference_logps"
+    __table_args__ = (
+        UniqueConstraint("model_key", "tokenization_key", "example_hash", name="uq_reference_logp_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    tokenization_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    example_hash: Mapped[str] = mapped_column(String(32), nullable=False)
+    chosen_logp: Mapped[float] = mapped_column(Float, nullable=False)
+    rejected_logp: Mapped[float] = mapped_column(Float, nullable=False)
+    chosen_tokens: Mapped[int] = mapped_column(Integer, nullable=False)
+    rejected_tokens: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
