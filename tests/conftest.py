@@ -31,3 +31,14 @@ def workspace(tmp_path: Path, _template_workspace: Path):
     ws = Workspace.open(root)
     yield ws
     ws.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_thread_left_running():
+    """Every test must leave no worker QThread running (STYLE.md rule 3)."""
+    yield
+    import sys
+
+    workers = sys.modules.get("gui.workers")
+    if workers is not None:
+        assert workers.wait_for_all_workers(timeout_ms=60_000), "a worker QThread was left running"

@@ -1,0 +1,78 @@
+"""The one way to run long work off the UI thread.
+
+A ``Worker`` is a QObject that calls a plain Python function on its own QThread and reports
+through signals: ``progress`` (plain data from the function's ``report`` callback),
+``finished`` (the function's return value) and ``failed`` (a readable message). The function
+never touches a widget: it receives plain data and a ``report`` callable, nothing else.
+
+    worker = Worker(import_file, path, workspace_location)
+    worker.progress.connect(progress_bar.update_from)
+    worker.finished.connect(on_done)
+    worker.failed.connect(show_error)
+    start_worker(worker)
+
+``start_worker`` owns the thread's life: it quits and is deleted when the function returns,
+and ``wait_for_all_workers()`` (used on window close and by tests) joins whatever is left.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+_live_threads: set[QThread] = set()
+
+
+class Worker(QObject):
+    progress = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any):
+        super().__init__()
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._fn(*self._args, report=self.progress.emit, **self._kwargs)
+        except Exception as exc:  # every failure reaches the UI as a message, never a silent stop
+            message = str(exc) or exc.__class__.__name__
+            self.failed.emit(message)
+            traceback.print_exc()
+        else:
+            self.finished.emit(result)
+
+
+def start_worker(worker: Worker) -> QThread:
+    """Move ``worker`` to a new QThread and start it. The thread ends when the work does."""
+    thread = QThread()
+    thread.setObjectName(f"worker:{getattr(worker._fn, '__name__', 'task')}")
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    worker.finished.connect(thread.quit)
+    worker.failed.connect(thread.quit)
+    thread.finished.connect(worker.deleteLater)
+    thread.finished.connect(lambda: _live_threads.discard(thread))
+    thread.finished.connect(thread.deleteLater)
+    # Keep Python references until the thread ends, or they would be collected mid-run.
+    thread._worker = worker  # type: ignore[attr-defined]
+    _live_threads.add(thread)
+    thread.start()
+    return thread
+
+
+def running_workers() -> list[QThread]:
+    return [t for t in _live_threads if t.isRunning()]
+
+
+def wait_for_all_workers(timeout_ms: int = 30_000) -> bool:
+    """Join every worker thread still running; True when none is left."""
+    for thread in list(_live_threads):
+        if thread.isRunning():
+            thread.wait(timeout_ms)
+    return not running_workers()
