@@ -41,4 +41,4 @@ def _no_worker_thread_left_running():
 
     workers = sys.modules.get("gui.workers")
     if workers is not None:
-        assert workers.wait_for_all_workers(timeout_ms=60_000), "a worker QThread was left running"
+        assert workers.wait_for_all_workers(timeout_ms=5_000), "a worker QThread was left running"
