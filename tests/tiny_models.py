@@ -1,0 +1,71 @@
+"""A tiny, real Llama + byte-level BPE tokenizer for training tests (built in well under a second).
+
+``make_tiny_model_dir(path)`` writes a Hugging Face model folder (config, safetensors weights,
+tokenizer files with a ChatML chat template) that every loader of the app accepts exactly as
+it accepts a downloaded model. The tokenizer is trained on a small English corpus, adds a BOS
+token to plain text like Llama's, ends chat turns with ``<|im_end|>`` (its EOS) and has no pad
+token (so the pad = EOS fallback is exercised).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BOS, EOS = "<|begin|>", "<|im_end|>"
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+CORPUS = [
+    "Sure, here is a short and friendly answer to your question.",
+    "No. Go away, I will not help with that.",
+    "The sky is blue because air scatters blue light more than red light.",
+    "To make tea, boil water, add the leaves and wait three minutes.",
+    "Please explain how a bicycle works, step by step.",
+    "What is the capital of France? Paris is the capital of France.",
+    "Thank you for asking! Here are three ideas you could try today.",
+    "I do not know and I do not care about it at all.",
+    "Question: write a haiku about the sea. Answer: waves fold into foam.",
+    "Numbers: 0 1 2 3 4 5 6 7 8 9 10 100 1000, and punctuation: ; : ! ? ' \" ( ) - .",
+]
+
+
+def make_tokenizer(vocab_size: int = 320):
+    """A ``PreTrainedTokenizerFast`` (byte-level BPE trained on ``CORPUS``)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[BOS, EOS, "<|im_start|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tokenizer.train_from_iterator(CORPUS * 4, trainer=trainer)
+    bos_id = tokenizer.token_to_id(BOS)
+    # Llama-style: plain text starts with BOS (a chat template renders its own markers instead).
+    tokenizer.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B",
+                                                             special_tokens=[(BOS, bos_id)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS,
+                                   additional_special_tokens=["<|im_start|>"], chat_template=CHAT_TEMPLATE)
+
+
+def make_tiny_model_dir(path: str | Path, hidden_size: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """Write a tiny Llama (about 40k parameters at the defaults) and its tokenizer into ``path``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer = make_tokenizer()
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, tie_word_embeddings=False,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    torch.random.set_rng_state(generator_state)  # leave the caller's random stream alone
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
