@@ -36,12 +36,21 @@ def _v1_to_v2(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE verdicts ADD COLUMN note TEXT NOT NULL DEFAULT ''"))
     conn.execute(text(f"ALTER TABLE verdicts ADD COLUMN is_resolution BOOLEAN NOT NULL DEFAULT {false}"))
     conn.execute(text("ALTER TABLE verdicts ADD COLUMN retracted_at DATETIME"))
+    conn.execute(text("ALTER TABLE pairs ADD COLUMN judged_count INTEGER NOT NULL DEFAULT 0"))
+    conn.execute(text("CREATE INDEX ix_pairs_judged_count ON pairs (judged_count, id)"))
+    # v1 had no retraction, so every annotator's rows are current; skips do not count.
+    conn.execute(text(
+        "UPDATE pairs SET judged_count = (SELECT COUNT(DISTINCT v.annotator_id) FROM verdicts v "
+        "WHERE v.pair_id = pairs.id AND v.choice != 'skip')"))
     rows = conn.execute(text(
         "SELECT pairs.id, p.hash, a.hash, b.hash FROM pairs "
         "JOIN prompts p ON p.id = pairs.prompt_id "
         "JOIN responses a ON a.id = pairs.response_a_id "
         "JOIN responses b ON b.id = pairs.response_b_id")).all()
     for pair_id, prompt_hash, a_hash, b_hash in rows:
+        # Hashes in sorted order, as storage.ingest draws them: the draw must not depend on
+        # which response happened to get the lower id.
+        a_hash, b_hash = sorted((a_hash, b_hash))
         conn.execute(text("UPDATE pairs SET display_swapped = :s, split = :sp WHERE id = :id"),
                      {"s": display_swapped_for(prompt_hash, a_hash, b_hash),
                       "sp": split_for(prompt_hash, a_hash, b_hash), "id": pair_id})

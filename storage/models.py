@@ -146,6 +146,8 @@ class Pair(Base):
     __table_args__ = (
         UniqueConstraint("response_a_id", "response_b_id", name="uq_pair_responses"),
         Index("ix_pairs_prompt", "prompt_id"),
+        # The annotation queue's lookup: open pairs (judged_count < overlap) in id order.
+        Index("ix_pairs_judged_count", "judged_count", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -159,6 +161,10 @@ class Pair(Base):
     display_swapped: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     # "train" or "eval": deterministic from the pair's content hash (see storage.training_set).
     split: Mapped[str] = mapped_column(String(8), default="train", nullable=False)
+    # Denormalised: how many distinct annotators' current verdicts judge this pair (skips do
+    # not count). Kept in the same transaction as every verdict write (storage.verdicts), so
+    # the queue finds open pairs through an index instead of counting verdicts per pair.
+    judged_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
 
     prompt: Mapped[Prompt] = relationship()

@@ -1,0 +1,136 @@
+"""Building the DPO training set from verdicts, with a merge policy and the stored split.
+
+Each annotator's *current* verdict counts (storage.verdicts). Skips are not votes. Policies:
+
+- ``majority``: the choice with more votes than any other wins (a plurality with no tie at
+  the top); a winning ``a``/``b`` becomes an example, a winning ``tie``/``both_bad`` is
+  dropped under that name, a draw at the top is dropped as ``no_majority``.
+- ``unanimous``: every vote the same; ``a``/``b`` becomes an example, all ``tie`` or all
+  ``both_bad`` is dropped under that name, anything else is ``not_unanimous``.
+- ``all``: every ``a``/``b`` vote is its own example (a pair judged ``a`` by two people and
+  ``b`` by one gives three examples); ``tie``/``both_bad`` votes are dropped one by one.
+
+An owner's resolution verdict overrides the policy for its pair. Pairs with no vote at all
+are ``unlabelled``; pairs whose only votes are skips are ``skipped``. The train/eval split is
+the pair's stored, content-derived ``Pair.split``, so it is the same on every build.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+
+from storage.models import Choice, Pair, Prompt, Response
+from storage.verdicts import CurrentVerdict, current_verdicts
+from storage.workspace import Workspace
+
+POLICIES = ("majority", "unanimous", "all")
+DROP_REASONS = ("tie", "both_bad", "skipped", "no_majority", "not_unanimous", "unlabelled")
+
+
+@dataclass(frozen=True)
+class PreferenceExample:
+    pair_id: int
+    prompt: str | list[dict]       # text, or chat messages (TRL conversational)
+    chosen: str | list[dict]       # text, or [{"role": "assistant", "content": ...}]
+    rejected: str | list[dict]
+    split: str                     # "train" | "eval"
+
+
+@dataclass
+class TrainingSet:
+    examples: list[PreferenceExample]
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> count (see DROP_REASONS)
+    policy: str = "majority"
+
+    @property
+    def train(self) -> list[PreferenceExample]:
+        return [e for e in self.examples if e.split == "train"]
+
+    @property
+    def eval(self) -> list[PreferenceExample]:
+        return [e for e in self.examples if e.split == "eval"]
+
+
+def merge_votes(votes: list[Choice], policy: str) -> tuple[list[Choice], list[str]]:
+    """Apply a merge policy to one pair's current non-resolution votes.
+
+    Returns (winning choices, each an example: ``Choice.A`` or ``Choice.B``; drop reasons).
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown merge policy {policy!r}; expected one of {', '.join(POLICIES)}")
+    counted = [v for v in votes if v != Choice.SKIP]
+    if not counted:
+        return [], ["skipped" if votes else "unlabelled"]
+    if policy == "all":
+        return ([v for v in counted if v in (Choice.A, Choice.B)],
+                [v.value for v in counted if v not in (Choice.A, Choice.B)])
+    tally = Counter(counted).most_common()
+    if policy == "unanimous":
+        if len(tally) > 1:
+            return [], ["not_unanimous"]
+        winner = tally[0][0]
+    else:
+        if len(tally) > 1 and tally[0][1] == tally[1][1]:
+            return [], ["no_majority"]
+        winner = tally[0][0]
+    if winner in (Choice.A, Choice.B):
+        return [winner], []
+    return [], [winner.value]
+
+
+def build_training_set(ws: Workspace, policy: str = "majority") -> TrainingSet:
+    """Every example the verdicts support under ``policy``, ordered by pair id."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown merge policy {policy!r}; expected one of {', '.join(POLICIES)}")
+    dropped: Counter[str] = Counter()
+    examples: list[PreferenceExample] = []
+    with ws.session() as session:
+        by_pair: dict[int, list[CurrentVerdict]] = defaultdict(list)
+        for verdict in current_verdicts(session):
+            by_pair[verdict.pair_id].append(verdict)
+        winners: dict[int, list[Choice]] = {}
+        for pair_id, verdicts in by_pair.items():
+            resolutions = [v for v in verdicts if v.is_resolution]
+            if resolutions:
+                chosen, reasons = merge_votes([resolutions[-1].choice], "unanimous")
+            else:
+                chosen, reasons = merge_votes([v.choice for v in verdicts], policy)
+            dropped.update(reasons)
+            if chosen:
+                winners[pair_id] = chosen
+        dropped["unlabelled"] += session.scalar(select(func.count(Pair.id))) - len(by_pair)
+
+        response_a, response_b = aliased(Response), aliased(Response)
+        query = (select(Pair.id, Pair.split, Prompt.text, Prompt.messages_json,
+                        response_a.text, response_a.messages_json, response_b.text, response_b.messages_json)
+                 .join(Prompt, Prompt.id == Pair.prompt_id)
+                 .join(response_a, response_a.id == Pair.response_a_id)
+                 .join(response_b, response_b.id == Pair.response_b_id)
+                 .order_by(Pair.id))
+        wanted = sorted(winners)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for pair_id, split, p_text, p_msgs, a_text, a_msgs, b_text, b_msgs in session.execute(
+                    query.where(Pair.id.in_(chunk))):
+                conversational = p_msgs is not None
+                prompt = json.loads(p_msgs) if conversational else p_text
+                a = _completion(a_text, a_msgs, conversational)
+                b = _completion(b_text, b_msgs, conversational)
+                for choice in winners[pair_id]:
+                    chosen, rejected = (a, b) if choice == Choice.A else (b, a)
+                    examples.append(PreferenceExample(pair_id, prompt, chosen, rejected, split))
+    return TrainingSet(examples, {reason: dropped.get(reason, 0) for reason in DROP_REASONS}, policy)
+
+
+def _completion(text: str, messages_json: str | None, conversational: bool) -> str | list[dict]:
+    """A chat prompt gets message-list completions (TRL conversational); a text prompt gets text."""
+    if not conversational:
+        return text
+    if messages_json is not None:
+        return json.loads(messages_json)
+    return [{"role": "assistant", "content": text}]
