@@ -69,3 +69,34 @@ def make_tiny_model_dir(path: str | Path, hidden_size: int = 32, layers: int = 2
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+TASKS = ["make tea", "fix a bike", "plant a tree", "bake bread", "learn French", "write a poem", "clean a room",
+         "tie a knot", "paint a wall", "cook rice", "read faster", "sleep better", "save money", "run a mile",
+         "draw a cat", "sing a song"]
+
+
+def preference_triples(n: int, chat: bool = False) -> list[tuple]:
+    """``n`` distinct (prompt, chosen, rejected) with one learnable preference: the chosen answer
+    is a helpful "Sure, here is ..." reply, the rejected one a curt refusal."""
+    triples = []
+    for i in range(n):
+        task = TASKS[i % len(TASKS)]
+        prompt = f"Question {i}: how do I {task}?"
+        chosen = f"Sure, here is how to {task}: start small and practise {1 + i % 5} times."
+        rejected = f"No. I will not help you {task}{'!' * (1 + i % 3)}"
+        if chat:
+            triples.append(([{"role": "user", "content": prompt}], [{"role": "assistant", "content": chosen}],
+                            [{"role": "assistant", "content": rejected}]))
+        else:
+            triples.append((" " + prompt + "\n", chosen, rejected))
+    return triples
+
+
+def fill_workspace(ws, n: int = 32, chat: bool = False, source: str = "tiny.jsonl"):
+    """Import ``n`` labelled pairs (chosen first) into a workspace; returns the ImportSummary."""
+    from storage.ingest import ImportRecord, import_records
+
+    records = [ImportRecord(prompt=p, responses=[c, r], chosen=0, line=i + 1)
+               for i, (p, c, r) in enumerate(preference_triples(n, chat))]
+    return import_records(ws, records, source)

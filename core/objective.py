@@ -1,0 +1,45 @@
+"""One micro-batch through the policy: the training objective and its per-pair metrics.
+
+Shared by the training step and evaluation so both report the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from core.batching import Batch
+from core.dpo_loss import preference_loss, preference_metrics, sft_loss
+from core.logprobs import completion_token_logps, sequence_logps
+from core.reference_cache import ReferenceTable, reference_tensors
+from core.training_config import TrainingConfig
+
+
+@dataclass
+class BatchResult:
+    loss: torch.Tensor                    # scalar: mean preference loss over pairs + sft_weight * NLL
+    pair_losses: torch.Tensor             # (B,) detached preference loss (SFT term not included)
+    sft: torch.Tensor | None              # scalar detached NLL per chosen token, when sft_weight > 0
+    metrics: dict[str, torch.Tensor]      # name -> (B,) per-pair values (dpo_loss.preference_metrics)
+
+
+def batch_objective(model, batch: Batch, reference: ReferenceTable, config: TrainingConfig,
+                    device: torch.device) -> BatchResult:
+    """Forward ``batch`` (already on ``device``) through the policy and score it."""
+    token_logps = completion_token_logps(model, batch)                 # (2B, T-1)
+    chosen_logps, rejected_logps = sequence_logps(token_logps)          # (B,), (B,)
+    ref_chosen, ref_rejected = reference_tensors(reference, batch.example_hashes, device)
+    chosen_tokens, rejected_tokens = batch.completion_tokens().chunk(2)
+    losses = preference_loss(chosen_logps, rejected_logps, ref_chosen, ref_rejected, beta=config.beta,
+                             loss_type=config.loss_type, label_smoothing=config.label_smoothing,
+                             chosen_tokens=chosen_tokens, rejected_tokens=rejected_tokens)   # (B,)
+    loss = losses.mean()
+    nll = None
+    if config.sft_weight > 0:
+        chosen_token_logps = token_logps[: batch.num_pairs]
+        nll = sft_loss(chosen_token_logps, batch.loss_mask[: batch.num_pairs])
+        loss = loss + config.sft_weight * nll
+    metrics = preference_metrics(chosen_logps, rejected_logps, ref_chosen, ref_rejected,
+                                 chosen_tokens, rejected_tokens, config.beta)
+    return BatchResult(loss, losses.detach(), None if nll is None else nll.detach(), metrics)
