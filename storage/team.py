@@ -1,0 +1,126 @@
+"""Team queries: per-annotator counts, inter-annotator agreement, disputes and their resolution.
+
+All of them read annotators' *current* verdicts (storage.verdicts). For agreement a skip is
+not a label and resolution verdicts are left out (they settle disputes, they are not
+independent judgements); pseudo-annotators (labelled imports) are left out unless asked.
+The statistics themselves are in storage.agreement.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from storage.agreement import (fleiss_kappa, krippendorff_alpha_nominal, pairwise_cohen_kappa,
+                               percent_agreement)
+from storage.models import Annotator, Choice, Verdict
+from storage.verdicts import add_verdict, current_verdicts, get_or_create_annotator
+from storage.workspace import Workspace
+
+
+@dataclass
+class AnnotatorCounts:
+    annotator_id: int
+    name: str
+    is_pseudo: bool
+    total: int                                  # current verdicts, skips included
+    by_choice: dict[str, int]                   # "a", "b", "tie", "both_bad", "skip" -> count
+    seconds_spent: float                        # summed over current verdicts
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "pseudo": self.is_pseudo, "total": self.total,
+                "by_choice": dict(self.by_choice), "seconds_spent": round(self.seconds_spent, 3)}
+
+
+@dataclass
+class AgreementReport:
+    n_pairs: int                                # pairs with >= 2 annotators' labels
+    n_annotators: int
+    percent_agreement: float | None
+    fleiss_kappa: float | None
+    krippendorff_alpha: float | None
+    # (annotator, annotator) -> (Cohen's kappa or None, pairs both labelled)
+    cohen_kappa: dict[tuple[str, str], tuple[float | None, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"pairs_with_2_or_more": self.n_pairs, "annotators": self.n_annotators,
+                "percent_agreement": self.percent_agreement, "fleiss_kappa": self.fleiss_kappa,
+                "krippendorff_alpha": self.krippendorff_alpha,
+                "cohen_kappa": [{"annotators": list(names), "kappa": kappa, "pairs": n}
+                                for names, (kappa, n) in sorted(self.cohen_kappa.items())]}
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    pair_id: int
+    verdicts: dict[str, Choice]                 # annotator name -> current choice (skips left out)
+    resolution: Choice | None                   # the owner's resolution, if the pair was settled
+
+
+def annotator_counts(ws: Workspace) -> list[AnnotatorCounts]:
+    """Counts by choice of every annotator's current verdicts, people first, then by name."""
+    with ws.session() as session:
+        annotators = session.execute(select(Annotator.id, Annotator.name, Annotator.is_pseudo)).all()
+        seconds = dict(session.execute(
+            select(Verdict.annotator_id, func.sum(Verdict.seconds_spent))
+            .where(Verdict.retracted_at.is_(None)).group_by(Verdict.annotator_id)).all())
+        counts: dict[int, dict[str, int]] = defaultdict(lambda: {c.value: 0 for c in Choice})
+        for verdict in current_verdicts(session):
+            counts[verdict.annotator_id][verdict.choice.value] += 1
+    result = [AnnotatorCounts(aid, name, bool(pseudo), sum(counts[aid].values()), dict(counts[aid]),
+                              float(seconds.get(aid) or 0.0))
+              for aid, name, pseudo in annotators]
+    return sorted(result, key=lambda c: (c.is_pseudo, c.name.lower()))
+
+
+def _units(ws: Workspace, include_pseudo: bool) -> dict[int, dict[str, Choice]]:
+    units: dict[int, dict[str, Choice]] = defaultdict(dict)
+    with ws.session() as session:
+        for verdict in current_verdicts(session):
+            if verdict.choice == Choice.SKIP or verdict.is_resolution:
+                continue
+            if verdict.is_pseudo and not include_pseudo:
+                continue
+            units[verdict.pair_id][verdict.annotator_name] = verdict.choice
+    return units
+
+
+def agreement(ws: Workspace, include_pseudo: bool = False) -> AgreementReport:
+    units = list(_units(ws, include_pseudo).values())
+    rated = [u for u in units if len(u) >= 2]
+    return AgreementReport(
+        n_pairs=len(rated),
+        n_annotators=len({name for unit in rated for name in unit}),
+        percent_agreement=percent_agreement(rated),
+        fleiss_kappa=fleiss_kappa(rated),
+        krippendorff_alpha=krippendorff_alpha_nominal(rated),
+        cohen_kappa=pairwise_cohen_kappa(rated))
+
+
+def disagreements(ws: Workspace, include_resolved: bool = True) -> list[Disagreement]:
+    """Pairs whose annotators' current labels (pseudo-annotators included) are not all the same."""
+    labels: dict[int, dict[str, Choice]] = defaultdict(dict)
+    resolutions: dict[int, Choice] = {}
+    with ws.session() as session:
+        for verdict in current_verdicts(session):
+            if verdict.is_resolution:
+                resolutions[verdict.pair_id] = verdict.choice  # ordered by id: the newest wins
+            elif verdict.choice != Choice.SKIP:
+                labels[verdict.pair_id][verdict.annotator_name] = verdict.choice
+    result = []
+    for pair_id in sorted(labels):
+        if len(set(labels[pair_id].values())) < 2:
+            continue
+        if pair_id in resolutions and not include_resolved:
+            continue
+        result.append(Disagreement(pair_id, labels[pair_id], resolutions.get(pair_id)))
+    return result
+
+
+def resolve(ws: Workspace, pair_id: int, owner_name: str, choice: Choice | str, note: str = "") -> int:
+    """Record the owner's final say on a pair (overrides the merge policy); returns the verdict id."""
+    with ws.writing() as session:
+        owner_id = get_or_create_annotator(session, owner_name)
+        return add_verdict(session, pair_id, owner_id, choice, note=note, is_resolution=True)
