@@ -65,6 +65,11 @@ def canonical_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+def _stored_json(messages: list[dict]) -> str:
+    # Stored as given (role before content reads naturally); hashes use canonical_json.
+    return json.dumps(messages, ensure_ascii=False)
+
+
 def render_messages(messages: list[dict]) -> str:
     """A readable plain-text rendering of chat turns ("User: ...", blank line between turns)."""
     return "\n\n".join(f"{ROLE_LABELS.get(m['role'], str(m['role']).title())}: {m['content']}"
@@ -97,7 +102,7 @@ def pair_draws(prompt_key: str, hash_1: str, hash_2: str, eval_fraction: float) 
 def _prompt_row(prompt: Text, key: str, now) -> dict:
     if isinstance(prompt, str):
         return {"text": prompt, "messages_json": None, "hash": key, "created_at": now}
-    return {"text": render_messages(prompt), "messages_json": canonical_json(prompt), "hash": key, "created_at": now}
+    return {"text": render_messages(prompt), "messages_json": _stored_json(prompt), "hash": key, "created_at": now}
 
 
 def _response_row(prompt_id: int, response: Text, key: str, origin: ResponseOrigin, model_name: str | None,
@@ -105,7 +110,7 @@ def _response_row(prompt_id: int, response: Text, key: str, origin: ResponseOrig
     if isinstance(response, str):
         text_value, messages = response, None
     else:
-        text_value, messages = completion_text(response), canonical_json(response)
+        text_value, messages = completion_text(response), _stored_json(response)
     return {"prompt_id": prompt_id, "text": text_value, "messages_json": messages, "origin": origin,
             "model_name": model_name, "parent_id": None, "hash": key, "created_at": now}
 

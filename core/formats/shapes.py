@@ -1,0 +1,247 @@
+"""The row shapes DPO Studio reads, checked field by field and turned into ``ImportRecord``s.
+
+- ``standard`` (TRL standard): ``prompt``, ``chosen``, ``rejected`` strings.
+- ``conversational`` (TRL conversational): ``prompt`` a list of ``{"role", "content"}``
+  messages, ``chosen``/``rejected`` the assistant messages that follow (a ``chosen`` that
+  repeats the prompt's turns first is accepted and the repeat dropped).
+- ``implicit`` (TRL implicit prompt): only ``chosen``/``rejected``; the prompt is what they
+  share. Anthropic-HH transcripts (``\\n\\nHuman: ...\\n\\nAssistant: ...``) become chat
+  messages: the prompt is every turn before the last Assistant turn, the completion that
+  turn (turn texts stripped), exactly as TRL's own hh-rlhf conversion does. Other strings
+  split at the last whitespace inside their common prefix (the completion keeps the
+  space); message lists split after their common leading messages.
+- ``candidates``: ``prompt`` (text or messages) and ``responses``, a list of 2 or more
+  texts (or assistant message lists); unlabelled, they become every pair to annotate.
+
+Messages keep only ``role`` and ``content``; roles are system, user, assistant or tool.
+Fields other than these are ignored (e.g. the ``split`` column of our own exports).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from core.formats.errors import FormatError
+from storage.ingest import ImportRecord
+
+FORMATS = ("standard", "conversational", "implicit", "candidates")
+ALIASES = {"trl": "standard", "conversation": "conversational", "unlabelled": "candidates"}
+ROLES = ("system", "user", "assistant", "tool")
+HH_TURN = re.compile(r"\n\n(Human|Assistant):[ \t]?")
+_RESPONSE_COLUMN = re.compile(r"response_?(\d+)$")
+
+
+def canonical_format(name: str, path: Path) -> str:
+    name = ALIASES.get(name, name)
+    if name not in FORMATS:
+        raise FormatError(path, 0, None, f"unknown format {name!r}; expected auto, "
+                          f"{', '.join(FORMATS)} (or trl for standard)")
+    return name
+
+
+def _type_name(value: Any) -> str:
+    return {str: "a string", list: "a list", dict: "an object", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def detect_format(row: Any, path: Path, line: int) -> str:
+    """Pick the shape from a row's field names (and the prompt's type)."""
+    if not isinstance(row, dict):
+        raise FormatError(path, line, None, f"expected an object with named fields, got {_type_name(row)}")
+    keys = set(row)
+    if "responses" in keys or any(_RESPONSE_COLUMN.match(k) for k in keys):
+        return "candidates"
+    if {"chosen", "rejected"} <= keys:
+        if "prompt" not in keys:
+            return "implicit"
+        return "conversational" if isinstance(row["prompt"], list) else "standard"
+    raise FormatError(path, line, None,
+                      f"cannot tell the format from fields {sorted(keys)}: expected prompt/chosen/rejected "
+                      "(standard or conversational), chosen/rejected (implicit prompt) or prompt/responses "
+                      "(candidates)")
+
+
+class RowReader:
+    """Checks rows of one file in one shape; every error names the file, line and field."""
+
+    def __init__(self, path: Path, shape: str, from_csv: bool = False):
+        self.path, self.shape, self.from_csv = path, shape, from_csv
+        self.line = 0
+
+    def fail(self, field: str | None, message: str) -> FormatError:
+        return FormatError(self.path, self.line, field, message)
+
+    def record(self, line: int, row: Any) -> ImportRecord:
+        self.line = line
+        if not isinstance(row, dict):
+            raise self.fail(None, f"expected an object with named fields, got {_type_name(row)}")
+        if self.from_csv:
+            row = self._decode_csv_cells(row)
+        return getattr(self, f"_{self.shape}")(row)
+
+    # -- field checks ------------------------------------------------------------------
+    def _get(self, row: dict, name: str) -> Any:
+        if name not in row:
+            raise self.fail(name, "missing")
+        return row[name]
+
+    def _text(self, value: Any, field: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(field, f"expected a string, got {_type_name(value)}")
+        if not value.strip():
+            raise self.fail(field, "empty")
+        return value
+
+    def _messages(self, value: Any, field: str) -> list[dict]:
+        if not isinstance(value, list):
+            raise self.fail(field, f"expected a list of {{\"role\", \"content\"}} messages, got {_type_name(value)}")
+        if not value:
+            raise self.fail(field, "empty (no messages)")
+        messages = []
+        for i, message in enumerate(value):
+            where = f"{field}[{i}]"
+            if not isinstance(message, dict):
+                raise self.fail(where, f"expected a {{\"role\", \"content\"}} message, got {_type_name(message)}")
+            role = message.get("role")
+            if role not in ROLES:
+                raise self.fail(f"{where}.role", f"expected one of {', '.join(ROLES)}, got {role!r}"
+                                if "role" in message else "missing")
+            if "content" not in message:
+                raise self.fail(f"{where}.content", "missing")
+            messages.append({"role": role, "content": self._text(message["content"], f"{where}.content")})
+        return messages
+
+    def _text_or_messages(self, value: Any, field: str) -> str | list[dict]:
+        return self._messages(value, field) if isinstance(value, list) else self._text(value, field)
+
+    def _assistant_turns(self, messages: list[dict], field: str) -> list[dict]:
+        if messages[0]["role"] != "assistant":
+            raise self.fail(f"{field}[0].role", f"a completion starts with an assistant turn, got "
+                            f"{messages[0]['role']!r}")
+        return messages
+
+    def _different(self, chosen: Any, rejected: Any) -> None:
+        if chosen == rejected:
+            raise self.fail("rejected", "same as 'chosen' (a pair needs two different responses)")
+
+    # -- shapes ------------------------------------------------------------------------
+    def _standard(self, row: dict) -> ImportRecord:
+        prompt = self._text(self._get(row, "prompt"), "prompt")
+        chosen = self._text(self._get(row, "chosen"), "chosen")
+        rejected = self._text(self._get(row, "rejected"), "rejected")
+        self._different(chosen, rejected)
+        return ImportRecord(prompt, [chosen, rejected], 0, self.line)
+
+    def _conversational(self, row: dict) -> ImportRecord:
+        prompt = self._messages(self._get(row, "prompt"), "prompt")
+        completions = []
+        for name in ("chosen", "rejected"):
+            messages = self._messages(self._get(row, name), name)
+            if len(messages) > len(prompt) and messages[:len(prompt)] == prompt:
+                messages = messages[len(prompt):]  # a full conversation: keep what follows the prompt
+            completions.append(self._assistant_turns(messages, name))
+        self._different(*completions)
+        return ImportRecord(prompt, completions, 0, self.line)
+
+    def _implicit(self, row: dict) -> ImportRecord:
+        chosen, rejected = self._get(row, "chosen"), self._get(row, "rejected")
+        if isinstance(chosen, list) or isinstance(rejected, list):
+            chosen, rejected = self._messages(chosen, "chosen"), self._messages(rejected, "rejected")
+            self._different(chosen, rejected)
+            return self._split_messages(chosen, rejected)
+        chosen, rejected = self._text(chosen, "chosen"), self._text(rejected, "rejected")
+        self._different(chosen, rejected)
+        if HH_TURN.search(chosen) and HH_TURN.search(rejected):
+            return self._split_messages(self._hh_turns(chosen, "chosen"), self._hh_turns(rejected, "rejected"),
+                                        transcript=True)
+        shared = 0
+        for x, y in zip(chosen, rejected):
+            if x != y:
+                break
+            shared += 1
+        cut = max(chosen.rfind(" ", 0, shared + 1), chosen.rfind("\n", 0, shared + 1))
+        cut = cut if cut > 0 else 0
+        if not chosen[:cut].strip():
+            raise self.fail("chosen", "shares no leading words with 'rejected' to take as the prompt "
+                            "(give a 'prompt' field)")
+        if not chosen[cut:].strip() or not rejected[cut:].strip():
+            field = "chosen" if not chosen[cut:].strip() else "rejected"
+            raise self.fail(field, "nothing left after the shared prompt")
+        return ImportRecord(chosen[:cut], [chosen[cut:], rejected[cut:]], 0, self.line)
+
+    def _hh_turns(self, transcript: str, field: str) -> list[dict]:
+        parts = HH_TURN.split(transcript)
+        if parts[0].strip():
+            raise self.fail(field, "text before the first '\\n\\nHuman:' turn")
+        return [{"role": "user" if speaker == "Human" else "assistant", "content": content.strip()}
+                for speaker, content in zip(parts[1::2], parts[2::2])]
+
+    def _split_messages(self, chosen: list[dict], rejected: list[dict], transcript: bool = False) -> ImportRecord:
+        if transcript:
+            # Prompt: every turn before the last Assistant turn (of each; they must agree).
+            for name, turns in (("chosen", chosen), ("rejected", rejected)):
+                if turns[-1]["role"] != "assistant":
+                    raise self.fail(name, "the transcript does not end with an Assistant turn")
+                if not turns[-1]["content"]:
+                    raise self.fail(name, "the last Assistant turn is empty")
+                if len(turns) < 2:
+                    raise self.fail(name, "no Human turn before the last Assistant turn")
+            if chosen[:-1] != rejected[:-1]:
+                raise self.fail("rejected", "its turns before the last Assistant turn differ from 'chosen'")
+            return ImportRecord(chosen[:-1], [chosen[-1:], rejected[-1:]], 0, self.line)
+        shared = 0
+        while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+            shared += 1
+        if shared == 0:
+            raise self.fail("chosen", "shares no leading messages with 'rejected' to take as the prompt")
+        for name, turns in (("chosen", chosen), ("rejected", rejected)):
+            if len(turns) == shared:
+                raise self.fail(name, "nothing left after the shared prompt messages")
+        return ImportRecord(chosen[:shared], [self._assistant_turns(chosen[shared:], "chosen"),
+                                               self._assistant_turns(rejected[shared:], "rejected")], 0, self.line)
+
+    def _candidates(self, row: dict) -> ImportRecord:
+        prompt = self._text_or_messages(self._get(row, "prompt"), "prompt")
+        responses = self._get(row, "responses")
+        if not isinstance(responses, list):
+            raise self.fail("responses", f"expected a list of responses, got {_type_name(responses)}")
+        if len(responses) < 2:
+            raise self.fail("responses", f"needs at least 2 responses, got {len(responses)}")
+        checked = []
+        for i, response in enumerate(responses):
+            value = self._text_or_messages(response, f"responses[{i}]")
+            if isinstance(value, list):
+                self._assistant_turns(value, f"responses[{i}]")
+            if value in checked:
+                raise self.fail(f"responses[{i}]", f"same as responses[{checked.index(value)}]")
+            checked.append(value)
+        return ImportRecord(prompt, checked, None, self.line)
+
+    # -- CSV ---------------------------------------------------------------------------
+    def _decode_csv_cells(self, row: dict[str, str]) -> dict[str, Any]:
+        """CSV cells are strings: a cell holding a JSON list becomes that list (messages, or
+        the responses list); ``response_1``, ``response_2``, ... columns become ``responses``."""
+        decoded: dict[str, Any] = {}
+        numbered = []
+        for key, value in row.items():
+            match = _RESPONSE_COLUMN.match(key)
+            if match:
+                if value.strip():
+                    numbered.append((int(match.group(1)), value))
+                continue
+            if key in ("prompt", "chosen", "rejected", "responses") and value.lstrip().startswith("["):
+                try:
+                    parsed = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    if key == "responses":
+                        raise self.fail(key, f"invalid JSON list: {exc.msg} (column {exc.colno})") from None
+                    parsed = value
+                if isinstance(parsed, list) and (key == "responses" or all(isinstance(m, dict) for m in parsed)):
+                    value = parsed
+            decoded[key] = value
+        if numbered and "responses" not in decoded:
+            decoded["responses"] = [value for _, value in sorted(numbered)]
+        return decoded
