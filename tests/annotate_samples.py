@@ -69,10 +69,17 @@ CHAT_PROMPT = [
 ]
 
 
-def sample_records(n: int, start: int = 0) -> list[ImportRecord]:
-    """``n`` unlabelled two-response records with distinct, readable texts."""
+def sample_records(n: int, start: int = 0, long_every: int = 0) -> list[ImportRecord]:
+    """``n`` unlabelled two-response records with distinct, readable texts; with ``long_every``
+    k > 0, every k-th record is a chat prompt with the long Markdown answer (code, lists)."""
     records = []
     for i in range(start, start + n):
+        if long_every and i % long_every == 0:
+            records.append(ImportRecord(
+                prompt=CHAT_PROMPT + [{"role": "user", "content": f"(variant {i})"}],
+                responses=[LONG_MARKDOWN + f"\nVariant {i}.", SHORT_MARKDOWN + f"\nVariant {i}."],
+                line=i + 1))
+            continue
         records.append(ImportRecord(
             prompt=f"Question {i}: how should I store {i % 7 + 2} kinds of fruit for a week?",
             responses=[f"Answer A{i}: keep them **dry** and apart; bananas ripen the others.",
