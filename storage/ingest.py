@@ -40,6 +40,7 @@ class ImportRecord:
     responses: list[Text]        # >= 2; text, or assistant message lists (conversational)
     chosen: int | None = None    # index into responses of the preferred one, for labelled rows
     line: int = 0                # source line/row, for messages
+    split: str | None = None     # "train" / "eval" given by the file; None: drawn from content hashes
 
 
 @dataclass
@@ -158,6 +159,8 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
             first = keys.index(next(k for k in keys if keys.count(k) > 1))
             repeat = keys.index(keys[first], first + 1)
             raise IngestError(source, record.line, f"responses[{repeat}]", f"same as responses[{first}]")
+        if record.split not in (None, "train", "eval"):
+            raise IngestError(source, record.line, "split", f"expected 'train' or 'eval', got {record.split!r}")
         if record.chosen is not None and (len(record.responses) != 2 or record.chosen not in (0, 1)):
             raise IngestError(source, record.line, "chosen",
                               "a labelled row needs exactly 2 responses and chosen 0 or 1")
@@ -243,6 +246,7 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
                     continue
                 pkey, h1, h2 = pair_hashes[(low, high)]
                 split, swapped = pair_draws(pkey, h1, h2, eval_fraction)
+                split = record.split or split
                 new_pairs[(low, high)] = {
                     "prompt_id": prompt_ids[pkey], "response_a_id": low, "response_b_id": high,
                     "source": source, "display_swapped": swapped, "split": split,

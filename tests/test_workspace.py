@@ -156,3 +156,11 @@ def test_import_runs_in_one_transaction_so_a_database_error_writes_nothing(works
     with pytest.raises(Boom):
         import_records(workspace, [ImportRecord(f"p{i}", ["a", "b"], chosen=0) for i in range(10)], "f", progress)
     assert _counts(workspace)["prompts"] == 0 and _counts(workspace)["annotators"] == 0
+
+
+def test_a_split_given_by_the_file_wins_over_the_drawn_one(workspace: Workspace) -> None:
+    import_records(workspace, [ImportRecord(f"p{i}", ["a", "b"], chosen=0, split="eval") for i in range(20)], "f")
+    with workspace.session() as s:
+        assert {p.split for p in s.scalars(select(Pair))} == {"eval"}
+    with pytest.raises(IngestError, match="field 'split'"):
+        import_records(workspace, [ImportRecord("q", ["a", "b"], split="dev")], "f")

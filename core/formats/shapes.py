@@ -13,8 +13,11 @@
 - ``candidates``: ``prompt`` (text or messages) and ``responses``, a list of 2 or more
   texts (or assistant message lists); unlabelled, they become every pair to annotate.
 
+Any shape may have a ``split`` field ("train", or "eval"; "test"/"validation" mean eval), as
+our own exports do: it fixes a new pair's split, so an export re-imports into the same
+split; without it the split is drawn from the pair's content hashes.
 Messages keep only ``role`` and ``content``; roles are system, user, assistant or tool.
-Fields other than these are ignored (e.g. the ``split`` column of our own exports).
+Other fields are ignored.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ FORMATS = ("standard", "conversational", "implicit", "candidates")
 ALIASES = {"trl": "standard", "conversation": "conversational", "unlabelled": "candidates"}
 ROLES = ("system", "user", "assistant", "tool")
 HH_TURN = re.compile(r"\n\n(Human|Assistant):[ \t]?")
+SPLIT_NAMES = {"train": "train", "eval": "eval", "test": "eval", "validation": "eval"}
 _RESPONSE_COLUMN = re.compile(r"response_?(\d+)$")
 
 
@@ -80,7 +84,16 @@ class RowReader:
             raise self.fail(None, f"expected an object with named fields, got {_type_name(row)}")
         if self.from_csv:
             row = self._decode_csv_cells(row)
-        return getattr(self, f"_{self.shape}")(row)
+        record = getattr(self, f"_{self.shape}")(row)
+        record.split = self._split(row.get("split"))
+        return record
+
+    def _split(self, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or value.strip().lower() not in SPLIT_NAMES:
+            raise self.fail("split", f"expected one of {', '.join(SPLIT_NAMES)}, got {value!r}")
+        return SPLIT_NAMES[value.strip().lower()]
 
     # -- field checks ------------------------------------------------------------------
     def _get(self, row: dict, name: str) -> Any:
