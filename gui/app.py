@@ -10,8 +10,17 @@ from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError, defa
 
 
 def open_startup_workspace(location: str | None) -> Workspace:
-    """The workspace named on the command line, else the default one in the user's data folder."""
-    return Workspace.open(location or default_workspace_dir())
+    """The workspace named on the command line, else the default one in the user's data folder.
+
+    The default workspace starts as the bundled demo (pairs to label, labelled pairs, the demo
+    model as base): a first start shows the whole loop working, offline.
+    """
+    if location is None:
+        from core.demo.demo_workspace import ensure_demo_workspace
+
+        ensure_demo_workspace(default_workspace_dir())
+        location = str(default_workspace_dir())
+    return Workspace.open(location)
 
 
 def run_app(location: str | None = None) -> int:
