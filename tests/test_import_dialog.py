@@ -1,0 +1,100 @@
+"""File ▸ Import: same formats and all-or-nothing errors as the command line, off the UI thread."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from gui.import_dialog import ImportDialog
+from gui.workers import running_workers
+from storage.models import Pair, Verdict
+from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("isolated_settings")
+
+
+def count(ws, model) -> int:
+    with ws.session() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def write_jsonl(path, rows) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def run_import(qtbot, dialog, **kwargs):
+    with qtbot.waitSignal(dialog.import_ended, timeout=60_000) as blocker:
+        dialog.start_import(**kwargs)
+    # The thread's quit is delivered through the event loop after our slot ran.
+    qtbot.waitUntil(lambda: not running_workers(), timeout=5_000)
+    return blocker.args[0]
+
+
+def test_labelled_file_is_imported_with_progress(qtbot, workspace, tmp_path):
+    rows = [{"prompt": f"Q{i}?", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(300)]
+    path = write_jsonl(tmp_path / "prefs.jsonl", rows)
+    dialog = ImportDialog(workspace.location)
+    qtbot.addWidget(dialog)
+    progress = []
+    dialog.progress.valueChanged.connect(progress.append)
+    outcome = run_import(qtbot, dialog, path=path)
+    assert outcome.ok and outcome.pairs_added == 300 and outcome.verdicts_added == 300
+    assert count(workspace, Pair) == 300 and count(workspace, Verdict) == 300
+    assert progress, "the progress bar moved"
+    assert "Added 300 pairs" in dialog.status.text()
+    assert not dialog.error_box.isVisible() and not dialog.running
+    # Same file again: idempotent, nothing added.
+    again = run_import(qtbot, dialog, path=path)
+    assert again.ok and again.pairs_added == 0 and again.duplicates == 300
+    assert count(workspace, Pair) == 300
+
+
+def test_bad_row_refuses_the_whole_file_and_names_line_and_field(qtbot, workspace, tmp_path):
+    rows = [{"prompt": "Q1?", "chosen": "good", "rejected": "bad"},
+            {"prompt": "Q2?", "chosen": "good"},
+            {"prompt": "Q3?", "chosen": "good", "rejected": "bad"}]
+    path = write_jsonl(tmp_path / "broken.jsonl", rows)
+    dialog = ImportDialog(workspace.location)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    outcome = run_import(qtbot, dialog, path=path, format="standard")
+    assert not outcome.ok
+    assert outcome.line == 2 and outcome.field == "rejected"
+    assert dialog.error_box.isVisible()
+    shown = dialog.error_where.text()
+    assert shown.startswith("Line 2, field 'rejected':"), shown
+    assert dialog.error_file.text().endswith("broken.jsonl")
+    assert count(workspace, Pair) == 0  # nothing half-imported
+
+
+def test_malformed_json_names_the_line(qtbot, workspace, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"prompt": "a", "responses": ["x", "y"]}\n{"prompt": "b", "responses": [\n', encoding="utf-8")
+    dialog = ImportDialog(workspace.location)
+    qtbot.addWidget(dialog)
+    outcome = run_import(qtbot, dialog, path=str(path))
+    assert not outcome.ok and outcome.line == 2
+    assert dialog.error_where.text().startswith("Line 2")
+    assert count(workspace, Pair) == 0
+
+
+def test_candidates_file_becomes_pairs_to_label(qtbot, workspace, tmp_path):
+    path = write_jsonl(tmp_path / "cands.jsonl", [{"prompt": "Pick", "responses": ["a", "b", "c"]}])
+    dialog = ImportDialog(workspace.location)
+    qtbot.addWidget(dialog)
+    outcome = run_import(qtbot, dialog, path=path, source="round-1")
+    assert outcome.ok and outcome.pairs_added == 3 and outcome.verdicts_added == 0
+    with workspace.session() as s:
+        assert set(s.scalars(select(Pair.source))) == {"round-1"}
+
+
+def test_missing_file_and_empty_path(qtbot, workspace, tmp_path):
+    dialog = ImportDialog(workspace.location)
+    qtbot.addWidget(dialog)
+    dialog.start_import(path="")
+    assert dialog.error_box.isHidden() is False and "choose a file" in dialog.error_where.text()
+    outcome = run_import(qtbot, dialog, path=str(tmp_path / "nope.jsonl"))
+    assert not outcome.ok and "no such file" in dialog.error_where.text()
