@@ -32,32 +32,34 @@ class EvaluationError(RuntimeError):
 @torch.no_grad()
 def evaluate_pairs(model, pairs: Sequence[TokenizedPair], reference: ReferenceTable, config: TrainingConfig,
                    pad_token_id: int, device: torch.device, batch_size: int | None = None) -> dict[str, float]:
-    """Mean over ``pairs`` of every metric (``loss`` is the mean per-pair loss, plus
-    ``sft_weight`` times the NLL per chosen token when the SFT term is on)."""
+    """Mean over ``pairs`` of every metric. ``loss`` is the mean over pairs of the preference
+    loss plus, when the SFT term is on, ``sft_weight`` times the pair's NLL per chosen token
+    (``loss/sft`` is the mean of the latter): what TRL reports when it evaluates with batch size 1,
+    and independent of the batch size used here."""
     if not pairs:
         return {}
     was_training = model.training
     model.eval()
     try:
         per_pair: dict[str, list[torch.Tensor]] = {}
-        losses, nll_sum, nll_tokens = [], 0.0, 0
+        losses, nlls = [], []
         for indices in sorted_batches(pairs, batch_size or config.reference_batch_size):
             batch = collate([pairs[i] for i in indices], pad_token_id).to(device)
             result = batch_objective(model, batch, reference, config, device)
             losses.append(result.pair_losses.double().cpu())
-            if result.sft is not None:
-                tokens = int(batch.loss_mask[: batch.num_pairs].sum())
-                nll_sum += float(result.sft) * tokens
-                nll_tokens += tokens
+            if result.pair_nll is not None:
+                nlls.append(result.pair_nll.cpu())
             for name, values in result.metrics.items():
                 per_pair.setdefault(name, []).append(values.cpu())
     finally:
         model.train(was_training)
     metrics = summarize({name: torch.cat(chunks) for name, chunks in per_pair.items()})
-    metrics["loss"] = float(torch.cat(losses).mean())
-    if nll_tokens:
-        metrics["loss/sft"] = nll_sum / nll_tokens
-        metrics["loss"] += config.sft_weight * metrics["loss/sft"]
+    pair_losses = torch.cat(losses)
+    if nlls:
+        pair_nll = torch.cat(nlls)
+        metrics["loss/sft"] = float(pair_nll.mean())
+        pair_losses = pair_losses + config.sft_weight * pair_nll
+    metrics["loss"] = float(pair_losses.mean())
     return metrics
 
 

@@ -21,6 +21,7 @@ class BatchResult:
     loss: torch.Tensor                    # scalar: mean preference loss over pairs + sft_weight * NLL
     pair_losses: torch.Tensor             # (B,) detached preference loss (SFT term not included)
     sft: torch.Tensor | None              # scalar detached NLL per chosen token, when sft_weight > 0
+    pair_nll: torch.Tensor | None         # (B,) detached NLL per token of each chosen response, when sft_weight > 0
     metrics: dict[str, torch.Tensor]      # name -> (B,) per-pair values (dpo_loss.preference_metrics)
 
 
@@ -35,11 +36,12 @@ def batch_objective(model, batch: Batch, reference: ReferenceTable, config: Trai
                              loss_type=config.loss_type, label_smoothing=config.label_smoothing,
                              chosen_tokens=chosen_tokens, rejected_tokens=rejected_tokens)   # (B,)
     loss = losses.mean()
-    nll = None
+    nll = pair_nll = None
     if config.sft_weight > 0:
-        chosen_token_logps = token_logps[: batch.num_pairs]
+        chosen_token_logps = token_logps[: batch.num_pairs]                   # (B, T-1)
         nll = sft_loss(chosen_token_logps, batch.loss_mask[: batch.num_pairs])
         loss = loss + config.sft_weight * nll
+        pair_nll = (-chosen_token_logps.detach().sum(dim=1) / chosen_tokens.clamp(min=1)).double()
     metrics = preference_metrics(chosen_logps, rejected_logps, ref_chosen, ref_rejected,
                                  chosen_tokens, rejected_tokens, config.beta)
-    return BatchResult(loss, losses.detach(), None if nll is None else nll.detach(), metrics)
+    return BatchResult(loss, losses.detach(), None if nll is None else nll.detach(), pair_nll, metrics)

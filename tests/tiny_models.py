@@ -31,8 +31,9 @@ CORPUS = [
 ]
 
 
-def make_tokenizer(vocab_size: int = 320):
-    """A ``PreTrainedTokenizerFast`` (byte-level BPE trained on ``CORPUS``)."""
+def make_tokenizer(vocab_size: int = 320, add_bos: bool = True):
+    """A ``PreTrainedTokenizerFast`` (byte-level BPE trained on ``CORPUS``); ``add_bos=False``
+    gives a GPT-2-like tokenizer that adds no special token to plain text."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -43,6 +44,9 @@ def make_tokenizer(vocab_size: int = 320):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tokenizer.train_from_iterator(CORPUS * 4, trainer=trainer)
     bos_id = tokenizer.token_to_id(BOS)
+    if not add_bos:
+        return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS,
+                                       additional_special_tokens=["<|im_start|>"], chat_template=CHAT_TEMPLATE)
     # Llama-style: plain text starts with BOS (a chat template renders its own markers instead).
     tokenizer.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B",
                                                              special_tokens=[(BOS, bos_id)])
