@@ -323,6 +323,12 @@ class AnnotateView(QWidget):
         self.guidelines.reload()
         self._refresh_queue_stats()
 
+    def refresh_theme(self) -> None:
+        """Re-render the texts in the new theme's colours (code tint, role labels, diff)."""
+        self.display._render()
+        self.guidelines.reload()
+        self.help.update()
+
     # -- toggles -----------------------------------------------------------------------
     def _set_raw(self, raw: bool) -> None:
         self.display.set_raw(raw)

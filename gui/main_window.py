@@ -1,20 +1,232 @@
-"""The main window: one tab per stage of the loop (annotate, train)."""
+"""The main window: one tab per stage of the loop (annotate, browse, team, train), the menus
+and the status bar.
+
+It wires views together and owns nothing else: the views talk to ``storage`` themselves.
+The Train tab is built the first time it is shown (importing the training view pulls in
+the engine, which the labelling screen never needs).
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget,
+                               QVBoxLayout, QWidget)
 
-from storage.workspace import Workspace
+from gui import settings as app_settings
+from gui import theme
+from gui.annotate_view import AnnotateView
+from gui.pairs_browser import PairsBrowser
+from gui.team_panel import TeamPanel
+from gui.workers import running_workers, wait_for_all_workers
+from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError
+
+THEME_SETTING = "view/theme"
+# Windows opened from File ▸ Open workspace: kept referenced until they close.
+_windows: list["MainWindow"] = []
+
+
+def _placeholder(text: str) -> QWidget:
+    widget = QWidget()
+    layout = QVBoxLayout(widget)
+    label = QLabel(text)
+    label.setObjectName("subheading")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    layout.addWidget(label)
+    return widget
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Workspace, annotator_name: str | None = None, owns_workspace: bool = False):
         super().__init__()
         self.workspace = workspace
+        self.owns_workspace = owns_workspace
+        self.theme_name = str(app_settings.get_value(THEME_SETTING, "system"))
+        if self.theme_name not in theme.THEMES:
+            self.theme_name = "system"
+        theme.apply_theme(self.theme_name)
         self.setWindowTitle(f"DPO Studio — {workspace.location}")
-        self.resize(1280, 820)
+        self.resize(1380, 880)
+
+        remembered = annotator_name or app_settings.remembered_annotator(workspace.location)
+        self.annotate = AnnotateView(workspace, remembered)
+        self.pairs = PairsBrowser(workspace)
+        self.team = TeamPanel(workspace)
+        self.train_page = QWidget()
+        QVBoxLayout(self.train_page).setContentsMargins(0, 0, 0, 0)
+        self.train_view: QWidget | None = None
+
         self.tabs = QTabWidget()
-        self.tabs.addTab(QLabel("Annotation view"), "Annotate")
-        self.tabs.addTab(QLabel("Training view"), "Train")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.annotate, "Annotate")
+        self.tabs.addTab(self.pairs, "Pairs")
+        self.tabs.addTab(self.team, "Team")
+        self.tabs.addTab(self.train_page, "Train")
+        self.tabs.currentChanged.connect(self._on_tab)
         self.setCentralWidget(self.tabs)
-        self.statusBar().showMessage(f"Workspace: {workspace.location}")
+
+        self.workspace_label = QLabel(f"Workspace: {workspace.location}")
+        self.annotator_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.annotator_label)
+        self.statusBar().addWidget(self.workspace_label, 1)
+        self._build_menus()
+
+        self.annotate.status_message.connect(lambda text: self.statusBar().showMessage(text, 4000))
+        self.annotate.search_requested.connect(self.search_pairs)
+        self.annotate.annotator_changed.connect(self._on_annotator)
+        self.pairs.changed.connect(lambda _p: self.annotate.refresh())
+        self.team.changed.connect(lambda _p: self.annotate.refresh())
+        self.team.overlap_changed.connect(self._on_overlap)
+        if self.annotate.annotator_name:
+            self._on_annotator(self.annotate.annotator_name)
+        self.annotate.setFocus()
+
+    # -- menus -------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._add(file_menu, "&Open workspace…", self.choose_workspace, QKeySequence.StandardKey.Open)
+        file_menu.addSeparator()
+        self._add(file_menu, "&Import…", self.open_import, "Ctrl+I")
+        self._add(file_menu, "&Export training data…", self.open_export, "Ctrl+E")
+        file_menu.addSeparator()
+        self._add(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view_menu = self.menuBar().addMenu("&View")
+        theme_menu = view_menu.addMenu("&Theme")
+        group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in theme.THEMES:
+            action = QAction(name.capitalize(), self, checkable=True)
+            action.setChecked(name == self.theme_name)
+            action.triggered.connect(lambda _c=False, n=name: self.set_theme(n))
+            group.addAction(action)
+            theme_menu.addAction(action)
+            self.theme_actions[name] = action
+        view_menu.addSeparator()
+        for toggle in (self.annotate.guidelines_toggle, self.annotate.raw_toggle, self.annotate.diff_toggle):
+            action = QAction(toggle.text(), self, checkable=True)
+            action.setChecked(toggle.isChecked())
+            action.toggled.connect(toggle.setChecked)
+            toggle.toggled.connect(action.setChecked)
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        self._add(view_menu, "Switch &annotator…", self._switch_annotator)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._add(help_menu, "&Keyboard shortcuts", self.show_keys)
+        self._add(help_menu, "&About DPO Studio", self._about)
+
+    def _add(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _c=False: slot())
+        menu.addAction(action)
+        return action
+
+    # -- actions -----------------------------------------------------------------------
+    def set_theme(self, name: str) -> None:
+        self.theme_name = name
+        theme.apply_theme(name)
+        app_settings.set_value(THEME_SETTING, name)
+        self.theme_actions[name].setChecked(True)
+        self.annotate.refresh_theme()
+
+    def search_pairs(self) -> None:
+        self.tabs.setCurrentWidget(self.pairs)
+        self.pairs.focus_search()
+
+    def show_keys(self) -> None:
+        self.tabs.setCurrentWidget(self.annotate)
+        self.annotate.help.show()
+
+    def open_import(self, path: str = ""):
+        from gui.import_dialog import ImportDialog
+
+        dialog = ImportDialog(self.workspace.location, path, self)
+        dialog.imported.connect(lambda outcome: self._after_import(outcome))
+        dialog.open()
+        return dialog
+
+    def _after_import(self, outcome) -> None:
+        self.annotate.refresh()
+        self.pairs.reload_sources()
+        self.statusBar().showMessage(outcome.summary_text(), 8000)
+
+    def open_export(self):
+        from gui.export_dialog import ExportDialog
+
+        default_dir = str(self.workspace.exports_dir) if self.workspace.root is not None else ""
+        dialog = ExportDialog(self.workspace.location, default_dir, self)
+        dialog.open()
+        return dialog
+
+    def choose_workspace(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open or create a workspace folder")
+        if folder:
+            self.open_workspace(folder)
+
+    def open_workspace(self, location: str) -> "MainWindow | None":
+        """Open ``location`` in a new window and close this one."""
+        try:
+            workspace = Workspace.open(location)
+        except (WorkspaceError, SchemaTooNewError) as exc:
+            QMessageBox.warning(self, "Cannot open the workspace", str(exc))
+            return None
+        window = MainWindow(workspace, owns_workspace=True)
+        _windows.append(window)
+        window.show()
+        self.close()
+        return window
+
+    def _switch_annotator(self) -> None:
+        self.tabs.setCurrentWidget(self.annotate)
+        self.annotate.show_picker()
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About DPO Studio",
+                          "DPO Studio — label preference pairs and train LoRA adapters with DPO.\n\n"
+                          f"Workspace: {self.workspace.location}")
+
+    # -- wiring ------------------------------------------------------------------------
+    def _on_annotator(self, name: str) -> None:
+        self.annotator_label.setText(f"Annotator: {name}")
+        self.pairs.set_annotator(name)
+        self.team.set_annotator(name)
+
+    def _on_overlap(self, _value: int) -> None:
+        if self.annotate.annotator_name:
+            self.annotate.set_annotator(self.annotate.annotator_name)  # the queue reads overlap when made
+
+    def _on_tab(self, index: int) -> None:
+        widget = self.tabs.widget(index)
+        if widget is self.annotate:
+            self.annotate.refresh()
+            self.annotate.setFocus()
+        elif widget is self.train_page and self.train_view is None:
+            self.train_view = self._build_train_view()
+            self.train_page.layout().addWidget(self.train_view)
+
+    def _build_train_view(self) -> QWidget:
+        try:
+            from gui.train_view import TrainView
+        except ModuleNotFoundError as exc:
+            if exc.name != "gui.train_view":
+                raise
+            return _placeholder("The training view is not part of this build yet.")
+        return TrainView(self.workspace)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # Verdicts are committed per key press, so nothing is pending here; background work
+        # (an import, a training run) is left to finish or stop cleanly before the window goes.
+        if self.train_view is not None and hasattr(self.train_view, "shutdown"):
+            self.train_view.shutdown()
+        if running_workers():
+            self.statusBar().showMessage("Waiting for background work to finish…")
+            QApplication.processEvents()  # deliver the workers' own "quit" before waiting on them
+            wait_for_all_workers()
+        if self.owns_workspace:
+            self.workspace.close()
+        if self in _windows:
+            _windows.remove(self)
+        super().closeEvent(event)

@@ -52,17 +52,21 @@ class VerdictBar(QWidget):
 
     triggered = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, actions: tuple[str, ...] | None = None, show_keys: bool = True,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
         self.buttons: dict[str, VerdictButton] = {}
         for action, title, keys in VERDICT_BUTTONS:
+            if actions is not None and action not in actions:
+                continue
+            keys = keys if show_keys else ()
             button = VerdictButton(action, title, keys)
             button.clicked.connect(lambda _checked=False, a=action: self.triggered.emit(a))
             # The two main answers get the most room; skip and undo the least.
             layout.addWidget(button, 3 if action in ("left", "right") else 2 if action != "undo" else 1)
-            if action == "both_bad":
+            if action == "both_bad" and (actions is None or "skip" in actions):
                 layout.addSpacing(10)
             self.buttons[action] = button
