@@ -45,6 +45,7 @@ ACTION_KEYS = {
     "guidelines": ("G",),
     "page_down": ("PgDown", "Space"),
     "page_up": ("PgUp", "Shift+Space"),
+    "escape": ("Esc",),   # leaves the note field, or closes the keys overlay
 }
 FIXED_CHOICES = {"tie": Choice.TIE, "both_bad": Choice.BOTH_BAD, "skip": Choice.SKIP}
 CHOICE_WORDS = {Choice.A: "response A", Choice.B: "response B", Choice.TIE: "tie",
@@ -140,8 +141,6 @@ class AnnotateView(QWidget):
         self.note.setPlaceholderText("Note for this verdict (optional) — press N to write, Esc to go back to the keys")
         self.note.setClearButtonEnabled(True)
         self.note.returnPressed.connect(self.setFocus)
-        escape = QShortcut(QKeySequence("Esc"), self.note, context=Qt.ShortcutContext.WidgetShortcut)
-        escape.activated.connect(self.setFocus)
         layout.addWidget(self.note)
 
         self.verdicts = VerdictBar()
@@ -273,6 +272,9 @@ class AnnotateView(QWidget):
             self.help.toggle()
         elif action == "note":
             self.note.setFocus()
+        elif action == "escape":
+            self.help.hide()
+            self.setFocus()
         elif action == "raw":
             self.raw_toggle.toggle()
         elif action == "diff":

@@ -72,6 +72,7 @@ def _palette(c: dict[str, str]) -> QPalette:
 def stylesheet(c: dict[str, str]) -> str:
     """The app stylesheet with every ``@token`` replaced by its colour (longest names first)."""
     qss = (STYLE_DIR / "app.qss").read_text(encoding="utf-8")
+    qss = qss.replace("@style_dir", STYLE_DIR.as_posix()).replace("@look", "dark" if c == DARK else "light")
     for key in sorted(c, key=len, reverse=True):
         qss = qss.replace(f"@{key}", c[key])
     return qss

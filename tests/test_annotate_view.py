@@ -171,7 +171,10 @@ def test_picker_creates_and_remembers_the_annotator(qtbot, ws40):
     assert view.pages.currentWidget() is view.picker
     press(qtbot, view, "1")  # no verdict before someone is labelling
     assert all_verdict_rows(ws40) == []
-    view.picker.names.setCurrentText("  Grace  Hopper ")
+    view.picker.names.lineEdit().setFocus()
+    qtbot.keyClicks(view.picker.names.lineEdit(), "  Grace  Hopper 2")  # typed keys reach the field
+    qtbot.keyClick(view.picker.names.lineEdit(), Qt.Key.Key_Backspace)
+    assert all_verdict_rows(ws40) == []
     qtbot.keyClick(view.picker.names.lineEdit(), Qt.Key.Key_Return)
     assert view.annotator_name == "Grace Hopper"
     assert view.current is not None
@@ -238,3 +241,28 @@ def test_synced_scrolling(qtbot, workspace):
     assert right.value() == right.maximum()
     right.setValue(right.maximum() // 2)
     assert abs(left.value() - left.maximum() // 2) <= 1
+
+
+def test_help_overlay_and_guidelines_editing(qtbot, ws40):
+    view = make_view(qtbot, ws40)
+    qtbot.keyClick(view, Qt.Key.Key_F1)
+    assert view.help.isVisible()
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert not view.help.isVisible()
+    qtbot.keyClick(view, Qt.Key.Key_Question)
+    assert view.help.isVisible()
+    qtbot.keyClick(view, Qt.Key.Key_Question)
+    assert not view.help.isVisible()
+
+    press(qtbot, view, Qt.Key.Key_G)
+    assert view.guidelines.isVisible()
+    qtbot.mouseClick(view.guidelines.edit_button, Qt.MouseButton.LeftButton)
+    assert view.guidelines.editing
+    view.guidelines.editor.selectAll()
+    qtbot.keyClicks(view.guidelines.editor, "# Rule 1")  # digits and letters stay in the editor
+    qtbot.keyClick(view.guidelines.editor, Qt.Key.Key_Return)
+    qtbot.keyClicks(view.guidelines.editor, "Prefer 2 short answers")
+    assert active_verdicts(ws40, "ada") == []
+    qtbot.mouseClick(view.guidelines.edit_button, Qt.MouseButton.LeftButton)
+    assert ws40.get_setting("guidelines") == "# Rule 1\nPrefer 2 short answers"
+    assert "Rule 1" in view.guidelines.browser.document().toPlainText()
