@@ -205,7 +205,7 @@ class TrainingConfig:
         fields = {f.name: f for f in dataclasses.fields(self)}
         if name not in fields:
             raise ConfigError(key, f"unknown setting (known: {', '.join(sorted(fields))})", source)
-        setattr(self, name, _coerce(name, fields[name].type, value, source))
+        setattr(self, name, _coerce(key, fields[name].type, value, source))  # errors name what the user wrote
 
 
 def _coerce(name: str, type_name: Any, value: Any, source: str | None) -> Any:
