@@ -1,0 +1,136 @@
+"""The demo workspace: labelled pairs, pairs to label, an eval split, the demo model as base.
+
+``create_demo_workspace(folder)`` fills a new workspace from the deterministic corpus
+generator (no files needed, nothing downloaded) in about a second:
+
+- ``LABELLED_PAIRS`` prompts with a helpful answer chosen over a curt or reckless one,
+  as verdicts of the pseudo-annotator ``demo-labels``;
+- ``CANDIDATE_PROMPTS`` prompts with all three answers, unlabelled: three pairs each for
+  the user to judge;
+- each pair's train/eval split drawn from its content hash (the workspace default);
+- settings: ``base_model = "bundled:demo_model"`` and ``training_config`` = ``DEMO_TRAINING``,
+  the defaults ``python main.py train`` and the app's Train tab start from.
+
+``ensure_demo_workspace(folder)`` is what the app calls on first start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+from core.demo.bundled import DEMO_MODEL
+from core.demo.corpus import (
+    HELD_OUT_SEED,
+    WORKSPACE_SEED,
+    Conversation,
+    assistant_messages,
+    generate_conversations,
+    user_messages,
+)
+from storage.ingest import ImportRecord, import_records
+from storage.workspace import DB_NAME, Workspace
+
+LABELLED_PAIRS = 400
+CANDIDATE_PROMPTS = 100
+DEMO_SOURCE = "demo"
+DEMO_ANNOTATOR = "demo-labels"
+
+# The demo's training defaults (a dict for TrainingConfig.from_dict). DPO with the SFT term:
+# on a model this small plain DPO lowers the chosen log-prob too and samples drift into junk;
+# the NLL on the chosen answer keeps the text clean (see DESIGN.md, likelihood displacement).
+DEMO_TRAINING: dict = {
+    "base_model": DEMO_MODEL,
+    "device": "auto",
+    "dtype": "float32",
+    "lora_r": 8,
+    "lora_alpha": 16.0,
+    "lora_target_modules": "all-linear",
+    "max_length": 256,
+    "loss_type": "sigmoid",
+    "beta": 0.1,
+    "sft_weight": 1.0,
+    "learning_rate": 1e-3,
+    "lr_schedule": "linear",
+    "warmup_steps": 10,
+    "max_steps": 300,
+    "batch_size": 16,
+    "eval_interval": 50,
+    "checkpoint_interval": 100,
+    "keep_checkpoints": 1,
+    "seed": 42,
+    "run_name": "demo",
+}
+
+
+def demo_conversations() -> list[Conversation]:
+    """The workspace's prompts: labelled ones first, then the candidates."""
+    return generate_conversations(LABELLED_PAIRS + CANDIDATE_PROMPTS, WORKSPACE_SEED)
+
+
+def demo_records(conversations: list[Conversation]) -> Iterable[ImportRecord]:
+    for i, c in enumerate(conversations):
+        prompt = user_messages(c.prompt)
+        if i < LABELLED_PAIRS:
+            # Alternate the rejected style so both bad habits are taught away equally.
+            rejected = "curt" if i % 2 == 0 else "reckless"
+            yield ImportRecord(prompt, [assistant_messages(c.responses["helpful"]),
+                                        assistant_messages(c.responses[rejected])], chosen=0, line=i + 1)
+        else:
+            # Order varies with the prompt so the helpful answer is not always response a.
+            order = ("helpful", "curt", "reckless")[i % 3:] + ("helpful", "curt", "reckless")[:i % 3]
+            yield ImportRecord(prompt, [assistant_messages(c.responses[s]) for s in order], line=i + 1)
+
+
+def held_out_prompts(n: int) -> list[str]:
+    """Prompts for demo-eval that are in none of the workspace's pairs."""
+    taken = {c.prompt for c in demo_conversations()}
+    return [c.prompt for c in generate_conversations(n, HELD_OUT_SEED, exclude_prompts=taken)]
+
+
+def populate_demo_workspace(ws: Workspace) -> None:
+    import_records(ws, demo_records(demo_conversations()), source=DEMO_SOURCE, labelled_by=DEMO_ANNOTATOR)
+    ws.set_setting("base_model", DEMO_MODEL)
+    ws.set_setting("training_config", dict(DEMO_TRAINING))
+    ws.set_setting("demo", {"version": 1, "labelled_pairs": LABELLED_PAIRS,
+                            "candidate_prompts": CANDIDATE_PROMPTS})
+
+
+def _is_new_or_empty(folder: Path) -> bool:
+    if not folder.exists():
+        return True
+    return folder.is_dir() and not any(folder.iterdir())
+
+
+def create_demo_workspace(folder: str | os.PathLike) -> Path:
+    """Create the demo workspace in ``folder`` (new or empty). Built beside it and moved into
+    place at the end, so an interrupted start never leaves a half-filled workspace behind."""
+    target = Path(folder).expanduser().resolve()
+    if not _is_new_or_empty(target):
+        raise FileExistsError(f"{target} is not empty; the demo workspace needs a new or empty folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.creating-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with Workspace.open(staging) as ws:
+            populate_demo_workspace(ws)
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def ensure_demo_workspace(folder: str | os.PathLike) -> bool:
+    """Create the demo workspace if ``folder`` is new or empty; True if it created one.
+
+    A folder that already holds a workspace (``studio.db``) or anything else is left alone.
+    """
+    target = Path(folder).expanduser()
+    if (target / DB_NAME).exists() or not _is_new_or_empty(target):
+        return False
+    create_demo_workspace(target)
+    return True
