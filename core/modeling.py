@@ -115,7 +115,15 @@ def out_of_memory_advice(config: TrainingConfig) -> str:
 
 # -- loading -----------------------------------------------------------------------------------
 def resolve_model_path(name_or_path: str) -> tuple[str, bool]:
-    """(what to pass to from_pretrained, is it a local folder). A hub id must already be cached."""
+    """(what to pass to from_pretrained, is it a local folder). A hub id must already be cached.
+    ``bundled:NAME`` is a model shipped in ``resources/`` (the demo model), wherever that is now."""
+    from core.demo.bundled import is_bundled, resolve_bundled
+
+    if is_bundled(name_or_path):
+        try:
+            return str(resolve_bundled(name_or_path)), True
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from exc
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").exists():

@@ -142,7 +142,8 @@ def run_train(args: argparse.Namespace) -> int:
     with ws:
         config = None
         if args.resume is None:
-            defaults = {}
+            # The workspace's saved training settings (the demo workspace ships its defaults).
+            defaults = dict(ws.get_setting("training_config") or {})
             base_model = ws.get_setting("base_model")
             if base_model:
                 defaults["base_model"] = base_model
