@@ -1,0 +1,91 @@
+"""Where a running training run stands: step, epoch, tokens per second and time left.
+
+Fed one call per optimizer step from whoever watches the run; the time left comes from the
+pace of the last steps (a pause resets the pace so it is not counted as slowness).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+
+def steps_per_epoch(train_pairs: int, batch_size: int, gradient_accumulation_steps: int) -> int:
+    """Optimizer steps in one pass over the training pairs (as the engine counts them)."""
+    micro_batches = math.ceil(max(train_pairs, 0) / max(batch_size, 1))
+    return max(1, math.ceil(micro_batches / max(gradient_accumulation_steps, 1)))
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    step: int
+    total_steps: int
+    epoch: float                  # epochs done, fractional: 0.5 = half-way through the first
+    total_epochs: float
+    tokens_per_second: float | None
+    seconds_left: float | None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    def describe(self) -> str:
+        """"step 40 / 120 · epoch 0.7 / 2.0 · 5,120 tokens/s · 2 min 10 s left"."""
+        parts = [f"step {self.step} / {self.total_steps}", f"epoch {self.epoch:.1f} / {self.total_epochs:.1f}"]
+        if self.tokens_per_second is not None:
+            parts.append(f"{self.tokens_per_second:,.0f} tokens/s")
+        if self.seconds_left is not None:
+            parts.append(f"{format_duration(self.seconds_left)} left")
+        return " · ".join(parts)
+
+
+class ProgressClock:
+    def __init__(self, total_steps: int, start_step: int = 0, steps_in_epoch: int = 1, pace_window: int = 20,
+                 clock: Callable[[], float] = time.monotonic):
+        self.total_steps = total_steps
+        self.steps_in_epoch = max(1, steps_in_epoch)
+        self._clock = clock
+        self._marks: deque[tuple[float, int]] = deque(maxlen=pace_window + 1)
+        self._step = start_step
+        self._tokens_per_second: float | None = None
+        self._marks.append((clock(), start_step))
+
+    def step(self, step: int, tokens_per_second: float | None = None) -> ProgressSnapshot:
+        self._step = step
+        self._marks.append((self._clock(), step))
+        if tokens_per_second is not None and math.isfinite(tokens_per_second):
+            # Smoothed: single steps vary a lot with their batch's length.
+            previous = self._tokens_per_second
+            self._tokens_per_second = tokens_per_second if previous is None else 0.8 * previous + 0.2 * tokens_per_second
+        return self.snapshot()
+
+    def restart_pace(self) -> None:
+        """After a pause: time spent paused is not training time."""
+        self._marks.clear()
+        self._marks.append((self._clock(), self._step))
+
+    def seconds_per_step(self) -> float | None:
+        if len(self._marks) < 2:
+            return None
+        (t0, s0), (t1, s1) = self._marks[0], self._marks[-1]
+        return (t1 - t0) / (s1 - s0) if s1 > s0 else None
+
+    def snapshot(self) -> ProgressSnapshot:
+        pace = self.seconds_per_step()
+        left = None if pace is None else max(0, self.total_steps - self._step) * pace
+        return ProgressSnapshot(self._step, self.total_steps, self._step / self.steps_in_epoch,
+                                self.total_steps / self.steps_in_epoch, self._tokens_per_second, left)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
