@@ -30,6 +30,8 @@ Reads JSONL, JSON (an array of rows) or CSV. Row shapes (--format):
   implicit        only chosen/rejected; the prompt is their shared start
                   (Anthropic-HH "\\n\\nHuman:/\\n\\nAssistant:" transcripts become chat turns)
   candidates      {"prompt": ..., "responses": [r1, r2, ...]} -> every pair, to annotate
+An optional "split" field (train/eval) fixes a new pair's split, as in our own exports;
+without it the split is drawn from the pair's content (setting eval_fraction, default 0.1).
 Labelled rows are stored as verdicts of a pseudo-annotator named after the file. Rows
 already in the workspace are skipped, so importing a file twice changes nothing. Any bad
 row refuses the whole file (exit code 2) with the file, line and field named."""
