@@ -17,10 +17,11 @@ and ``wait_for_all_workers()`` (used on window close and by tests) joins whateve
 
 from __future__ import annotations
 
+import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 _live_threads: set[QThread] = set()
 

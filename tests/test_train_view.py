@@ -1,0 +1,144 @@
+"""The Train tab end to end: real runs of a tiny model started from the form, live plots,
+pause / resume / stop, resume from the runs list, close during training, errors, exports."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from core.metric_series import MetricSeries
+from core.run_records import get_run, list_runs, read_metrics
+from storage.models import RunStatus
+from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
+from tests.train_view_helpers import configure, make_train_view, pairs_workspace, tiny_model  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("isolated_settings")
+RUN_TIMEOUT = 90_000
+
+
+def _wait_idle(qtbot, view):
+    qtbot.waitUntil(lambda: not view.is_running(), timeout=RUN_TIMEOUT)
+
+
+def test_live_run_pause_resume_stop_then_resume_from_the_runs_list(qtbot, make_train_view, pairs_workspace,
+                                                                      tiny_model):
+    view = make_train_view(pairs_workspace)
+    configure(view, tiny_model, max_steps=30)
+    qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
+    assert view.is_running() and not view.start_button.isEnabled()
+
+    # Metrics arrive and are drawn by the timer (not per step).
+    qtbot.waitUntil(lambda: view.plots.point_count("loss") >= 3, timeout=RUN_TIMEOUT)
+    assert view.plots.point_count("rewards", "rewards/margins") >= 3
+    assert view.plots.point_count("probs", "prob/chosen") >= 3
+    assert view.plots.point_count("loss", "loss", "eval") >= 1           # the step-0 evaluation
+    assert view.redraw_count < 4 * len(view.series) + 20
+    assert "step " in view.progress_label.text() and "tokens/s" in view.progress_label.text()
+    run_id = view.current_run_id
+    assert get_run(pairs_workspace, run_id).status == RunStatus.RUNNING
+
+    # Pause: no step while paused, and the database says so.
+    qtbot.mouseClick(view.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.last_message == "paused", timeout=RUN_TIMEOUT)
+    assert view.resume_button.isEnabled() and not view.pause_button.isEnabled()
+    steps_when_paused = len(view.series)
+    qtbot.wait(700)
+    assert len(view.series) == steps_when_paused
+    assert get_run(pairs_workspace, run_id).status == RunStatus.PAUSED
+
+    # Resume, then stop: the step finishes, a checkpoint and the adapter are saved.
+    qtbot.mouseClick(view.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(view.series) > steps_when_paused, timeout=RUN_TIMEOUT)
+    qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
+    _wait_idle(qtbot, view)
+    assert view.last_status == "stopped"
+    run = get_run(pairs_workspace, run_id)
+    assert run.status == RunStatus.STOPPED and 0 < run.step < 30
+    stored = read_metrics(pairs_workspace, run_id, "train")
+    assert [step for step, _ in stored["loss"]] == list(range(1, run.step + 1))
+    assert stored["loss"][-1][1] == pytest.approx(view.series.last("loss"))
+    assert "stopped" in view.run_label.text()
+
+    # The runs list shows it; resume it to the end.
+    assert view.runs.run_ids() == [run_id]
+    assert view.runs.table.item(0, 1).text() == "stopped"
+    view.runs.select_runs([run_id])
+    assert view.runs.resume_button.isEnabled()
+    qtbot.mouseClick(view.runs.resume_button, Qt.MouseButton.LeftButton)
+    assert view.is_running()
+    _wait_idle(qtbot, view)
+    assert view.last_status == "completed", view.last_error
+    run = get_run(pairs_workspace, run_id)
+    assert run.status == RunStatus.COMPLETED and run.step == 30
+    steps, _ = view.series.get("loss")
+    assert steps.tolist() == list(range(1, 31))       # history before the checkpoint + the resumed steps
+    assert [s for s, _ in read_metrics(pairs_workspace, run_id, "train")["loss"]] == list(range(1, 31))
+
+
+def test_runs_open_compare_and_export(qtbot, make_train_view, pairs_workspace, tiny_model, tmp_path):
+    view = make_train_view(pairs_workspace)
+    for beta in ("0.1", "0.5"):
+        configure(view, tiny_model, max_steps=4, beta=beta, eval_interval=2)
+        assert view.start()
+        _wait_idle(qtbot, view)
+        assert view.last_status == "completed", view.last_error
+    first, second = [run.id for run in list_runs(pairs_workspace)]
+    assert view.runs.run_ids() == [second, first]              # newest first
+    assert "β=0.5" in view.runs.table.item(0, 3).text()
+
+    view.open_run(first)
+    assert view.current_run_id == first
+    assert view.plots.point_count("loss") == 4
+    stored = MetricSeries.load(pairs_workspace, first).get("rewards/margins")[1]
+    drawn = view.plots.panels["rewards"].curves[2].raw.getData()[1]
+    assert drawn.tolist() == pytest.approx(stored.tolist())
+
+    view.compare_runs([first, second])
+    assert len(view.overlays) == 1 and "dashed" in view.compare_label.text()
+    overlay = view.plots.panels["loss"].overlay_curves[0]
+    assert len(overlay.line.getData()[0]) == 4
+
+    assert view.runs.export_csv(first, tmp_path / "first.csv")
+    header = (tmp_path / "first.csv").read_text().splitlines()[0].split(",")
+    assert header[:2] == ["step", "split"] and "rewards/margins" in header
+    assert view.runs.export_png(tmp_path / "plots.png")
+    assert (tmp_path / "plots.png").stat().st_size > 10_000
+
+    worker = view.runs.export_adapter(first, tmp_path / "adapter")
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        pass
+    from core.modeling import load_with_adapter
+    loaded = load_with_adapter(str(tiny_model), tmp_path / "adapter", device="cpu", dtype="float32")
+    assert loaded.model.peft_config["default"].r == 8
+
+
+def test_closing_during_training_asks_then_stops_and_saves(qtbot, make_train_view, pairs_workspace, tiny_model,
+                                                          monkeypatch):
+    view = make_train_view(pairs_workspace)
+    configure(view, tiny_model, max_steps=500)
+    assert view.start()
+    qtbot.waitUntil(lambda: len(view.series) >= 2, timeout=RUN_TIMEOUT)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    assert view.confirm_close() is False and view.is_running()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    assert view.confirm_close() is True
+    assert len(asked) == 2 and not view.is_running()
+    run = get_run(pairs_workspace, view.current_run_id)
+    assert run.status == RunStatus.STOPPED and run.adapter_path
+    assert view.confirm_close() is True                    # nothing running: no question
+    assert len(asked) == 2
+
+
+def test_a_model_that_cannot_load_arrives_as_a_readable_error(qtbot, make_train_view, pairs_workspace, tiny_model):
+    config_file = tiny_model / "config.json"
+    config_file.write_text(config_file.read_text().replace('"model_type": "llama"', '"model_type": "no-such-arch"'))
+    view = make_train_view(pairs_workspace)
+    configure(view, tiny_model, max_steps=3)
+    assert view.start()                 # the folder looks like a model: the failure comes from the thread
+    _wait_idle(qtbot, view)
+    assert view.last_status == "failed"
+    assert view.error_banner.isVisible()
+    assert "cannot load the model" in view.error_banner.text()
+    assert view.start_button.isEnabled()
