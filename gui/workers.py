@@ -73,7 +73,11 @@ def running_workers() -> list[QThread]:
 
 def wait_for_all_workers(timeout_ms: int = 30_000) -> bool:
     """Join every worker thread still running; True when none is left."""
-    for thread in list(_live_threads):
-        if thread.isRunning():
-            thread.wait(timeout_ms)
+    # Poll instead of QThread.wait(): the thread's quit() is queued to this (UI) thread by the
+    # worker's finished signal, and PySide6's wait() also keeps the GIL, so waiting without
+    # processing events would deadlock on a worker that is still running.
+    deadline = time.monotonic() + timeout_ms / 1000
+    while running_workers() and time.monotonic() < deadline:
+        QCoreApplication.processEvents()
+        time.sleep(0.005)
     return not running_workers()
