@@ -108,7 +108,7 @@ def evaluate_adapter(ws: Workspace, adapter: str, split: str = "eval", overrides
     if not pairs:
         raise EvaluationError(f"no pair of the {split!r} split has a completion token left at "
                               f"max_length={config.max_length}")
-    model_key = model_fingerprint(config.base_model)
+    model_key = model_fingerprint(config.base_model, loaded.dtype)
     token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
     reference, computed = ensure_reference_logps(ws, loaded.model, pairs, model_key, token_key,
                                                  loaded.tokenizer.pad_token_id, config.reference_batch_size,

@@ -246,10 +246,11 @@ def export_merged_model(base_model: str, adapter_dir: str | Path, out_dir: str |
 
 
 # -- fingerprints for the reference cache -----------------------------------------------------
-def model_fingerprint(name_or_path: str) -> str:
+def model_fingerprint(name_or_path: str, dtype: torch.dtype | None = None) -> str:
     """Changes when the base weights or config change: config.json's content plus each weight
     file's name, size and mtime, and the resolved path (hashing gigabytes of weights on every
-    run would cost more than the cache saves)."""
+    run would cost more than the cache saves); and with the dtype the weights run in, so
+    bf16 reference values are never reused by a float32 run."""
     location, local = resolve_model_path(name_or_path)
     digest = hashlib.sha256()
     if local:
@@ -263,6 +264,8 @@ def model_fingerprint(name_or_path: str) -> str:
             raise ModelLoadError(f"{name_or_path!r} is neither a local folder nor in the local "
                                  f"Hugging Face cache: {exc}") from exc
     digest.update(str(folder.resolve()).encode())
+    if dtype is not None:
+        digest.update(dtype_name(dtype).encode())
     digest.update((folder / "config.json").read_bytes())
     for weight in sorted(folder.iterdir()):
         if weight.name.endswith(WEIGHT_SUFFIXES):

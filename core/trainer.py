@@ -123,7 +123,7 @@ class DPOTrainingRun:
         loaded = load_for_training(config)
         data = self._tokenize(loaded, training_set)
         total_steps = self._total_steps(len(data.train))
-        model_key = model_fingerprint(config.base_model)
+        model_key = model_fingerprint(config.base_model, loaded.dtype)
         token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
         if self.resume_run_id is None:
             create_run(self.ws, self.run_id, config, self.run_dir, total_steps)
