@@ -225,6 +225,14 @@ class AnnotateView(QWidget):
         self._refresh_queue_stats()
         self.annotator_changed.emit(self.queue.annotator_name)
 
+    def reload_queue(self) -> None:
+        """Rebuild the queue (the workspace's overlap changed), keeping this session's progress."""
+        if self.queue is not None:
+            self.queue = AnnotationQueue(self.workspace, self.queue.annotator_name)
+            if self.current is None:
+                self.show_next()
+            self._refresh_queue_stats()
+
     def show_picker(self) -> None:
         self.pages.setCurrentIndex(0)
         self.picker.names.setFocus()

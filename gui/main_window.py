@@ -8,6 +8,8 @@ the engine, which the labelling screen never needs).
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget,
@@ -195,8 +197,7 @@ class MainWindow(QMainWindow):
         self.team.set_annotator(name)
 
     def _on_overlap(self, _value: int) -> None:
-        if self.annotate.annotator_name:
-            self.annotate.set_annotator(self.annotate.annotator_name)  # the queue reads overlap when made
+        self.annotate.reload_queue()  # the queue reads the overlap when it is made
 
     def _on_tab(self, index: int) -> None:
         widget = self.tabs.widget(index)
@@ -219,12 +220,17 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         # Verdicts are committed per key press, so nothing is pending here; background work
         # (an import, a training run) is left to finish or stop cleanly before the window goes.
-        if self.train_view is not None and hasattr(self.train_view, "shutdown"):
-            self.train_view.shutdown()
+        confirm = getattr(self.train_view, "confirm_close", None)
+        if confirm is not None and not confirm():  # a training run: ask, then stop and save it
+            event.ignore()
+            return
         if running_workers():
             self.statusBar().showMessage("Waiting for background work to finish…")
-            QApplication.processEvents()  # deliver the workers' own "quit" before waiting on them
-            wait_for_all_workers()
+            deadline = time.monotonic() + 120
+            while running_workers() and time.monotonic() < deadline:
+                # A worker's thread quits through the event loop: keep delivering while waiting.
+                QApplication.processEvents()
+                wait_for_all_workers(timeout_ms=50)
         if self.owns_workspace:
             self.workspace.close()
         if self in _windows:

@@ -74,6 +74,7 @@ def test_tabs_menus_and_lazy_train_tab(qtbot, workspace):
     assert window.train_view is None  # not built (nor the engine imported) until shown
     window.tabs.setCurrentWidget(window.train_page)
     assert window.train_view is not None and window.train_page.layout().count() == 1
+    qtbot.waitUntil(lambda: not running_workers(), timeout=30_000)  # whatever the Train tab started on show
     assert window.annotator_label.text() == "Annotator: ada"
 
 
@@ -177,3 +178,20 @@ def test_export_from_the_file_menu_writes_trl_jsonl(qtbot, workspace, tmp_path):
     assert blocker.args[0].written == 3
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 3 and {"prompt", "chosen", "rejected"} <= set(rows[0])
+
+
+def test_closing_during_an_import_waits_for_it_to_finish_whole(qtbot, workspace, tmp_path):
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"Q{i}", "chosen": f"c{i}", "rejected": f"r{i}"}) + "\n"
+                            for i in range(5000)), encoding="utf-8")
+    window = open_window(qtbot, workspace, "ada")
+    dialog = window.open_import(str(path))
+    qtbot.addWidget(dialog)
+    dialog.start_import()
+    assert running_workers()
+    assert window.close()
+    assert not running_workers()
+    from storage.models import Pair
+    from sqlalchemy import func
+    with workspace.session() as s:
+        assert s.scalar(select(func.count()).select_from(Pair)) == 5000  # all of it, not half
