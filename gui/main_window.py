@@ -81,7 +81,9 @@ class MainWindow(QMainWindow):
         self.team.overlap_changed.connect(self._on_overlap)
         if self.annotate.annotator_name:
             self._on_annotator(self.annotate.annotator_name)
-        self.annotate.setFocus()
+            self.annotate.setFocus()
+        else:
+            self.annotate.show_picker()  # first start on this computer: type a name right away
 
     # -- menus -------------------------------------------------------------------------
     def _build_menus(self) -> None:
