@@ -21,7 +21,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 _live_threads: set[QThread] = set()
 
@@ -55,8 +55,11 @@ def start_worker(worker: Worker) -> QThread:
     thread.setObjectName(f"worker:{getattr(worker._fn, '__name__', 'task')}")
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
-    worker.finished.connect(thread.quit)
-    worker.failed.connect(thread.quit)
+    # Direct: quit from the worker's own thread (QThread.quit is thread-safe). A queued quit
+    # would wait for the UI thread's event loop, which is blocked while the UI joins the
+    # thread in wait_for_all_workers() — the join would then run to its timeout.
+    worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+    worker.failed.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.finished.connect(worker.deleteLater)
     thread.finished.connect(lambda: _live_threads.discard(thread))
     thread.finished.connect(thread.deleteLater)
@@ -73,9 +76,9 @@ def running_workers() -> list[QThread]:
 
 def wait_for_all_workers(timeout_ms: int = 30_000) -> bool:
     """Join every worker thread still running; True when none is left."""
-    # Poll instead of QThread.wait(): the thread's quit() is queued to this (UI) thread by the
-    # worker's finished signal, and PySide6's wait() also keeps the GIL, so waiting without
-    # processing events would deadlock on a worker that is still running.
+    # Poll instead of QThread.wait(): PySide6's wait() keeps the GIL, so a worker still running
+    # Python code could never finish; processing events also delivers the worker's last
+    # queued signals (finished, failed) to their receivers before the thread is forgotten.
     deadline = time.monotonic() + timeout_ms / 1000
     while running_workers() and time.monotonic() < deadline:
         QCoreApplication.processEvents()
