@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from core.metric_series import IncrementalEma, MetricSeries
 from gui.theme import colors
@@ -96,7 +96,8 @@ class _Curve:
                                   symbol="o", symbolSize=6, symbolBrush=spec.color, symbolPen=None, name=name)
         else:
             if overlay is None and not spec.dashed:
-                self.raw = plot.plot([], [], pen=_pen(spec.color, 1.0, 60))
+                # Faint and thin: no antialiasing needed, and it is the cheapest line Qt draws.
+                self.raw = plot.plot([], [], pen=_pen(spec.color, 1.0, 60), antialias=False)
             width = 2.0 if overlay is None else 1.6
             self.line = plot.plot([], [], pen=_pen(spec.color, width, 255 if overlay is None else 170, style),
                                   name=name)
@@ -136,7 +137,12 @@ class MetricPanel(QWidget):
         caption = QLabel(spec.caption)
         caption.setWordWrap(True)
         caption.setStyleSheet(f"color: {c['muted']}; font-size: 11px;")
+        caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.plot_widget = pg.PlotWidget(background=c["card"])
+        # Ignore the plot's size hint: it changes as the axis labels widen, and every change
+        # would re-lay out the grid and repaint all six plots instead of the one that changed.
+        self.plot_widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.plot_widget.setMinimumSize(180, 120)
         self.plot = self.plot_widget.getPlotItem()
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setLabel("bottom", "step")
@@ -155,6 +161,7 @@ class MetricPanel(QWidget):
         self.overlay_curves: list[_Curve] = []
         self.hover_label = QLabel(" ")
         self.hover_label.setStyleSheet(f"color: {c['text']}; font-size: 11px;")
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.hover_line = pg.InfiniteLine(angle=90, pen=_pen(c["muted"], 1, 150))
         self.hover_line.setVisible(False)
         self.plot.addItem(self.hover_line, ignoreBounds=True)
@@ -233,16 +240,22 @@ class TrainingPlots(QWidget):
         self.panels = {spec.key: MetricPanel(spec) for spec in PANELS}
         for index, panel in enumerate(self.panels.values()):
             grid.addWidget(panel, index // 3, index % 3)
+        for column in range(3):
+            grid.setColumnStretch(column, 1)
+        for row in range(2):
+            grid.setRowStretch(row, 1)
         self._overlay_count = 0
 
-    def redraw(self, series: MetricSeries, smoothing: float, overlays: list[MetricSeries] | None = None) -> None:
+    def redraw(self, series: MetricSeries, smoothing: float, overlays: list[MetricSeries] | None = None,
+               panels: list[str] | None = None) -> None:
+        """Update the curves of ``panels`` (all by default) from ``series`` and the overlays."""
         overlays = overlays or []
         if len(overlays) != self._overlay_count:
             for panel in self.panels.values():
                 panel.set_overlays(len(overlays))
             self._overlay_count = len(overlays)
-        for panel in self.panels.values():
-            panel.redraw(series, smoothing, overlays)
+        for key in panels or self.panels:
+            self.panels[key].redraw(series, smoothing, overlays)
 
     def set_log_loss(self, on: bool) -> None:
         self.panels["loss"].set_log_y(on)

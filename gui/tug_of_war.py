@@ -82,6 +82,9 @@ class TugOfWar(QWidget):
         self.caption = QLabel(tug_caption(None))
         self.caption.setWordWrap(True)
         self.caption.setStyleSheet(f"color: {colors()['muted']}; font-size: 11px;")
+        # A fixed height of two lines: a caption that re-wrapped to another height would
+        # re-lay out the window and repaint every plot below it on each update.
+        self.caption.setFixedHeight(2 * self.caption.fontMetrics().lineSpacing() + 4)
         layout.addWidget(title)
         layout.addWidget(self.bar)
         layout.addWidget(self.caption)

@@ -28,12 +28,12 @@ def test_live_run_pause_resume_stop_then_resume_from_the_runs_list(qtbot, make_t
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
     assert view.is_running() and not view.start_button.isEnabled()
 
-    # Metrics arrive and are drawn by the timer (not per step).
-    qtbot.waitUntil(lambda: view.plots.point_count("loss") >= 3, timeout=RUN_TIMEOUT)
-    assert view.plots.point_count("rewards", "rewards/margins") >= 3
-    assert view.plots.point_count("probs", "prob/chosen") >= 3
+    # Metrics arrive and are drawn by the timer (not per step), one panel per tick.
+    qtbot.waitUntil(lambda: min(view.plots.point_count("loss"), view.plots.point_count("rewards", "rewards/margins"),
+                                view.plots.point_count("probs", "prob/chosen"),
+                                view.plots.point_count("optimizer", "grad_norm")) >= 3, timeout=RUN_TIMEOUT)
     assert view.plots.point_count("loss", "loss", "eval") >= 1           # the step-0 evaluation
-    assert view.redraw_count < 4 * len(view.series) + 20
+    assert view.redraw_count <= 6 * (len(view.series) + 2)     # one panel per tick, and only on news
     assert "step " in view.progress_label.text() and "tokens/s" in view.progress_label.text()
     run_id = view.current_run_id
     assert get_run(pairs_workspace, run_id).status == RunStatus.RUNNING
