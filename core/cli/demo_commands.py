@@ -35,8 +35,8 @@ def register(subparsers) -> None:
                                   help="rebuild the bundled demo model: corpus, tokenizer, pre-training (CPU, ~10 min)")
     build.add_argument("--out", help="output folder (default: resources/demo_model)")
     build.add_argument("--quick", action="store_true", help="a shortened build (seconds), for checking the pipeline")
-    build.add_argument("--steps", type=int, help="pre-training steps (default 1200)")
-    build.add_argument("--threads", type=int, help="CPU threads (default 2; the same count gives the same weights)")
+    build.add_argument("--steps", type=int, help="pre-training steps (default 800)")
+    build.add_argument("--threads", type=int, help="CPU threads (default 1; the same count gives the same weights)")
     build.set_defaults(func=run_build_demo_model)
 
 
