@@ -1,0 +1,29 @@
+"""Work-arounds for bugs of the installed Qt binding, applied once when ``gui`` is imported.
+
+PySide6 6.12 on Python 3.11 returns ``None`` from every C++ call without a return value
+(``label.setText``, ``processEvents``, ``painter.drawPath``...) without taking a reference to
+it: it assumes ``None`` is immortal, which it is only from Python 3.12 on. Each call drops
+``None``'s reference count by one, and once it reaches zero Python aborts with "Fatal Python
+error: none_dealloc". pyqtgraph makes thousands of such calls a second while the training
+plots redraw, so the app crashed after a minute or two of training. Giving ``None`` the
+huge reference count Python 3.12 gives it makes the bug harmless (``None`` is never freed
+in any version).
+"""
+
+from __future__ import annotations
+
+import sys
+
+_IMMORTAL = 2**60
+
+
+def make_none_immortal() -> bool:
+    """Raise ``None``'s reference count out of reach of the leak; True if it was needed."""
+    if sys.version_info >= (3, 12):   # None is immortal there: its count is never changed
+        return False
+    import ctypes
+
+    count = ctypes.c_ssize_t.from_address(id(None))   # ob_refcnt is the object's first field
+    if count.value < _IMMORTAL // 2:
+        count.value += _IMMORTAL
+    return True
