@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from core.demo.bundled import is_bundled, resolve_bundled
 from core.training_config import ConfigError, TrainingConfig
 from storage.training_set import TrainingSet, build_training_set
 from storage.workspace import Workspace
@@ -40,6 +41,12 @@ def inspect_model(name_or_path: str) -> ModelCheck:
     text = name_or_path.strip()
     if not text:
         return ModelCheck(None, "no base model given: pick a model folder or type a cached hub id")
+    if is_bundled(text):   # a model shipped with the app ("bundled:demo_model")
+        try:
+            folder = resolve_bundled(text)
+        except ValueError as exc:
+            return ModelCheck(None, str(exc))
+        return ModelCheck(folder, _folder_problem(folder))
     path = Path(text).expanduser()
     if path.exists():
         if not path.is_dir():

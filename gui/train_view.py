@@ -9,6 +9,7 @@ floods the UI thread.
 
 from __future__ import annotations
 
+import gc
 import time
 
 from PySide6.QtCore import QCoreApplication, Qt, QThread, QTimer
@@ -79,7 +80,14 @@ class TrainView(QWidget):
         if self.runs.run_ids():
             self.open_run(self.runs.run_ids()[0])   # the newest run, so the tab is never blank
         self.preload_worker = Worker(preload_training_libraries, self.form.values()["base_model"])
+        self.preload_worker.finished.connect(self._on_libraries_loaded)
         start_worker(self.preload_worker)
+
+    def _on_libraries_loaded(self, _modules: list) -> None:
+        # Move the million-odd objects of torch, transformers and Qt out of the garbage
+        # collector's reach: a full collection over them held the GIL for ~300 ms, in
+        # whichever thread triggered it, and froze the window while a run was loading.
+        gc.freeze()
 
     # -- layout -----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -342,6 +350,7 @@ class TrainView(QWidget):
     def _on_eval(self, step: int, metrics: dict) -> None:
         self.series.add(step, "eval", metrics)
         self._dirty = True
+        self.runs.refresh()   # the list's step count and status, now and then (not per step)
 
     def _on_message(self, text: str) -> None:
         self.last_message = text

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QInputDialog, QLabel, QLineEdit, QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
 from core import presets
+from core.demo.bundled import DEMO_MODEL
 from core.launch_checks import DATA_KEY, config_problems, inspect_model, preview_data, token_preview
 from core.memory_estimate import device_memory, estimate_for_config, format_bytes, judge_fit, read_model_config
 from core.training_config import (DEVICES, DTYPES, LOSS_TYPES, SCHEDULES, SELECTION_POLICIES, TrainingConfig)
@@ -106,8 +107,8 @@ def default_config(workspace: Workspace) -> TrainingConfig:
             config = TrainingConfig()
     if not config.base_model:
         config.base_model = str(workspace.get_setting("base_model") or "")
-    if not config.base_model and DEMO_MODEL_DIR.is_dir():
-        config.base_model = str(DEMO_MODEL_DIR)
+    if not config.base_model and (DEMO_MODEL_DIR / "config.json").is_file():
+        config.base_model = DEMO_MODEL
     return config
 
 
@@ -256,6 +257,7 @@ class TrainingForm(QWidget):
             editor.setCurrentIndex(max(0, index))
         else:
             editor.setText(_format_value(value))
+            editor.setCursorPosition(0)   # a long path shows its start, not its tail
 
     def set_config(self, config: TrainingConfig) -> None:
         values = config.to_dict()

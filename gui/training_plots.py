@@ -59,8 +59,8 @@ PANELS = (
     PanelSpec("probs", "Answer probabilities", "Average per-token probability of each answer: tuned model "
               "(solid) against the original (dashed).", "per-token prob.",
               (CurveSpec("prob/chosen", "chosen", CHOSEN), CurveSpec("prob/rejected", "rejected", REJECTED),
-               CurveSpec("prob/ref_chosen", "chosen, original", CHOSEN, dashed=True),
-               CurveSpec("prob/ref_rejected", "rejected, original", REJECTED, dashed=True))),
+               CurveSpec("prob/ref_chosen", "original", CHOSEN, dashed=True),
+               CurveSpec("prob/ref_rejected", "original", REJECTED, dashed=True))),
     PanelSpec("preference", "Preference", "How sure the model is that the chosen answer beats the rejected one "
               "(50% = no preference yet).", "σ(margin)",
               (CurveSpec("prob/preference", "train", MARGIN),
@@ -77,6 +77,15 @@ def _pen(color: str, width: float = 2.0, alpha: int = 255, style=Qt.PenStyle.Sol
     qcolor = QColor(color)
     qcolor.setAlpha(alpha)
     return pg.mkPen(qcolor, width=width, style=style)
+
+
+def _legend_html(spec: PanelSpec) -> str:
+    """"━ chosen  ━ rejected  ● eval", each mark in its curve's colour."""
+    items = []
+    for curve in spec.curves:
+        mark = "●" if curve.split == "eval" else "╌╌" if curve.dashed else "━━"
+        items.append(f'<span style="color:{curve.color}; font-weight:700">{mark}</span>&nbsp;{curve.label}')
+    return "&nbsp;&nbsp; ".join(items)
 
 
 class _Curve:
@@ -150,9 +159,6 @@ class MetricPanel(QWidget):
             self.plot.getAxis(axis).enableAutoSIPrefix(False)   # "loss (x0.001)" reads badly
         if spec.y_label:
             self.plot.setLabel("left", spec.y_label)
-        legend_background = QColor(c["card"])
-        legend_background.setAlpha(200)
-        self.plot.addLegend(offset=(-4, 4), labelTextSize="8pt", verSpacing=-8, brush=pg.mkBrush(legend_background))
         if spec.zero_line:
             self.plot.addItem(pg.InfiniteLine(0, angle=0, pen=_pen(c["muted"], 1, 120, Qt.PenStyle.DotLine)))
         if spec.percent:
@@ -167,8 +173,14 @@ class MetricPanel(QWidget):
         self.plot.addItem(self.hover_line, ignoreBounds=True)
         self.plot_widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._series: MetricSeries | None = None
+        # The legend is a line of text above the plot: a legend box inside it hid the curves.
+        self.legend_label = QLabel(_legend_html(spec))
+        self.legend_label.setStyleSheet("font-size: 11px;")
+        self.legend_label.setWordWrap(True)
+        self.legend_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(title)
         layout.addWidget(caption)
+        layout.addWidget(self.legend_label)
         layout.addWidget(self.plot_widget, 1)
         layout.addWidget(self.hover_label)
 

@@ -26,6 +26,15 @@ class StallMeter(QObject):
         self._last = time.perf_counter()
         self._timer.start()
 
+    def pause(self) -> None:
+        """Stop measuring for a while (e.g. while the caller itself blocks to take a screenshot)."""
+        self._tick()
+        self._timer.stop()
+
+    def resume(self) -> None:
+        self._last = time.perf_counter()
+        self._timer.start()
+
     def stop(self) -> None:
         self._timer.stop()
         self._tick()
