@@ -7,7 +7,8 @@ it: it assumes ``None`` is immortal, which it is only from Python 3.12 on. Each 
 error: none_dealloc". pyqtgraph makes thousands of such calls a second while the training
 plots redraw, so the app crashed after a minute or two of training. Giving ``None`` the
 huge reference count Python 3.12 gives it makes the bug harmless (``None`` is never freed
-in any version).
+in any version). pyproject.toml keeps new installs off 6.12.0 on Python < 3.12; this guard
+covers environments that already have it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ _IMMORTAL = 2**60
 def make_none_immortal() -> bool:
     """Raise ``None``'s reference count out of reach of the leak; True if it was needed."""
     if sys.version_info >= (3, 12):   # None is immortal there: its count is never changed
+        return False
+    import PySide6
+
+    if not PySide6.__version__.startswith("6.12."):   # the leak was seen in 6.12.0 only
         return False
     import ctypes
 

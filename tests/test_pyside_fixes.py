@@ -13,11 +13,17 @@ def test_many_void_qt_calls_leave_none_alive(qtbot):
 
     label = QLabel()
     qtbot.addWidget(label)
-    before = sys.getrefcount(None)
-    for i in range(20_000):             # each of these once dropped None's count by one
+    for _ in range(20_000):             # with PySide6 6.12.0 on Python 3.11 each call dropped None's count by one
         label.setText("x")
         QApplication.processEvents()
-    assert sys.getrefcount(None) > 2**50 or sys.version_info >= (3, 12)
-    assert before - sys.getrefcount(None) <= 40_000
-    make_none_immortal()                # idempotent: no second top-up while the count is high
-    assert sys.getrefcount(None) < 2**61 or sys.version_info >= (3, 12)
+    # Without the guard (or a fixed binding) the loop above aborts the interpreter; with it,
+    # None keeps a healthy count.
+    assert sys.getrefcount(None) > 1_000
+
+
+def test_guard_is_idempotent():
+    applied = make_none_immortal()
+    count = sys.getrefcount(None)
+    make_none_immortal()                # no second top-up while the count is high
+    if applied:
+        assert abs(sys.getrefcount(None) - count) < 1_000
