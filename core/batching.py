@@ -91,7 +91,7 @@ def example_hash(prompt: Any, chosen: Any, rejected: Any) -> str:
     return content_hash(_text_key(prompt), _text_key(chosen), _text_key(rejected))
 
 
-def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b):
         if x != y:
@@ -126,8 +126,8 @@ def tokenize_triple(tokenizer, prompt: str | list[dict], chosen: str | list[dict
         prompt_chosen = list(tokenizer(text=prompt + texts[0])["input_ids"])
         prompt_rejected = list(tokenizer(text=prompt + texts[1])["input_ids"])
     # The completion starts where the prompt alone and prompt + completion diverge.
-    prompt_len = min(_common_prefix_length(prompt_ids, prompt_chosen),
-                     _common_prefix_length(prompt_ids, prompt_rejected))
+    prompt_len = min(common_prefix_length(prompt_ids, prompt_chosen),
+                     common_prefix_length(prompt_ids, prompt_rejected))
     return prompt_ids[:prompt_len], prompt_chosen[prompt_len:], prompt_rejected[prompt_len:]
 
 

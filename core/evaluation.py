@@ -14,10 +14,12 @@ from typing import Callable, Sequence
 
 import torch
 
-from core.batching import TokenizedPair, collate, sorted_batches, tokenize_examples
+from core.batching import TokenizedPair, sorted_batches, tokenize_examples
 from core.dpo_loss import summarize
+from core.logprobs import supports_packed_pairs
 from core.modeling import load_with_adapter, model_fingerprint, tokenization_fingerprint
 from core.objective import batch_objective
+from core.pair_packing import collate_pairs
 from core.reference_cache import ReferenceTable, ensure_reference_logps
 from core.run_records import CONFIG_FILE, get_run, read_run_config
 from core.training_config import TrainingConfig
@@ -40,11 +42,12 @@ def evaluate_pairs(model, pairs: Sequence[TokenizedPair], reference: ReferenceTa
         return {}
     was_training = model.training
     model.eval()
+    packed = config.packed_pairs and supports_packed_pairs(model)
     try:
         per_pair: dict[str, list[torch.Tensor]] = {}
         losses, nlls = [], []
         for indices in sorted_batches(pairs, batch_size or config.reference_batch_size):
-            batch = collate([pairs[i] for i in indices], pad_token_id).to(device)
+            batch = collate_pairs([pairs[i] for i in indices], pad_token_id, packed).to(device)
             result = batch_objective(model, batch, reference, config, device)
             losses.append(result.pair_losses.double().cpu())
             if result.pair_nll is not None:
@@ -112,7 +115,7 @@ def evaluate_adapter(ws: Workspace, adapter: str, split: str = "eval", overrides
     token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
     reference, computed = ensure_reference_logps(ws, loaded.model, pairs, model_key, token_key,
                                                  loaded.tokenizer.pad_token_id, config.reference_batch_size,
-                                                 loaded.device)
+                                                 loaded.device, packed_pairs=config.packed_pairs)
     if progress is not None:
         progress(f"{len(pairs)} pairs ({sum(dropped.values())} dropped); reference log-probs: "
                  f"{len(pairs) - computed} cached, {computed} computed")

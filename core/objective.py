@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from core.batching import Batch
+from core.pair_packing import PackedBatch
 from core.dpo_loss import preference_loss, preference_metrics, sft_loss
 from core.logprobs import completion_token_logps, sequence_logps
 from core.reference_cache import ReferenceTable, reference_tensors
@@ -25,10 +26,10 @@ class BatchResult:
     metrics: dict[str, torch.Tensor]      # name -> (B,) per-pair values (dpo_loss.preference_metrics)
 
 
-def batch_objective(model, batch: Batch, reference: ReferenceTable, config: TrainingConfig,
+def batch_objective(model, batch: Batch | PackedBatch, reference: ReferenceTable, config: TrainingConfig,
                     device: torch.device) -> BatchResult:
     """Forward ``batch`` (already on ``device``) through the policy and score it."""
-    token_logps = completion_token_logps(model, batch)                 # (2B, T-1)
+    token_logps = completion_token_logps(model, batch)                 # (2B, W), zero off the completions
     chosen_logps, rejected_logps = sequence_logps(token_logps)          # (B,), (B,)
     ref_chosen, ref_rejected = reference_tensors(reference, batch.example_hashes, device)
     chosen_tokens, rejected_tokens = batch.completion_tokens().chunk(2)
@@ -38,7 +39,7 @@ def batch_objective(model, batch: Batch, reference: ReferenceTable, config: Trai
     loss = losses.mean()
     nll = pair_nll = None
     if config.sft_weight > 0:
-        chosen_token_logps = token_logps[: batch.num_pairs]                   # (B, T-1)
+        chosen_token_logps = token_logps[: batch.num_pairs]                   # (B, W)
         nll = sft_loss(chosen_token_logps, batch.loss_mask[: batch.num_pairs])
         loss = loss + config.sft_weight * nll
         pair_nll = (-chosen_token_logps.detach().sum(dim=1) / chosen_tokens.clamp(min=1)).double()

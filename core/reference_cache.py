@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from core.batching import TokenizedPair, collate, sorted_batches
-from core.logprobs import completion_token_logps, sequence_logps
+from core.batching import TokenizedPair, sorted_batches
+from core.logprobs import completion_token_logps, sequence_logps, supports_packed_pairs
+from core.pair_packing import collate_pairs
 from storage.models import ReferenceLogp
 from storage.workspace import Workspace
 
@@ -62,9 +63,13 @@ def store(ws: Workspace, model_key: str, tokenization_key: str, rows: list[dict]
 def compute_reference_logps(model, pairs: Sequence[TokenizedPair], pad_token_id: int, batch_size: int,
                             device: torch.device,
                             progress: Callable[[int, int], None] | None = None,
-                            should_stop: Callable[[], bool] | None = None) -> list[dict]:
-    """Reference (adapter disabled) log-probs of ``pairs``; one row dict per pair."""
+                            should_stop: Callable[[], bool] | None = None,
+                            packed_pairs: bool = True) -> list[dict]:
+    """Reference (adapter disabled) log-probs of ``pairs``; one row dict per pair. With
+    ``packed_pairs`` (and a model that takes it) each pair is one packed sequence: the values
+    are those of the unpacked layout to float rounding, so the cache key does not depend on it."""
     rows: list[dict] = []
+    packed = packed_pairs and supports_packed_pairs(model)
     was_training = model.training
     model.eval()
     disabled = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
@@ -74,7 +79,7 @@ def compute_reference_logps(model, pairs: Sequence[TokenizedPair], pad_token_id:
             for done, indices in enumerate(batches, 1):
                 if should_stop is not None and should_stop():
                     break
-                batch = collate([pairs[i] for i in indices], pad_token_id).to(device)
+                batch = collate_pairs([pairs[i] for i in indices], pad_token_id, packed).to(device)
                 chosen, rejected = sequence_logps(completion_token_logps(model, batch))
                 counts = batch.completion_tokens().cpu()
                 chosen_counts, rejected_counts = counts.chunk(2)
@@ -92,7 +97,8 @@ def compute_reference_logps(model, pairs: Sequence[TokenizedPair], pad_token_id:
 def ensure_reference_logps(ws: Workspace, model, pairs: Sequence[TokenizedPair], model_key: str,
                            tokenization_key: str, pad_token_id: int, batch_size: int, device: torch.device,
                            progress: Callable[[int, int], None] | None = None,
-                           should_stop: Callable[[], bool] | None = None) -> tuple[ReferenceTable, int]:
+                           should_stop: Callable[[], bool] | None = None,
+                           packed_pairs: bool = True) -> tuple[ReferenceTable, int]:
     """All pairs' reference log-probs (cache first, the rest computed and stored).
 
     Returns the table and how many examples had to be computed.
@@ -105,7 +111,8 @@ def ensure_reference_logps(ws: Workspace, model, pairs: Sequence[TokenizedPair],
             seen.add(pair.example_hash)
             missing.append(pair)
     if missing:
-        rows = compute_reference_logps(model, missing, pad_token_id, batch_size, device, progress, should_stop)
+        rows = compute_reference_logps(model, missing, pad_token_id, batch_size, device, progress, should_stop,
+                                       packed_pairs)
         store(ws, model_key, tokenization_key, rows)
         table.update({row["example_hash"]: (row["chosen_logp"], row["rejected_logp"]) for row in rows})
     return table, len(missing)

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import torch
 
-from core.batching import Batch, TokenizedPair, batch_order, collate, tokenize_examples
+from core.batching import Batch, TokenizedPair, batch_order, tokenize_examples
 from core.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from core.dpo_loss import summarize
 from core.evaluation import evaluate_pairs
+from core.logprobs import supports_packed_pairs
 from core.modeling import (LoadedModel, dtype_name, is_out_of_memory, load_for_training, model_fingerprint,
                            out_of_memory_advice, tokenization_fingerprint)
 from core.objective import batch_objective
+from core.pair_packing import PackedBatch, collate_pairs
 from core.reference_cache import ReferenceTable, ensure_reference_logps
 from core.run_records import (MetricWriter, create_run, forget_metrics_after, get_run, new_run_id,
                               update_run, write_run_config)
@@ -192,7 +194,8 @@ class DPOTrainingRun:
 
         reference, computed = ensure_reference_logps(
             self.ws, loaded.model, data.train + data.eval, model_key, token_key, loaded.tokenizer.pad_token_id,
-            self.config.reference_batch_size, loaded.device, progress, lambda: self.control.stop_requested)
+            self.config.reference_batch_size, loaded.device, progress, lambda: self.control.stop_requested,
+            self.config.packed_pairs)
         if self.control.stop_requested:
             raise InterruptedError("stopped while computing reference log-probs")
         unique = len({p.example_hash for p in data.train + data.eval})
@@ -211,7 +214,7 @@ class DPOTrainingRun:
         return step
 
     # -- the loop -----------------------------------------------------------------------------
-    def _micro_batches(self, pairs: list[TokenizedPair], step: int, pad_token_id: int) -> list[Batch]:
+    def _micro_batches(self, pairs: list[TokenizedPair], step: int, pad_token_id: int) -> list[Batch | PackedBatch]:
         """The micro-batches of optimizer step ``step`` (0-based): a pure function of the seed, so
         a resumed run sees the same data order. Epochs run back to back."""
         config = self.config
@@ -224,7 +227,8 @@ class DPOTrainingRun:
             if epoch not in self._order_cache:
                 self._order_cache = {epoch: batch_order(lengths, config.batch_size, config.seed, epoch,
                                                         config.length_grouping)}
-            batches.append(collate([pairs[i] for i in self._order_cache[epoch][index]], pad_token_id))
+            batches.append(collate_pairs([pairs[i] for i in self._order_cache[epoch][index]], pad_token_id,
+                                         self._packed))
         return batches
 
     def _loop(self, loaded: LoadedModel, data: _Data, reference: ReferenceTable, optimizer, scheduler,
@@ -232,6 +236,7 @@ class DPOTrainingRun:
         config, model, device = self.config, loaded.model, loaded.device
         pad = loaded.tokenizer.pad_token_id
         self._order_cache: dict[int, list[list[int]]] = {}
+        self._packed = config.packed_pairs and supports_packed_pairs(model)
         model.train()
         if start_step == 0 and data.eval:
             self._evaluate(loaded, data, reference, 0, writer)
@@ -273,8 +278,8 @@ class DPOTrainingRun:
                    finished_at=utcnow())
         self.observer.on_finish(self.status.value, None)
 
-    def _train_step(self, model, micro_batches: list[Batch], reference: ReferenceTable, optimizer, scheduler,
-                    params, device: torch.device) -> dict[str, float]:
+    def _train_step(self, model, micro_batches: list[Batch | PackedBatch], reference: ReferenceTable, optimizer,
+                    scheduler, params, device: torch.device) -> dict[str, float]:
         config = self.config
         started = time.perf_counter()
         learning_rate = scheduler.get_last_lr()[0]

@@ -68,6 +68,10 @@ class TrainingConfig:
     truncation_mode: str = "keep_start"  # keep_start: cut the end; keep_end: cut the prompt's start
     eval_split: str = "workspace"        # "workspace" (each pair's stored split), "none", or a fraction "0.1"
     length_grouping: bool = True         # batch pairs of similar length to cut padding
+    # Chosen and rejected of a pair in one sequence, their shared prompt computed once (a 4D
+    # attention mask keeps them apart; same log-probs to float rounding). Models whose attention
+    # cannot take the mask (flash attention, sliding windows) use two rows per pair whatever this says.
+    packed_pairs: bool = True
 
     # -- objective -----------------------------------------------------------------------
     loss_type: str = "sigmoid"
