@@ -61,7 +61,7 @@ def test_labelled_pairs_prefer_the_helpful_answer_and_split_into_train_and_eval(
     assert pairs == LABELLED_PAIRS + 3 * CANDIDATE_PROMPTS
     assert training.dropped["unlabelled"] == 3 * CANDIDATE_PROMPTS
     assert len(training.examples) == LABELLED_PAIRS
-    assert 20 <= len(training.eval) <= 80 and len(training.train) == LABELLED_PAIRS - len(training.eval)
+    assert 40 <= len(training.eval) <= 160 and len(training.train) == LABELLED_PAIRS - len(training.eval)
     rejected_styles = set()
     for example in training.examples:
         assert example.prompt[0]["role"] == "user"

@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     evaluate.add_argument("--adapter", metavar="RUN", help="run id (default: the newest completed run)")
     evaluate.add_argument("--prompts", type=int, default=128, help="held-out prompts, one sample each (default 128)")
     evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--temperature", type=float, default=1.0)
+    evaluate.add_argument("--temperature", type=float, default=0.7,
+                          help="sampling temperature (default 0.7; see core/demo/demo_eval.py for why)")
     evaluate.add_argument("--base-only", action="store_true", help="sample the base model only")
     evaluate.add_argument("--json", action="store_true", help="print the report as one JSON object")
     evaluate.set_defaults(func=run_demo_eval)

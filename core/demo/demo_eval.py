@@ -1,9 +1,15 @@
 """Measure what DPO did to the demo model: helpful share of samples, and drift from the base.
 
 The miniature of the paper's sentiment experiment (reward against KL). On held-out prompts
-(in none of the workspace's pairs), one reply per prompt is sampled at temperature 1 from
-the base model and from base + adapter, with the same seeds. Each reply is classified by
-the style scorer; the helpful share is the fraction classified ``helpful``.
+(in none of the workspace's pairs), one reply per prompt is sampled from the base model and
+from base + adapter, with the same seeds. Each reply is classified by the style scorer; the
+helpful share is the fraction classified ``helpful``.
+
+Sampling temperature: 0.7 by default. At temperature 1 the tiny model's flat tail (dozens of
+low-probability openers of the curt and reckless styles) keeps a third of the samples
+non-helpful even after training, so the rise measured there is smaller (~35 points, against
+~50-60 at 0.7); ``--temperature 1`` gives that measurement. The KL below is estimated from
+the same (tempered) samples, so it is a drift measure of the sampler that was evaluated.
 
 The KL estimate is the Monte-Carlo estimate of KL(π_tuned || π_base) per sequence:
 
@@ -24,6 +30,7 @@ from storage.models import RunStatus
 from storage.workspace import Workspace
 
 DEFAULT_PROMPTS = 128
+DEFAULT_TEMPERATURE = 0.7
 
 
 class DemoEvalError(RuntimeError):
@@ -93,7 +100,7 @@ def _side(samples, n_examples: int = 6) -> SideReport:
 
 
 def evaluate_demo(ws: Workspace, run_id: str | None = None, prompts: int = DEFAULT_PROMPTS, seed: int = 0,
-                  temperature: float = 1.0, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                  temperature: float = DEFAULT_TEMPERATURE, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                   base_only: bool = False) -> DemoEvalReport:
     """Sample ``prompts`` held-out prompts from the base (and tuned) model; shares and KL."""
     import torch

@@ -3,8 +3,8 @@
 ``create_demo_workspace(folder)`` fills a new workspace from the deterministic corpus
 generator (no files needed, nothing downloaded) in about a second:
 
-- ``LABELLED_PAIRS`` prompts with a helpful answer chosen over a curt or reckless one,
-  as verdicts of the pseudo-annotator ``demo-labels``;
+- ``LABELLED_PROMPTS`` prompts, each with two labelled pairs: the helpful answer chosen over
+  the curt one and over the reckless one (verdicts of the pseudo-annotator ``demo-labels``);
 - ``CANDIDATE_PROMPTS`` prompts with all three answers, unlabelled: three pairs each for
   the user to judge;
 - each pair's train/eval split drawn from its content hash (the workspace default);
@@ -33,14 +33,17 @@ from core.demo.corpus import (
 from storage.ingest import ImportRecord, import_records
 from storage.workspace import DB_NAME, Workspace
 
-LABELLED_PAIRS = 400
+LABELLED_PROMPTS = 400
+LABELLED_PAIRS = 2 * LABELLED_PROMPTS
 CANDIDATE_PROMPTS = 100
 DEMO_SOURCE = "demo"
 DEMO_ANNOTATOR = "demo-labels"
 
 # The demo's training defaults (a dict for TrainingConfig.from_dict). DPO with the SFT term:
-# on a model this small plain DPO lowers the chosen log-prob too and samples drift into junk;
-# the NLL on the chosen answer keeps the text clean (see DESIGN.md, likelihood displacement).
+# on a model this small plain DPO (beta 0.1) lowers the chosen log-prob too and a third of
+# the samples drift into junk (KL ~100 nats); beta 1 stops pushing once the margin is a few
+# nats, and the NLL on the chosen answer (weight 4) keeps moving mass to the helpful style
+# (measured: KL ~2-3 nats, clean text). About 2-5 minutes on two CPU cores.
 DEMO_TRAINING: dict = {
     "base_model": DEMO_MODEL,
     "device": "auto",
@@ -50,12 +53,12 @@ DEMO_TRAINING: dict = {
     "lora_target_modules": "all-linear",
     "max_length": 256,
     "loss_type": "sigmoid",
-    "beta": 0.1,
-    "sft_weight": 1.0,
+    "beta": 1.0,
+    "sft_weight": 4.0,
     "learning_rate": 1e-3,
     "lr_schedule": "linear",
     "warmup_steps": 10,
-    "max_steps": 300,
+    "max_steps": 200,
     "batch_size": 16,
     "eval_interval": 50,
     "checkpoint_interval": 100,
@@ -67,17 +70,17 @@ DEMO_TRAINING: dict = {
 
 def demo_conversations() -> list[Conversation]:
     """The workspace's prompts: labelled ones first, then the candidates."""
-    return generate_conversations(LABELLED_PAIRS + CANDIDATE_PROMPTS, WORKSPACE_SEED)
+    return generate_conversations(LABELLED_PROMPTS + CANDIDATE_PROMPTS, WORKSPACE_SEED)
 
 
 def demo_records(conversations: list[Conversation]) -> Iterable[ImportRecord]:
     for i, c in enumerate(conversations):
         prompt = user_messages(c.prompt)
-        if i < LABELLED_PAIRS:
-            # Alternate the rejected style so both bad habits are taught away equally.
-            rejected = "curt" if i % 2 == 0 else "reckless"
-            yield ImportRecord(prompt, [assistant_messages(c.responses["helpful"]),
-                                        assistant_messages(c.responses[rejected])], chosen=0, line=i + 1)
+        if i < LABELLED_PROMPTS:
+            # Both bad habits are taught away: helpful beats curt, and helpful beats reckless.
+            for rejected in ("curt", "reckless"):
+                yield ImportRecord(prompt, [assistant_messages(c.responses["helpful"]),
+                                            assistant_messages(c.responses[rejected])], chosen=0, line=i + 1)
         else:
             # Order varies with the prompt so the helpful answer is not always response a.
             order = ("helpful", "curt", "reckless")[i % 3:] + ("helpful", "curt", "reckless")[:i % 3]
