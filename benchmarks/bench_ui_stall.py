@@ -38,6 +38,8 @@ def main() -> int:
     parser.add_argument("--size", default="1440x900", help="window size for the screenshots")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change a setting of the demo run (e.g. sft_weight=0)")
+    parser.add_argument("--baseline", type=float, default=10.0,
+                        help="seconds to measure the idle window first (what the machine's load alone costs)")
     parser.add_argument("--prefix", default="train", help="screenshot file names: PREFIX-mid-run.png, PREFIX-done.png")
     args = parser.parse_args()
 
@@ -73,6 +75,11 @@ def main() -> int:
 
     pump(0.5)
     pump(120, until=lambda: not running_workers())      # the tab's preload and the form's preview
+
+    idle = StallMeter(10)
+    idle.start()
+    pump(args.baseline)
+    idle.stop()
 
     meter = StallMeter(10)
     panner = QTimer()
@@ -122,6 +129,8 @@ def main() -> int:
         "longest_stall_ms": round(meter.longest_ms, 1), "p99_stall_ms": round(meter.percentile_ms(0.99), 1),
         "median_tick_ms": round(meter.percentile_ms(0.5), 1), "ticks": len(meter.gaps_ms),
         "worst": [(round(at - started, 2), round(ms)) for at, ms in meter.worst(3)],
+        "idle_longest_stall_ms": round(idle.longest_ms, 1), "idle_p99_stall_ms": round(idle.percentile_ms(0.99), 1),
+        "load_average": os.getloadavg(),
         "seconds_total": round(ended - started, 1),
         "steps_per_second": round(steps / (ended - first_step_at), 2) if first_step_at else None,
         "device": view.run_info.device if view.run_info else None,
