@@ -142,3 +142,18 @@ def test_a_model_that_cannot_load_arrives_as_a_readable_error(qtbot, make_train_
     assert view.error_banner.isVisible()
     assert "cannot load the model" in view.error_banner.text()
     assert view.start_button.isEnabled()
+
+
+def test_likelihood_displacement_banner_appears_with_the_remedy(qtbot, make_train_view, workspace):
+    view = make_train_view(workspace)
+    assert not view.displacement_banner.isVisible()
+    # Metrics as the worker reports them: the chosen answers' reward below zero (their
+    # log-prob fell under the reference) while the margin keeps growing.
+    for step in range(1, 13):
+        view._on_step(step, {"loss": 0.6, "rewards/chosen": -0.05 * step, "rewards/rejected": -0.2 * step,
+                             "rewards/margins": 0.15 * step, "likelihood_displacement": 1.0,
+                             "prob/preference": 0.5 + 0.02 * step})
+    qtbot.waitUntil(view.displacement_banner.isVisible, timeout=5_000)
+    text = view.displacement_banner.text()
+    assert "less" in text and "SFT weight" in text
+    assert view.tug.bar.share == pytest.approx(0.74)
