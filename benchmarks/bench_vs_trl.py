@@ -5,10 +5,13 @@
 Builds a small Llama (tests/tiny_models.py, wider) and N preference pairs, then trains a LoRA
 adapter three times, each in its own process (so peak memory is measured per engine):
 
-- ``studio``: ``core.trainer.train`` (cached reference log-probs, one concatenated forward,
-  LM head only on completion positions, length-grouped batches);
+- ``studio``: ``core.trainer.train`` (cached reference log-probs, each pair packed into one
+  sequence with its shared prompt computed once, LM head only on completion positions,
+  length-grouped batches);
 - ``trl``: ``trl.DPOTrainer`` with a reference forward every step;
-- ``trl+precompute``: ``trl.DPOTrainer`` with ``precompute_ref_log_probs=True``.
+- ``trl+precompute``: ``trl.DPOTrainer`` with ``precompute_ref_log_probs=True``;
+- ``studio-unpacked`` (only when named in ``--engines``): the engine with ``packed_pairs=false``
+  (chosen and rejected as two padded rows), to see what packing buys.
 
 Same β, learning rate and schedule, batch size, max_length, LoRA rank/alpha/targets, seed;
 float32, no dropout. Prints steps per second of the training loop, end-to-end seconds
@@ -36,6 +39,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 ENGINES = ("studio", "trl", "trl+precompute")
+OPTIONAL_ENGINES = ("studio-unpacked",)
 
 
 def peak_memory_mib() -> float:
@@ -55,7 +59,7 @@ def prepare(workdir: Path, args) -> None:
         fill_workspace(ws, args.pairs)
 
 
-def run_studio(workdir: Path, args) -> dict:
+def run_studio(workdir: Path, args, packed: bool = True) -> dict:
     from core.trainer import TrainingObserver, train
     from core.training_config import TrainingConfig
     from storage.workspace import Workspace
@@ -76,7 +80,8 @@ def run_studio(workdir: Path, args) -> dict:
     config = TrainingConfig(base_model=str(workdir / "model"), max_steps=args.steps, batch_size=args.batch_size,
                             learning_rate=args.lr, beta=args.beta, max_length=args.max_length, lora_r=args.lora_r,
                             lora_alpha=2 * args.lora_r, eval_split="none", eval_interval=0,
-                            checkpoint_interval=0, seed=args.seed, device="cpu" if args.cpu else "auto")
+                            checkpoint_interval=0, seed=args.seed, device="cpu" if args.cpu else "auto",
+                            packed_pairs=packed)
     started = time.perf_counter()
     with Workspace.open(workdir / "run-ws") as ws:
         train(ws, config, Timer())
@@ -132,8 +137,8 @@ def child(engine: str, workdir: Path, args) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    if engine == "studio":
-        result = run_studio(workdir, args)
+    if engine.startswith("studio"):
+        result = run_studio(workdir, args, packed=engine == "studio")
     else:
         result = run_trl(workdir, args, precompute=engine == "trl+precompute")
     result["peak_memory_mib"] = peak_memory_mib()
@@ -153,17 +158,21 @@ def main() -> int:
     parser.add_argument("--lora-r", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is present")
-    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--engines", default=",".join(ENGINES),
+                        help=f"comma-separated, of {', '.join(ENGINES + OPTIONAL_ENGINES)}")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per engine (0 = torch's default)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the engines round-robin this many times and keep each one's fastest run "
                              "(on a shared machine, background load otherwise decides the ranking)")
-    parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=ENGINES + OPTIONAL_ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, Path(args.workdir), args)
         return 0
+    unknown = [e for e in args.engines.split(",") if e not in ENGINES + OPTIONAL_ENGINES]
+    if unknown:
+        parser.error(f"--engines: unknown {', '.join(unknown)} (known: {', '.join(ENGINES + OPTIONAL_ENGINES)})")
 
     workdir = Path(tempfile.mkdtemp(prefix="dpo-bench-"))
     try:
