@@ -168,17 +168,17 @@ def test_training_runs_match_with_and_without_packing(workspace, tmp_path) -> No
     from tests.tiny_models import fill_workspace
 
     model_dir = make_tiny_model_dir(tmp_path / "model")
-    fill_workspace(workspace, 16)
+    fill_workspace(workspace, 12)
     curves = []
     for packed in (False, True):
-        config = TrainingConfig(base_model=str(model_dir), max_steps=4, batch_size=4, learning_rate=5e-3,
-                                eval_split="0.25", eval_interval=2, checkpoint_interval=0, seed=2,
+        config = TrainingConfig(base_model=str(model_dir), max_steps=3, batch_size=4, learning_rate=5e-3,
+                                eval_split="0.25", eval_interval=0, checkpoint_interval=0, seed=2,
                                 packed_pairs=packed, device="cpu")
         run_id = train(workspace, config)
         curves.append((read_metrics(workspace, run_id, split="train"), read_metrics(workspace, run_id, split="eval")))
     (train_u, eval_u), (train_p, eval_p) = curves
     for name in ("loss", "rewards/margins", "logps/chosen", "logps/rejected", "grad_norm"):
-        assert [s for s, _ in train_p[name]] == list(range(1, 5))
+        assert [s for s, _ in train_p[name]] == list(range(1, 4))
         assert [v for _, v in train_p[name]] == pytest.approx([v for _, v in train_u[name]], rel=1e-4, abs=1e-5), name
     for name in ("loss", "rewards/margins", "logps/chosen"):
         assert [v for _, v in eval_p[name]] == pytest.approx([v for _, v in eval_u[name]], rel=1e-4, abs=1e-5), name
