@@ -32,3 +32,23 @@ def make_none_immortal() -> bool:
     if count.value < _IMMORTAL // 2:
         count.value += _IMMORTAL
     return True
+
+
+_collector = None
+
+
+def collect_garbage_on_ui_thread(interval_s: float = 1.0):
+    """Run Python's cyclic garbage collector only on the UI thread, on a timer.
+
+    Left automatic, a collection runs in whichever thread happens to allocate: a training
+    or import worker then destroys garbage Qt objects (widgets of a closed view) off the UI
+    thread, and Qt crashes (a segfault seen in ``get_peft_model`` on the preload worker).
+    pyqtgraph's ``GarbageCollector`` disables automatic collection and collects on a QTimer
+    with the same thresholds. Installed once; later calls return the same collector.
+    """
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=interval_s)
+    return _collector

@@ -23,6 +23,7 @@ from core.run_records import get_run
 from core.training_config import TrainingConfig
 from core.training_control import RunInfo
 from core.training_progress import ProgressClock, steps_per_epoch
+from gui.pyside_fixes import collect_garbage_on_ui_thread
 from gui.runs_panel import RunsPanel
 from gui.theme import colors
 from gui.training_form import TrainingForm
@@ -47,6 +48,7 @@ DISPLACEMENT_TEXT = (
 class TrainView(QWidget):
     def __init__(self, workspace: Workspace, parent: QWidget | None = None):
         super().__init__(parent)
+        collect_garbage_on_ui_thread()   # before any worker thread of this view starts
         self.workspace = workspace
         self.worker: TrainingWorker | None = None
         self._thread: QThread | None = None

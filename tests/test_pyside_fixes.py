@@ -27,3 +27,19 @@ def test_guard_is_idempotent():
     make_none_immortal()                # no second top-up while the count is high
     if applied:
         assert abs(sys.getrefcount(None) - count) < 1_000
+
+
+def test_garbage_is_collected_on_the_ui_thread_only(qtbot):
+    import gc
+
+    from gui.pyside_fixes import collect_garbage_on_ui_thread
+
+    collector = collect_garbage_on_ui_thread()
+    assert collect_garbage_on_ui_thread() is collector
+    assert not gc.isenabled()                   # no collection in a worker thread
+    assert collector.timer.isActive()           # the UI thread's timer collects instead
+    junk = [[] for _ in range(2 * gc.get_threshold()[0])]   # allocations past the gen-0 threshold
+    assert gc.get_count()[0] > gc.get_threshold()[0]
+    collector.check()                                        # what the timer does
+    assert gc.get_count()[0] < gc.get_threshold()[0]
+    del junk
