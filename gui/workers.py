@@ -42,11 +42,22 @@ class Worker(QObject):
         try:
             result = self._fn(*self._args, report=self.progress.emit, **self._kwargs)
         except Exception as exc:  # every failure reaches the UI as a message, never a silent stop
+            self._return_to_ui_thread()
             message = str(exc) or exc.__class__.__name__
             self.failed.emit(message)
             traceback.print_exc()
         else:
+            self._return_to_ui_thread()
             self.finished.emit(result)
+
+    def _return_to_ui_thread(self) -> None:
+        # Hand the finished worker back to the UI thread so that it is destroyed there. A
+        # QObject destroyed on the worker thread takes Qt's signal lock and then asks for the
+        # GIL (PySide6 looks up Python overrides in ~QObject), while the UI thread may hold
+        # the GIL and wait for that lock to connect a signal: a deadlock seen in the tests.
+        app = QCoreApplication.instance()
+        if app is not None:
+            self.moveToThread(app.thread())
 
 
 def start_worker(worker: Worker) -> QThread:
