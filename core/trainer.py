@@ -58,6 +58,10 @@ class TrainingFailed(RuntimeError):
         super().__init__(message)
 
 
+class _StoppedBeforeTraining(Exception):
+    """A stop request arrived before the first training step."""
+
+
 class NonFiniteLoss(RuntimeError):
     pass
 
@@ -106,6 +110,12 @@ class DPOTrainingRun:
     def run(self) -> str:
         try:
             self._run()
+        except _StoppedBeforeTraining:
+            # Stopped during the reference pass: nothing trained yet, so nothing failed. The
+            # reference values computed so far are cached; resuming starts again at step 0.
+            self.status = RunStatus.STOPPED
+            update_run(self.ws, self.run_id, status=RunStatus.STOPPED, finished_at=utcnow())
+            self.observer.on_finish(RunStatus.STOPPED.value, None)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the run, then re-raised
             message = self._failure_message(exc)
             if self._run_created:
@@ -197,7 +207,7 @@ class DPOTrainingRun:
             self.config.reference_batch_size, loaded.device, progress, lambda: self.control.stop_requested,
             self.config.packed_pairs)
         if self.control.stop_requested:
-            raise InterruptedError("stopped while computing reference log-probs")
+            raise _StoppedBeforeTraining()
         unique = len({p.example_hash for p in data.train + data.eval})
         self.observer.on_message(f"reference log-probs: {unique - computed} cached, {computed} computed "
                                  f"in {time.perf_counter() - started:.1f}s")
@@ -206,7 +216,11 @@ class DPOTrainingRun:
     def _restore(self, model, optimizer, scheduler) -> int:
         checkpoint = latest_checkpoint(self.run_dir)
         if checkpoint is None:
-            raise ValueError(f"run {self.run_id} has no checkpoint to resume from; start a new run")
+            # Stopped or crashed before its first checkpoint: the adapter and optimizer are
+            # freshly initialised from the same seed, so starting over reproduces the run.
+            forget_metrics_after(self.ws, self.run_id, -1)
+            self.observer.on_message(f"run {self.run_id} had no checkpoint yet; starting it again from step 0")
+            return 0
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
         step = int(state["step"])
         forget_metrics_after(self.ws, self.run_id, step)

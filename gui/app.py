@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
+
+from gui.pyside_fixes import collect_garbage_on_ui_thread
 
 from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError, default_workspace_dir
 
@@ -27,6 +31,9 @@ def run_app(location: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("DPO Studio")
     app.setOrganizationName("DPO Studio")
+    app.setWindowIcon(QIcon(str(Path(__file__).resolve().parents[1] / "resources" / "desktop" / "dpo-studio.svg")))
+    # Before any worker starts: a collection on a worker thread would destroy Qt objects there.
+    collect_garbage_on_ui_thread()
     try:
         workspace = open_startup_workspace(location)
     except (WorkspaceError, SchemaTooNewError) as exc:

@@ -45,8 +45,8 @@ class PanelSpec:
 
 
 PANELS = (
-    PanelSpec("loss", "Loss", "How wrong the model still is about the pairs; it falls as the model learns "
-              "(0.69 = coin flip).", "loss",
+    PanelSpec("loss", "Loss", "How wrong the model still is about the pairs; it falls as it learns "
+              "(0.69 = coin flip, plus the SFT term if on).", "loss",
               (CurveSpec("loss", "train", LOSS), CurveSpec("loss", "eval (held-out pairs)", EVAL, "eval"))),
     PanelSpec("rewards", "Hidden rewards", "How much more (above 0) or less (below 0) likely the tuned model finds "
               "each answer than the original did, times β.", "reward",

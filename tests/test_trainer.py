@@ -131,6 +131,31 @@ def test_stop_finishes_the_step_and_saves(workspace, model_dir) -> None:
     assert (Path(run.adapter_path) / "adapter_model.safetensors").exists()
 
 
+def test_stop_during_the_reference_pass_is_a_stop_and_the_run_resumes(workspace, model_dir) -> None:
+    fill_workspace(workspace, 16)
+    control = TrainingControl()
+
+    class StopInReferencePass(Recorder):
+        def on_message(self, text):
+            super().on_message(text)
+            if text.startswith("computing reference log-probs"):
+                control.request_stop()
+
+    recorder = StopInReferencePass()
+    run_id = train(workspace, config(model_dir, checkpoint_interval=0, reference_batch_size=4), recorder, control)
+    run = get_run(workspace, run_id)
+    assert run.status == RunStatus.STOPPED and run.step == 0 and run.error is None
+    assert recorder.finished == [("stopped", None)] and recorder.steps == []
+
+    resumed = Recorder()
+    assert train(workspace, None, resumed, resume_run_id=run_id) == run_id
+    assert get_run(workspace, run_id).status == RunStatus.COMPLETED
+    assert any("starting it again from step 0" in m for m in resumed.messages)
+    # One series from step 1, nothing left over from the stopped attempt.
+    loss_steps = [step for step, _ in read_metrics(workspace, run_id, "train")["loss"]]
+    assert loss_steps == list(range(1, len(loss_steps) + 1))
+
+
 def test_pause_and_resume(workspace, model_dir) -> None:
     fill_workspace(workspace, 16)
     control = TrainingControl()
