@@ -17,6 +17,8 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QSpinBox, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from gui import settings as app_settings
 from gui.annotator_dialog import AnnotatorPicker
 from gui.guidelines_panel import GuidelinesPanel
@@ -294,11 +296,20 @@ class AnnotateView(QWidget):
             step = bar.pageStep() if action == "page_down" else -bar.pageStep()
             bar.setValue(bar.value() + step)
 
-    def judge(self, choice: Choice) -> int:
-        """Commit ``choice`` for the pair on screen, then show the next pair. Returns the verdict id."""
+    def judge(self, choice: Choice) -> int | None:
+        """Commit ``choice`` for the pair on screen, then show the next pair. Returns the verdict
+        id, or None when it could not be saved (the pair then stays on screen)."""
         view = self.current
         seconds = min(time.monotonic() - self._shown_at, MAX_GAP_S)
-        verdict_id = self.queue.record(view.pair_id, choice, seconds_spent=seconds, note=self.note.text().strip())
+        try:
+            verdict_id = self.queue.record(view.pair_id, choice, seconds_spent=seconds,
+                                           note=self.note.text().strip())
+        except (SQLAlchemyError, LookupError) as exc:
+            # e.g. another process held the workspace's write lock past the busy timeout: say
+            # so and keep the pair, so the annotator can press the key again.
+            self.status_message.emit(f"Not saved — pair #{view.pair_id} stays on screen; press the key "
+                                     f"again. ({exc.__class__.__name__}: {str(exc).splitlines()[0]})")
+            return None
         self._session_pairs.append(view.pair_id)
         self.pace.record()
         self.note.clear()

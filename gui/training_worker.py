@@ -17,7 +17,6 @@ from contextlib import contextmanager
 
 from PySide6.QtCore import Signal
 
-from core.trainer import train
 from core.training_config import TrainingConfig
 from core.training_control import RunInfo, TrainingControl, TrainingObserver
 from gui.workers import Worker
@@ -82,6 +81,10 @@ class TrainingWorker(Worker):
         control = self.control
 
         def train_run(report) -> str:
+            # Imported here, on the worker thread: core.trainer imports torch, which would
+            # freeze the window for seconds if the Train tab's first opening imported it.
+            from core.trainer import train
+
             # ``self`` is only read when the thread runs, after QObject.__init__ below.
             with cpu_threads_leaving_one_for_the_ui():
                 return train(workspace, config, observer=_SignalObserver(self), control=control,

@@ -70,6 +70,19 @@ def test_fixed_choice_keys_commit_at_once_and_show_the_next_pair(qtbot, ws40, ke
     assert view.display.left.text == view.current.left_text
 
 
+def test_a_verdict_that_cannot_be_saved_keeps_the_pair_on_screen_and_says_so(qtbot, ws40):
+    view = make_view(qtbot, ws40)
+    first = view.current.pair_id
+    with ws40.writing() as s:  # the pair disappears under the annotator (another process deleted it)
+        s.delete(s.get(Pair, first))
+    messages = []
+    view.status_message.connect(messages.append)
+    press(qtbot, view, "3")
+    assert active_verdicts(ws40, "ada") == []
+    assert view.current.pair_id == first
+    assert messages and messages[-1].startswith(f"Not saved — pair #{first} stays on screen")
+
+
 @pytest.mark.parametrize("key, side", [("1", "left"), ("Left", "left"), ("2", "right"), ("Right", "right")])
 def test_side_keys_store_the_response_shown_on_that_side(qtbot, ws40, key, side):
     # Left/right is randomised per pair: a left press on a swapped pair chose response b.
