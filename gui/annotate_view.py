@@ -79,7 +79,9 @@ class AnnotateView(QWidget):
         self.queue: AnnotationQueue | None = None
         self.current: PairView | None = None
         self._shown_at = time.monotonic()
-        self._session_pairs: list[int] = []   # pairs judged this session, newest last (for undo)
+        # Verdicts given on this screen this session, newest last: undo retracts exactly these,
+        # never a correction the same annotator made meanwhile in the Pairs tab.
+        self._session_verdicts: list[int] = []
         self.pace = SessionPace(target=max(1, app_settings.get_value(TARGET_SETTING, 100)))
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
@@ -217,7 +219,7 @@ class AnnotateView(QWidget):
         """Label as ``name`` (created if new) from the first pair they have not judged."""
         self.queue = AnnotationQueue(self.workspace, name)
         app_settings.remember_annotator(self.workspace.location, self.queue.annotator_name)
-        self._session_pairs.clear()
+        self._session_verdicts.clear()
         self.pace = SessionPace(target=self.target.value())
         self.who.setText(f"Labelling as  {self.queue.annotator_name}")
         self.pages.setCurrentIndex(1)
@@ -310,7 +312,7 @@ class AnnotateView(QWidget):
             self.status_message.emit(f"Not saved — pair #{view.pair_id} stays on screen; press the key "
                                      f"again. ({exc.__class__.__name__}: {str(exc).splitlines()[0]})")
             return None
-        self._session_pairs.append(view.pair_id)
+        self._session_verdicts.append(verdict_id)
         self.pace.record()
         self.note.clear()
         self.help.hide()
@@ -322,14 +324,13 @@ class AnnotateView(QWidget):
 
     def undo(self) -> int | None:
         """Take back this session's newest verdict and show its pair again."""
-        if not self._session_pairs or self.queue is None:
+        if not self._session_verdicts or self.queue is None:
             self.status_message.emit("Nothing to undo in this session")
             return None
-        pair_id = self.queue.undo_last()
-        if pair_id is None:
-            self._session_pairs.clear()
+        pair_id = self.queue.undo_last(self._session_verdicts.pop())
+        if pair_id is None:  # already replaced elsewhere (a change in the Pairs tab): nothing of ours to undo
+            self.status_message.emit("That verdict was already changed elsewhere; nothing undone")
             return None
-        self._session_pairs.pop()
         self.pace.undo()
         self.show_pair(self.queue.pair_view(pair_id))
         self._after_change()

@@ -112,10 +112,11 @@ class AnnotationQueue:
         with self.ws.writing() as session:
             return add_verdict(session, pair_id, self.annotator_id, choice, seconds_spent, note)
 
-    def undo_last(self) -> int | None:
-        """Retract this annotator's newest verdict; returns its pair id (None if nothing to undo)."""
+    def undo_last(self, verdict_id: int | None = None) -> int | None:
+        """Retract this annotator's newest verdict (or the verdict ``verdict_id`` of theirs, so a
+        screen can undo only what it recorded); returns its pair id (None if nothing to undo)."""
         with self.ws.writing() as session:
-            return retract_last(session, self.annotator_id)
+            return retract_last(session, self.annotator_id, verdict_id)
 
     def current_choice(self, pair_id: int) -> Choice | None:
         """This annotator's current verdict on the pair, if any."""

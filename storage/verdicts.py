@@ -81,11 +81,16 @@ def add_verdict(session: Session, pair_id: int, annotator_id: int, choice: Choic
     return verdict.id
 
 
-def retract_last(session: Session, annotator_id: int) -> int | None:
-    """Retract the annotator's newest unretracted verdict; returns its pair id (None if none)."""
-    last = session.scalars(
-        select(Verdict).where(Verdict.annotator_id == annotator_id, Verdict.retracted_at.is_(None))
-        .order_by(Verdict.id.desc()).limit(1)).first()
+def retract_last(session: Session, annotator_id: int, verdict_id: int | None = None) -> int | None:
+    """Retract the annotator's newest unretracted verdict — or, given ``verdict_id``, that one
+    verdict of theirs if it is still current; returns its pair id (None if nothing to retract)."""
+    query = select(Verdict).where(Verdict.annotator_id == annotator_id, Verdict.retracted_at.is_(None))
+    if verdict_id is not None:
+        newer = aliased(Verdict)
+        query = query.where(Verdict.id == verdict_id, ~exists().where(  # still the current one on its pair
+            newer.pair_id == Verdict.pair_id, newer.annotator_id == annotator_id,
+            newer.retracted_at.is_(None), newer.id > Verdict.id))
+    last = session.scalars(query.order_by(Verdict.id.desc()).limit(1)).first()
     if last is None:
         return None
     last.retracted_at = utcnow()

@@ -111,6 +111,20 @@ def test_a_changed_mind_is_a_new_row_and_undo_brings_the_old_one_back(workspace:
         assert s.get(Pair, pair_id).judged_count == 1
 
 
+def test_undo_of_a_given_verdict_leaves_a_later_change_of_mind_alone(workspace: Workspace) -> None:
+    pair_id = _add_unlabelled(workspace, 3)[0]
+    queue = AnnotationQueue(workspace, "ada")
+    first = queue.record(pair_id, Choice.A)
+    other = queue.record(_add_unlabelled(workspace, 3)[1], Choice.B)
+    queue.record(pair_id, Choice.B)               # changed elsewhere (e.g. the pairs browser)
+    assert queue.undo_last(first) is None         # no longer current: nothing retracted
+    assert queue.current_choice(pair_id) == Choice.B
+    assert queue.undo_last(other) is not None     # a current verdict is retracted by id
+    with workspace.session() as s:
+        retracted = s.scalars(select(Verdict.id).where(Verdict.retracted_at.is_not(None))).all()
+    assert retracted == [other]
+
+
 def test_pair_view_lays_out_sides_and_choice_for_side_maps_back(workspace: Workspace) -> None:
     import_records(workspace, [ImportRecord(f"p{i}", [f"first {i}", f"second {i}"]) for i in range(20)], "c")
     queue = AnnotationQueue(workspace, "ann")
