@@ -270,10 +270,10 @@ class TrainView(QWidget):
         worker.run_finished.connect(self._on_run_finished)
         worker.failed.connect(self._on_failed)
         self.worker = worker
-        self._thread = start_worker(worker)
-        self._thread.finished.connect(self._on_thread_finished)
-        if self._thread.isFinished():   # ended before the connection was made (an instant failure)
-            QTimer.singleShot(0, self._on_thread_finished)
+        thread = self._thread = start_worker(worker)
+        thread.finished.connect(lambda: self._on_thread_finished(thread))
+        if thread.isFinished():   # ended before the connection was made (an instant failure)
+            QTimer.singleShot(0, lambda: self._on_thread_finished(thread))
         self.tug.show_metrics(None)
         self._dirty = True
         self._update_buttons()
@@ -384,7 +384,11 @@ class TrainView(QWidget):
             self.last_error = message
             self.show_error(message)
 
-    def _on_thread_finished(self) -> None:
+    def _on_thread_finished(self, thread: QThread) -> None:
+        # Both the signal and the fallback timer may report the same thread; only the first
+        # report of the current run's thread counts (a later one must not clear a new run).
+        if thread is not self._thread:
+            return
         self.worker = None
         self._thread = None
         self._stop_requested = False
