@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import pytest
 
 from core.batching import (DROP_TRUNCATED, batch_order, collate, tokenize_examples, tokenize_triple, truncate)
 from tests.tiny_models import BOS, EOS, make_tokenizer
-
-
-@dataclass(frozen=True)
-class Example:
-    pair_id: int
-    prompt: object
-    chosen: object
-    rejected: object
-    split: str = "train"
+from tests.tiny_models import example as Example
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ layout's numbers: log-probs, gradients, and a whole training run, on real tiny m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import pytest
 import torch
@@ -12,16 +11,8 @@ from core.batching import TokenizedPair, collate, common_prefix_length, tokenize
 from core.logprobs import completion_token_logps, sequence_logps, supports_packed_pairs
 from core.pair_packing import collate_packed
 from core.training_config import ConfigError, TrainingConfig
-from tests.tiny_models import make_tiny_model_dir, preference_triples
-
-
-@dataclass(frozen=True)
-class Example:
-    pair_id: int
-    prompt: object
-    chosen: object
-    rejected: object
-    split: str = "train"
+from tests.tiny_models import example as Example
+from tests.tiny_models import make_tiny_model_dir, preference_triples, randomise_lora
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +35,7 @@ def lora_model(model_dir, attention: str):
     base = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation=attention, dtype=torch.float32)
     torch.manual_seed(3)
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
-    generator = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
-    return model
+    return randomise_lora(model, seed=3, scale=0.2)
 
 
 def examples(chat: bool) -> list[Example]:

@@ -18,7 +18,7 @@ datasets = pytest.importorskip("datasets")
 
 from core.evaluation import evaluate_adapter  # noqa: E402
 from storage.training_set import build_training_set  # noqa: E402
-from tests.tiny_models import fill_workspace, make_tiny_model_dir  # noqa: E402
+from tests.tiny_models import fill_workspace, make_tiny_model_dir, randomise_lora  # noqa: E402
 
 COMPARED = ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
             "logps/chosen", "logps/rejected")
@@ -32,11 +32,7 @@ def make_adapter(model_dir, out_dir) -> None:
     base = AutoModelForCausalLM.from_pretrained(model_dir)
     torch.manual_seed(7)
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
-    generator = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+    randomise_lora(model, seed=7, scale=0.3)
     model.save_pretrained(out_dir)
 
 

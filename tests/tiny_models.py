@@ -104,3 +104,23 @@ def fill_workspace(ws, n: int = 32, chat: bool = False, source: str = "tiny.json
     records = [ImportRecord(prompt=p, responses=[c, r], chosen=0, line=i + 1)
                for i, (p, c, r) in enumerate(preference_triples(n, chat))]
     return import_records(ws, records, source)
+
+
+def example(pair_id: int, prompt, chosen, rejected, split: str = "train"):
+    """A ``storage.training_set.PreferenceExample`` (the engine's input), with the split defaulted."""
+    from storage.training_set import PreferenceExample
+
+    return PreferenceExample(pair_id, prompt, chosen, rejected, split)
+
+
+def randomise_lora(model, seed: int, scale: float):
+    """Give a fresh LoRA adapter non-zero ``lora_B`` weights, so the policy differs from the
+    reference and parity checks compare something non-trivial."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * scale)
+    return model
