@@ -39,8 +39,8 @@ def main() -> int:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from gui import theme
-    from gui.annotate_view import AnnotateView
+    from gui.common import theme
+    from gui.annotate.annotate_view import AnnotateView
     from storage.ingest import import_records
     from storage.workspace import Workspace
     from tests.annotate_samples import sample_records

@@ -48,10 +48,10 @@ def main() -> int:
 
     app = QApplication.instance() or QApplication(sys.argv)
     from core.demo.demo_workspace import create_demo_workspace
-    from gui.theme import apply_theme
-    from gui.train_view import TrainView
-    from gui.ui_stall import StallMeter
-    from gui.workers import running_workers
+    from gui.common.theme import apply_theme
+    from gui.train.train_view import TrainView
+    from gui.common.ui_stall import StallMeter
+    from gui.common.workers import running_workers
     from storage.workspace import Workspace
 
     apply_theme("light", app)

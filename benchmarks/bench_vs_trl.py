@@ -5,7 +5,7 @@
 Builds a small Llama (tests/tiny_models.py, wider) and N preference pairs, then trains a LoRA
 adapter three times, each in its own process (so peak memory is measured per engine):
 
-- ``studio``: ``core.trainer.train`` (cached reference log-probs, each pair packed into one
+- ``studio``: ``core.engine.trainer.train`` (cached reference log-probs, each pair packed into one
   sequence with its shared prompt computed once, LM head only on completion positions,
   length-grouped batches);
 - ``trl``: ``trl.DPOTrainer`` with a reference forward every step;
@@ -60,8 +60,8 @@ def prepare(workdir: Path, args) -> None:
 
 
 def run_studio(workdir: Path, args, packed: bool = True) -> dict:
-    from core.trainer import TrainingObserver, train
-    from core.training_config import TrainingConfig
+    from core.engine.trainer import TrainingObserver, train
+    from core.engine.training_config import TrainingConfig
     from storage.workspace import Workspace
 
     losses: list[float] = []

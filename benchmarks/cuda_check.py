@@ -29,9 +29,9 @@ KEYS = ("loss", "rewards/margins", "rewards/accuracies", "logps/chosen", "prob/c
 def run_once(ws, base_config: dict, overrides: dict) -> dict:
     import torch
 
-    from core.modeling import memory_report
-    from core.trainer import TrainingObserver, train
-    from core.training_config import TrainingConfig
+    from core.engine.modeling import memory_report
+    from core.engine.trainer import TrainingObserver, train
+    from core.engine.training_config import TrainingConfig
 
     class Recorder(TrainingObserver):
         def __init__(self) -> None:

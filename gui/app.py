@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from gui.pyside_fixes import collect_garbage_on_ui_thread
+from gui.common.pyside_fixes import collect_garbage_on_ui_thread
 
 from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError, default_workspace_dir
 

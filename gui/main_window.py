@@ -15,12 +15,12 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from gui import settings as app_settings
-from gui import theme
-from gui.annotate_view import AnnotateView
-from gui.pairs_browser import PairsBrowser
-from gui.team_panel import TeamPanel
-from gui.workers import running_workers, wait_for_all_workers
+from gui.common import settings as app_settings
+from gui.common import theme
+from gui.annotate.annotate_view import AnnotateView
+from gui.pairs.pairs_browser import PairsBrowser
+from gui.team.team_panel import TeamPanel
+from gui.common.workers import running_workers, wait_for_all_workers
 from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError
 
 THEME_SETTING = "view/theme"
@@ -145,7 +145,7 @@ class MainWindow(QMainWindow):
         self.annotate.help.show()
 
     def open_import(self, path: str = ""):
-        from gui.import_dialog import ImportDialog
+        from gui.data.import_dialog import ImportDialog
 
         dialog = ImportDialog(self.workspace.location, path, self)
         dialog.imported.connect(lambda outcome: self._after_import(outcome))
@@ -158,7 +158,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(outcome.summary_text(), 8000)
 
     def open_export(self):
-        from gui.export_dialog import ExportDialog
+        from gui.data.export_dialog import ExportDialog
 
         default_dir = str(self.workspace.exports_dir) if self.workspace.root is not None else ""
         dialog = ExportDialog(self.workspace.location, default_dir, self)
@@ -212,9 +212,9 @@ class MainWindow(QMainWindow):
 
     def _build_train_view(self) -> QWidget:
         try:
-            from gui.train_view import TrainView
+            from gui.train.train_view import TrainView
         except ModuleNotFoundError as exc:
-            if exc.name != "gui.train_view":
+            if exc.name != "gui.train.train_view":
                 raise
             return _placeholder("The training view is not part of this build yet.")
         return TrainView(self.workspace)

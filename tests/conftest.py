@@ -39,6 +39,6 @@ def _no_worker_thread_left_running():
     yield
     import sys
 
-    workers = sys.modules.get("gui.workers")
+    workers = sys.modules.get("gui.common.workers")
     if workers is not None:
         assert workers.wait_for_all_workers(timeout_ms=5_000), "a worker QThread was left running"

@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import func, select
 
-from gui.annotate_view import AnnotateView
+from gui.annotate.annotate_view import AnnotateView
 from storage.ingest import import_records
 from storage.models import Pair, Verdict
 from storage.workspace import Workspace

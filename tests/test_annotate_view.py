@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import select
 
-from gui.annotate_view import AnnotateView
+from gui.annotate.annotate_view import AnnotateView
 from storage.annotation_queue import AnnotationQueue
 from storage.models import Annotator, Choice, Pair, Verdict
 from tests.annotate_samples import LONG_MARKDOWN, add_sample_pairs, add_showcase_pair

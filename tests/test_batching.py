@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.batching import (DROP_TRUNCATED, batch_order, collate, tokenize_examples, tokenize_triple, truncate)
+from core.engine.batching import (DROP_TRUNCATED, batch_order, collate, tokenize_examples, tokenize_triple, truncate)
 from tests.tiny_models import BOS, EOS, make_tokenizer
 from tests.tiny_models import example as Example
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from core.demo.bundled import demo_model_dir
+from core.engine.bundled_models import demo_model_dir
 from core.demo.demo_workspace import held_out_prompts
 from core.demo.sampling import reply_logps, sample_replies
 from core.demo.style_scorer import classify, style_shares

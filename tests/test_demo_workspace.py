@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from core.demo.bundled import DEMO_MODEL, resolve_bundled
+from core.engine.bundled_models import DEMO_MODEL, resolve_bundled
 from core.demo.demo_workspace import (
     CANDIDATE_PROMPTS,
     DEMO_ANNOTATOR,
@@ -18,8 +18,8 @@ from core.demo.demo_workspace import (
     held_out_prompts,
 )
 from core.demo.style_scorer import classify
-from core.modeling import ModelLoadError, resolve_model_path
-from core.training_config import TrainingConfig
+from core.engine.modeling import ModelLoadError, resolve_model_path
+from core.engine.training_config import TrainingConfig
 from main import main
 from storage.models import Annotator, Pair, Verdict
 from storage.training_set import build_training_set

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.modeling import (DeviceError, is_out_of_memory, memory_report, out_of_memory_advice, select_device,
+from core.engine.modeling import (DeviceError, is_out_of_memory, memory_report, out_of_memory_advice, select_device,
                            select_dtype)
-from core.training_config import TrainingConfig
+from core.engine.training_config import TrainingConfig
 
 
 @pytest.fixture

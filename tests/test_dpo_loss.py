@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from core.dpo_loss import (LN2, likelihood_displacement, preference_loss, preference_metrics, sft_loss,
+from core.engine.dpo_loss import (LN2, likelihood_displacement, preference_loss, preference_metrics, sft_loss,
                            summarize)
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from gui.import_dialog import ImportDialog
-from gui.workers import running_workers
+from gui.data.import_dialog import ImportDialog
+from gui.common.workers import running_workers
 from storage.models import Pair, Verdict
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 

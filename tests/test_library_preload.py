@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from core.library_preload import preload_training_libraries
+from core.engine.library_preload import preload_training_libraries
 from tests.tiny_models import make_tiny_model_dir
 
 

@@ -9,9 +9,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import select
 
-from gui import theme
+from gui.common import theme
 from gui.main_window import MainWindow
-from gui.workers import running_workers
+from gui.common.workers import running_workers
 from storage.models import Annotator, Choice, Verdict
 from storage.workspace import Workspace
 from tests.annotate_samples import add_sample_pairs

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.memory_estimate import (DeviceMemory, ModelShape, estimate_for_config, estimate_training_memory,
+from core.engine.memory_estimate import (DeviceMemory, ModelShape, estimate_for_config, estimate_training_memory,
                                   judge_fit, read_model_config, system_memory)
-from core.training_config import TrainingConfig
+from core.engine.training_config import TrainingConfig
 from tests.tiny_models import make_tiny_model_dir
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.metric_series import IncrementalEma, MetricSeries, check_displacement, ema
-from core.run_records import MetricWriter, create_run
-from core.training_config import TrainingConfig
-from core.training_progress import ProgressClock, format_duration, steps_per_epoch
+from core.operations.metric_series import IncrementalEma, MetricSeries, check_displacement, ema
+from core.engine.run_records import MetricWriter, create_run
+from core.engine.training_config import TrainingConfig
+from core.operations.training_progress import ProgressClock, format_duration, steps_per_epoch
 
 
 def test_ema_is_debiased_and_zero_smoothing_is_identity():

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.batching import TokenizedPair, collate, common_prefix_length, tokenize_examples
-from core.logprobs import completion_token_logps, sequence_logps, supports_packed_pairs
-from core.pair_packing import collate_packed
-from core.training_config import ConfigError, TrainingConfig
+from core.engine.batching import TokenizedPair, collate, common_prefix_length, tokenize_examples
+from core.engine.logprobs import completion_token_logps, sequence_logps, supports_packed_pairs
+from core.engine.pair_packing import collate_packed
+from core.engine.training_config import ConfigError, TrainingConfig
 from tests.tiny_models import example as Example
 from tests.tiny_models import make_tiny_model_dir, preference_triples, randomise_lora
 
@@ -149,8 +149,8 @@ def test_packed_pairs_setting() -> None:
 
 @pytest.mark.slow
 def test_training_runs_match_with_and_without_packing(workspace, tmp_path) -> None:
-    from core.run_records import read_metrics
-    from core.trainer import train
+    from core.engine.run_records import read_metrics
+    from core.engine.trainer import train
     from tests.tiny_models import fill_workspace
 
     model_dir = make_tiny_model_dir(tmp_path / "model")
@@ -171,7 +171,7 @@ def test_training_runs_match_with_and_without_packing(workspace, tmp_path) -> No
 
 
 def test_reference_pass_gives_the_same_values_packed_or_not(model_dir, tokenizer) -> None:
-    from core.reference_cache import compute_reference_logps
+    from core.engine.reference_cache import compute_reference_logps
 
     model = lora_model(model_dir, "sdpa")
     pairs, _ = tokenize_examples(tokenizer, examples(True), 512)

@@ -6,13 +6,13 @@ import csv
 
 import pytest
 
-from core import presets
-from core.launch_checks import (DATA_KEY, config_problems, inspect_model, launch_problems, preview_data,
+from core.operations import presets
+from core.operations.launch_checks import (DATA_KEY, config_problems, inspect_model, launch_problems, preview_data,
                                 token_preview)
-from core.metrics_export import export_metrics_csv, metrics_table
-from core.run_export import ExportError, export_adapter
-from core.run_records import MetricWriter, create_run
-from core.training_config import ConfigError, TrainingConfig
+from core.operations.metrics_export import export_metrics_csv, metrics_table
+from core.engine.run_export import ExportError, export_adapter
+from core.engine.run_records import MetricWriter, create_run
+from core.engine.training_config import ConfigError, TrainingConfig
 from storage.training_set import build_training_set
 from tests.tiny_models import fill_workspace, make_tiny_model_dir
 

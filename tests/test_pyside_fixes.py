@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import gui  # noqa: F401  (applies the guard)
-from gui.pyside_fixes import make_none_immortal
+from gui.common.pyside_fixes import make_none_immortal
 
 
 def test_many_void_qt_calls_leave_none_alive(qtbot):
@@ -32,7 +32,7 @@ def test_guard_is_idempotent():
 def test_garbage_is_collected_on_the_ui_thread_only(qtbot):
     import gc
 
-    from gui.pyside_fixes import collect_garbage_on_ui_thread
+    from gui.common.pyside_fixes import collect_garbage_on_ui_thread
 
     collector = collect_garbage_on_ui_thread()
     assert collect_garbage_on_ui_thread() is collector

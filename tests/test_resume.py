@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.run_records import get_run, read_metrics
-from core.trainer import TrainingFailed, TrainingObserver, train
-from core.training_config import TrainingConfig
+from core.engine.run_records import get_run, read_metrics
+from core.engine.trainer import TrainingFailed, TrainingObserver, train
+from core.engine.training_config import TrainingConfig
 from storage.models import RunStatus
 from tests.tiny_models import fill_workspace, make_tiny_model_dir
 

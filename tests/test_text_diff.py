@@ -1,6 +1,6 @@
-"""core.text_diff: word-level differences as character spans."""
+"""core.operations.text_diff: word-level differences as character spans."""
 
-from core.text_diff import tokenize, word_diff
+from core.operations.text_diff import tokenize, word_diff
 
 
 def _words(text: str, spans) -> list[str]:

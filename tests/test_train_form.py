@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.launch_checks import DATA_KEY
-from gui.training_form import FIELD_KEYS
-from gui.workers import running_workers
+from core.operations.launch_checks import DATA_KEY
+from gui.train.training_form import FIELD_KEYS
+from gui.common.workers import running_workers
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 from tests.train_view_helpers import configure, make_train_view, pairs_workspace, tiny_model  # noqa: F401
 

@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.metric_series import MetricSeries
-from core.run_records import get_run, list_runs, read_metrics
+from core.operations.metric_series import MetricSeries
+from core.engine.run_records import get_run, list_runs, read_metrics
 from storage.models import RunStatus
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 from tests.train_view_helpers import configure, make_train_view, pairs_workspace, tiny_model  # noqa: F401
@@ -108,7 +108,7 @@ def test_runs_open_compare_and_export(qtbot, make_train_view, pairs_workspace, t
     worker = view.runs.export_adapter(first, tmp_path / "adapter")
     with qtbot.waitSignal(worker.finished, timeout=30_000):
         pass
-    from core.modeling import load_with_adapter
+    from core.engine.modeling import load_with_adapter
     loaded = load_with_adapter(str(tiny_model), tmp_path / "adapter", device="cpu", dtype="float32")
     assert loaded.model.peft_config["default"].r == 8
 

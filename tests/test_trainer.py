@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoints import list_checkpoints
-from core.run_records import get_run, read_metrics
-from core.trainer import METRIC_NAMES, TrainingControl, TrainingFailed, TrainingObserver, train
-from core.training_config import ConfigError, TrainingConfig
+from core.engine.checkpoints import list_checkpoints
+from core.engine.run_records import get_run, read_metrics
+from core.engine.trainer import METRIC_NAMES, TrainingControl, TrainingFailed, TrainingObserver, train
+from core.engine.training_config import ConfigError, TrainingConfig
 from storage.models import RunStatus, TrainingRun
 from tests.tiny_models import fill_workspace, make_tiny_model_dir
 
@@ -222,7 +222,7 @@ def test_out_of_memory_is_reported_with_what_to_lower(workspace, model_dir) -> N
 
 
 def test_merged_export_matches_base_plus_adapter(workspace, model_dir, tmp_path) -> None:
-    from core.modeling import export_merged_model, load_with_adapter
+    from core.engine.modeling import export_merged_model, load_with_adapter
     from transformers import AutoModelForCausalLM
 
     fill_workspace(workspace, 16)

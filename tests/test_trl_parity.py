@@ -16,7 +16,7 @@ import torch
 trl = pytest.importorskip("trl")
 datasets = pytest.importorskip("datasets")
 
-from core.evaluation import evaluate_adapter  # noqa: E402
+from core.engine.evaluation import evaluate_adapter  # noqa: E402
 from storage.training_set import build_training_set  # noqa: E402
 from tests.tiny_models import fill_workspace, make_tiny_model_dir, randomise_lora  # noqa: E402
 

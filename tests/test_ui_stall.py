@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QTimer
 
-from gui.ui_stall import StallMeter
-from gui.workers import running_workers
+from gui.common.ui_stall import StallMeter
+from gui.common.workers import running_workers
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 from tests.train_view_helpers import configure, make_train_view, pairs_workspace, tiny_model  # noqa: F401
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from gui.workers import Worker, running_workers, start_worker, wait_for_all_workers
+from gui.common.workers import Worker, running_workers, start_worker, wait_for_all_workers
 
 
 def _count_to(n: int, report) -> dict:

@@ -34,8 +34,8 @@ def pairs_workspace(workspace):
 @pytest.fixture
 def make_train_view(qtbot):
     """``make_train_view(ws)`` -> a shown TrainView; any run it started is stopped at the end."""
-    from gui.train_view import TrainView
-    from gui.workers import wait_for_all_workers
+    from gui.train.train_view import TrainView
+    from gui.common.workers import wait_for_all_workers
 
     views = []
 

@@ -56,7 +56,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_demo_eval(args: argparse.Namespace) -> int:
     from core.demo.demo_eval import DemoEvalError, evaluate_demo, format_report
-    from core.modeling import ModelLoadError
+    from core.engine.modeling import ModelLoadError
     from storage.workspace import Workspace, WorkspaceError
 
     if args.prompts < 1:
@@ -81,7 +81,7 @@ def run_demo_eval(args: argparse.Namespace) -> int:
 def run_build_demo_model(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from core.demo.bundled import resources_dir
+    from core.engine.bundled_models import resources_dir
     from core.demo.pretrain import BuildSettings, build_demo_model
 
     settings = BuildSettings.quick() if args.quick else BuildSettings()

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
                                   description="Train a LoRA adapter with DPO. Settings: built-in defaults, then "
                                               "the workspace's base_model setting, then --config, then --set.")
     train.add_argument("workspace", help="workspace folder")
-    train.add_argument("--config", help="TOML file of training settings (see core/training_config.py)")
+    train.add_argument("--config", help="TOML file of training settings (see core/engine/training_config.py)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override one setting, e.g. --set lr=1e-4 --set max_steps=200 (repeatable)")
     train.add_argument("--resume", metavar="RUN_ID", help="continue a stopped or crashed run from its last checkpoint")
@@ -58,7 +58,7 @@ class ProgressPrinter:
     WIDTH = 28
 
     def __init__(self, stream=None, quiet: bool = False):
-        from core.training_control import TrainingObserver
+        from core.engine.training_control import TrainingObserver
 
         self.stream = stream or sys.stderr
         self.quiet = quiet
@@ -134,7 +134,7 @@ def _duration(seconds: float) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from core.training_config import ConfigError, load_config
+    from core.engine.training_config import ConfigError, load_config
 
     ws = _open(args.workspace)
     if ws is None:
@@ -152,7 +152,7 @@ def run_train(args: argparse.Namespace) -> int:
             except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-        from core.trainer import TrainingFailed, train
+        from core.engine.trainer import TrainingFailed, train
 
         printer = ProgressPrinter(quiet=args.quiet)
         try:
@@ -164,7 +164,7 @@ def run_train(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted; resume with --resume and the run id above", file=sys.stderr)
             return 130
-        from core.run_records import get_run
+        from core.engine.run_records import get_run
 
         run = get_run(ws, run_id)
         print(f"run {run_id} {run.status.value} at step {run.step}/{run.total_steps}; adapter: {run.adapter_path}")
@@ -176,9 +176,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if ws is None:
         return 2
     with ws:
-        from core.evaluation import EvaluationError, evaluate_adapter
-        from core.modeling import ModelLoadError
-        from core.training_config import ConfigError
+        from core.engine.evaluation import EvaluationError, evaluate_adapter
+        from core.engine.modeling import ModelLoadError
+        from core.engine.training_config import ConfigError
 
         try:
             metrics = evaluate_adapter(ws, args.adapter, args.split, args.overrides,
@@ -200,7 +200,7 @@ def run_runs(args: argparse.Namespace) -> int:
     if ws is None:
         return 2
     with ws:
-        from core.run_records import list_runs
+        from core.engine.run_records import list_runs
 
         runs = list_runs(ws)
     rows = [{"id": r.id, "name": r.name, "status": r.status.value, "step": r.step, "total_steps": r.total_steps,

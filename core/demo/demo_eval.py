@@ -71,7 +71,7 @@ class DemoEvalReport:
 
 def find_adapter(ws: Workspace, run_id: str | None) -> tuple[str, Path]:
     """(run id, adapter folder) of ``run_id``, or of the newest completed run when None."""
-    from core.run_records import get_run, list_runs
+    from core.engine.run_records import get_run, list_runs
 
     if run_id is not None:
         run = get_run(ws, run_id)
@@ -106,7 +106,7 @@ def evaluate_demo(ws: Workspace, run_id: str | None = None, prompts: int = DEFAU
     import torch
     from peft import PeftModel
 
-    from core.modeling import load_base_model, load_tokenizer
+    from core.engine.modeling import load_base_model, load_tokenizer
 
     base_name = ws.get_setting("base_model")
     if not base_name:

@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-from core.demo.bundled import DEMO_MODEL
+from core.engine.bundled_models import DEMO_MODEL
 from core.demo.corpus import (
     HELD_OUT_SEED,
     WORKSPACE_SEED,

@@ -95,7 +95,7 @@ def main() -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from gui import settings
+    from gui.common import settings
     from gui.main_window import MainWindow
     from storage.annotator_session import SessionPace
 

@@ -1,0 +1,294 @@
+"""Loading the base model and tokenizer, attaching the LoRA adapter, picking device and dtype.
+
+One copy of the base weights lives in memory: the policy is base + adapter, the reference
+is the same base with the adapter disabled (``with model.disable_adapter():``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.engine.training_config import TrainingConfig
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+class ModelLoadError(RuntimeError):
+    """The base model, its tokenizer or an adapter cannot be loaded; the message says which and why."""
+
+
+class DeviceError(RuntimeError):
+    """The requested device or dtype is not available here."""
+
+
+# -- device and dtype ---------------------------------------------------------------------------
+def select_device(requested: str = "auto") -> torch.device:
+    """``auto``: CUDA if available, then Apple MPS, then CPU. An explicit device that is not
+    available raises ``DeviceError`` rather than silently training somewhere else."""
+    cuda = torch.cuda.is_available()
+    mps = torch.backends.mps.is_available()
+    if requested == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if requested == "cuda" and not cuda:
+        raise DeviceError("device 'cuda' was asked for, but no CUDA GPU is available "
+                          "(is the CUDA build of torch installed?); use device=auto or cpu")
+    if requested == "mps" and not mps:
+        raise DeviceError("device 'mps' was asked for, but Apple MPS is not available here; use device=auto or cpu")
+    if requested not in ("cuda", "mps", "cpu"):
+        raise DeviceError(f"unknown device {requested!r}")
+    return torch.device(requested)
+
+
+def _mps_supports_bf16() -> bool:
+    try:
+        torch.ones(1, dtype=torch.bfloat16, device="mps")
+        return True
+    except (RuntimeError, TypeError):
+        return False
+
+
+def select_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
+    """``auto``: bfloat16 on a CUDA GPU that supports it (Ampere and newer) and on MPS that
+    supports it; float32 otherwise (CPU training in bf16 is slow and less precise, and fp16
+    training of the base would need loss scaling). An explicit choice is honoured but
+    checked: bfloat16 on a CUDA GPU without it raises ``DeviceError``."""
+    if requested == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        if device.type == "mps" and _mps_supports_bf16():
+            return torch.bfloat16
+        return torch.float32
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}.get(requested)
+    if dtype is None:
+        raise DeviceError(f"unknown dtype {requested!r}")
+    if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise DeviceError("dtype 'bfloat16' was asked for, but this GPU does not support it; use dtype=float32")
+    return dtype
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def memory_report(device: torch.device) -> dict[str, float]:
+    """Peak memory in MiB: GPU allocator peak (and reserved) on CUDA/MPS, process peak RSS always."""
+    report: dict[str, float] = {}
+    if device.type == "cuda":
+        report["gpu_peak_allocated_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+        report["gpu_peak_reserved_mib"] = torch.cuda.max_memory_reserved(device) / 2**20
+        report["gpu_total_mib"] = torch.cuda.get_device_properties(device).total_memory / 2**20
+    elif device.type == "mps":
+        report["gpu_allocated_mib"] = torch.mps.driver_allocated_memory() / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report["process_peak_rss_mib"] = rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+    return report
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def out_of_memory_advice(config: TrainingConfig) -> str:
+    """What to lower after a GPU out-of-memory error, most effective first."""
+    tips = []
+    if config.batch_size > 1:
+        tips.append(f"batch_size (now {config.batch_size}; halve it and double "
+                    f"gradient_accumulation_steps to keep the effective batch)")
+    tips.append(f"max_length (now {config.max_length})")
+    if not config.gradient_checkpointing:
+        tips.append("turn on gradient_checkpointing")
+    tips.append(f"reference_batch_size (now {config.reference_batch_size}) if it failed while computing references")
+    if config.lora_r > 8:
+        tips.append(f"lora_r (now {config.lora_r})")
+    return "Out of GPU memory. Lower " + "; ".join(tips) + "."
+
+
+# -- loading -----------------------------------------------------------------------------------
+def resolve_model_path(name_or_path: str) -> tuple[str, bool]:
+    """(what to pass to from_pretrained, is it a local folder). A hub id must already be cached.
+    ``bundled:NAME`` is a model shipped in ``resources/`` (the demo model), wherever that is now."""
+    from core.engine.bundled_models import is_bundled, resolve_bundled
+
+    if is_bundled(name_or_path):
+        try:
+            return str(resolve_bundled(name_or_path)), True
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from exc
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").exists():
+            raise ModelLoadError(f"{path} is not a Hugging Face model folder (no config.json)")
+        return str(path.resolve()), True
+    return name_or_path, False
+
+
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    location, _ = resolve_model_path(name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code,
+                                                  local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the tokenizer of {name_or_path!r}: {exc}") from exc
+    if tokenizer.eos_token is None:
+        raise ModelLoadError(f"the tokenizer of {name_or_path!r} has no EOS token; DPO needs one to end completions")
+    if tokenizer.pad_token is None:
+        # As TRL: padding positions are masked out, so reusing EOS is harmless.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_model(name_or_path: str, device: torch.device, dtype: torch.dtype,
+                    trust_remote_code: bool = False):
+    from transformers import AutoModelForCausalLM
+
+    location, _ = resolve_model_path(name_or_path)
+    try:
+        # from_pretrained prefers model.safetensors when both formats are present.
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, trust_remote_code=trust_remote_code,
+                                                     local_files_only=True)
+    except (OSError, ValueError) as exc:
+        hint = "" if Path(name_or_path).exists() else (
+            " (not a local folder, and not in the local Hugging Face cache; nothing is downloaded)")
+        raise ModelLoadError(f"cannot load the model {name_or_path!r}{hint}: {exc}") from exc
+    return model.to(device)
+
+
+def disable_dropout(model: torch.nn.Module) -> None:
+    """Zero every dropout of the base model (LoRA's own dropout modules are left alone)."""
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Dropout) and "lora_dropout" not in name:
+            module.p = 0.0
+
+
+def attach_lora(model, config: TrainingConfig):
+    """Wrap ``model`` in a peft LoRA adapter named "default". The adapter's B matrices start at
+    zero, so at step 0 the policy equals the reference exactly."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.target_modules(), bias="none", task_type="CAUSAL_LM")
+    torch.manual_seed(config.seed)  # the A matrices' init is part of the run's reproducibility
+    try:
+        peft_model = get_peft_model(model, lora)
+    except ValueError as exc:
+        raise ModelLoadError(f"setting 'lora_target_modules' ({config.lora_target_modules!r}): {exc}") from exc
+    if config.gradient_checkpointing:
+        peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        peft_model.enable_input_require_grads()
+    return peft_model
+
+
+@dataclass
+class LoadedModel:
+    model: Any            # peft.PeftModel (policy; reference with the adapter disabled)
+    tokenizer: Any
+    device: torch.device
+    dtype: torch.dtype
+
+    def parameter_counts(self) -> tuple[int, int]:
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.model.parameters())
+        return trainable, total
+
+
+def load_for_training(config: TrainingConfig) -> LoadedModel:
+    device = select_device(config.device)
+    dtype = select_dtype(device, config.dtype)
+    tokenizer = load_tokenizer(config.base_model, config.trust_remote_code)
+    model = load_base_model(config.base_model, device, dtype, config.trust_remote_code)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if config.disable_dropout:
+        disable_dropout(model)
+    return LoadedModel(attach_lora(model, config), tokenizer, device, dtype)
+
+
+def load_with_adapter(base_model: str, adapter_dir: str | Path, device: str = "auto", dtype: str = "auto",
+                      trust_remote_code: bool = False) -> LoadedModel:
+    """Base + a saved adapter (for evaluation, generation, export)."""
+    from peft import PeftModel
+
+    torch_device = select_device(device)
+    torch_dtype = select_dtype(torch_device, dtype)
+    tokenizer = load_tokenizer(base_model, trust_remote_code)
+    model = load_base_model(base_model, torch_device, torch_dtype, trust_remote_code)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the adapter in {adapter_dir}: {exc}") from exc
+    peft_model.eval()
+    return LoadedModel(peft_model, tokenizer, torch_device, torch_dtype)
+
+
+def export_merged_model(base_model: str, adapter_dir: str | Path, out_dir: str | Path,
+                        trust_remote_code: bool = False) -> Path:
+    """Write base + adapter merged into one plain model folder (safetensors + tokenizer)."""
+    loaded = load_with_adapter(base_model, adapter_dir, device="cpu", dtype="float32",
+                               trust_remote_code=trust_remote_code)
+    merged = loaded.model.merge_and_unload()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(out, safe_serialization=True)
+    loaded.tokenizer.save_pretrained(out)
+    return out
+
+
+# -- fingerprints for the reference cache -----------------------------------------------------
+def model_fingerprint(name_or_path: str, dtype: torch.dtype | None = None) -> str:
+    """Changes when the base weights or config change: config.json's content plus each weight
+    file's name, size and mtime, and the resolved path (hashing gigabytes of weights on every
+    run would cost more than the cache saves); and with the dtype the weights run in, so
+    bf16 reference values are never reused by a float32 run."""
+    location, local = resolve_model_path(name_or_path)
+    digest = hashlib.sha256()
+    if local:
+        folder = Path(location)
+    else:
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(snapshot_download(name_or_path, local_files_only=True))
+        except Exception as exc:  # the hub client raises several unrelated types
+            raise ModelLoadError(f"{name_or_path!r} is neither a local folder nor in the local "
+                                 f"Hugging Face cache: {exc}") from exc
+    digest.update(str(folder.resolve()).encode())
+    if dtype is not None:
+        digest.update(dtype_name(dtype).encode())
+    digest.update((folder / "config.json").read_bytes())
+    for weight in sorted(folder.iterdir()):
+        if weight.name.endswith(WEIGHT_SUFFIXES):
+            stat = weight.stat()
+            digest.update(f"{weight.name}\x00{stat.st_size}\x00{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:32]
+
+
+def tokenization_fingerprint(tokenizer, max_length: int, truncation_mode: str) -> str:
+    """Changes when the tokens of any example could change: vocabulary, merges, normaliser and
+    post-processor (the fast tokenizer's full JSON), special tokens, chat template, truncation."""
+    digest = hashlib.sha256()
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        digest.update(backend.to_str().encode())
+    else:
+        digest.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    digest.update(json.dumps({
+        "class": type(tokenizer).__name__,
+        "special": {k: str(v) for k, v in sorted(tokenizer.special_tokens_map.items())},
+        "chat_template": tokenizer.chat_template if isinstance(tokenizer.chat_template, str)
+        else json.dumps(tokenizer.chat_template, sort_keys=True),
+        "max_length": max_length,
+        "truncation_mode": truncation_mode,
+    }, sort_keys=True).encode())
+    return digest.hexdigest()[:32]

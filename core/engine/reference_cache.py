@@ -1,0 +1,125 @@
+"""Reference log-probs, computed once per (base model, tokenisation, example) and kept in the
+workspace's ``reference_logps`` table, so a training step is one policy forward + backward.
+
+Cache key: ``model_key`` (``modeling.model_fingerprint``: base config, weight files, path),
+``tokenization_key`` (``modeling.tokenization_fingerprint``: tokenizer, chat template,
+max_length, truncation mode) and ``example_hash`` (the prompt/chosen/rejected texts). Any
+change to one of them misses the cache instead of reusing a stale value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Sequence
+
+import torch
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.engine.batching import TokenizedPair, sorted_batches
+from core.engine.logprobs import completion_token_logps, sequence_logps, supports_packed_pairs
+from core.engine.pair_packing import collate_pairs
+from storage.models import ReferenceLogp
+from storage.workspace import Workspace
+
+# (chosen_logp, rejected_logp) per example hash
+ReferenceTable = dict[str, tuple[float, float]]
+_QUERY_CHUNK = 500
+
+
+def load_cached(ws: Workspace, model_key: str, tokenization_key: str,
+                example_hashes: Sequence[str]) -> ReferenceTable:
+    found: ReferenceTable = {}
+    unique = sorted(set(example_hashes))
+    with ws.session() as session:
+        for begin in range(0, len(unique), _QUERY_CHUNK):
+            rows = session.execute(
+                select(ReferenceLogp.example_hash, ReferenceLogp.chosen_logp, ReferenceLogp.rejected_logp)
+                .where(ReferenceLogp.model_key == model_key, ReferenceLogp.tokenization_key == tokenization_key,
+                       ReferenceLogp.example_hash.in_(unique[begin:begin + _QUERY_CHUNK])))
+            for example_hash, chosen, rejected in rows:
+                found[example_hash] = (chosen, rejected)
+    return found
+
+
+def store(ws: Workspace, model_key: str, tokenization_key: str, rows: list[dict]) -> None:
+    """Insert computed values; a row another process stored meanwhile is kept (same key, same value)."""
+    if not rows:
+        return
+    values = [{"model_key": model_key, "tokenization_key": tokenization_key, **row} for row in rows]
+    dialect = ws.engine.dialect.name
+    with ws.writing() as session:
+        if dialect in ("sqlite", "postgresql"):
+            insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+            for begin in range(0, len(values), _QUERY_CHUNK):
+                session.execute(insert(ReferenceLogp).values(values[begin:begin + _QUERY_CHUNK])
+                                .on_conflict_do_nothing())
+        else:
+            session.add_all(ReferenceLogp(**v) for v in values)
+
+
+@torch.no_grad()
+def compute_reference_logps(model, pairs: Sequence[TokenizedPair], pad_token_id: int, batch_size: int,
+                            device: torch.device,
+                            progress: Callable[[int, int], None] | None = None,
+                            should_stop: Callable[[], bool] | None = None,
+                            packed_pairs: bool = True) -> list[dict]:
+    """Reference (adapter disabled) log-probs of ``pairs``; one row dict per pair. With
+    ``packed_pairs`` (and a model that takes it) each pair is one packed sequence: the values
+    are those of the unpacked layout to float rounding, so the cache key does not depend on it."""
+    rows: list[dict] = []
+    packed = packed_pairs and supports_packed_pairs(model)
+    was_training = model.training
+    model.eval()
+    disabled = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
+    try:
+        with disabled:
+            batches = sorted_batches(pairs, batch_size)
+            for done, indices in enumerate(batches, 1):
+                if should_stop is not None and should_stop():
+                    break
+                batch = collate_pairs([pairs[i] for i in indices], pad_token_id, packed).to(device)
+                chosen, rejected = sequence_logps(completion_token_logps(model, batch))
+                counts = batch.completion_tokens().cpu()
+                chosen_counts, rejected_counts = counts.chunk(2)
+                for j, index in enumerate(indices):
+                    rows.append({"example_hash": pairs[index].example_hash,
+                                 "chosen_logp": float(chosen[j]), "rejected_logp": float(rejected[j]),
+                                 "chosen_tokens": int(chosen_counts[j]), "rejected_tokens": int(rejected_counts[j])})
+                if progress is not None:
+                    progress(done, len(batches))
+    finally:
+        model.train(was_training)
+    return rows
+
+
+def ensure_reference_logps(ws: Workspace, model, pairs: Sequence[TokenizedPair], model_key: str,
+                           tokenization_key: str, pad_token_id: int, batch_size: int, device: torch.device,
+                           progress: Callable[[int, int], None] | None = None,
+                           should_stop: Callable[[], bool] | None = None,
+                           packed_pairs: bool = True) -> tuple[ReferenceTable, int]:
+    """All pairs' reference log-probs (cache first, the rest computed and stored).
+
+    Returns the table and how many examples had to be computed.
+    """
+    table = load_cached(ws, model_key, tokenization_key, [p.example_hash for p in pairs])
+    seen: set[str] = set()
+    missing = []
+    for pair in pairs:
+        if pair.example_hash not in table and pair.example_hash not in seen:
+            seen.add(pair.example_hash)
+            missing.append(pair)
+    if missing:
+        rows = compute_reference_logps(model, missing, pad_token_id, batch_size, device, progress, should_stop,
+                                       packed_pairs)
+        store(ws, model_key, tokenization_key, rows)
+        table.update({row["example_hash"]: (row["chosen_logp"], row["rejected_logp"]) for row in rows})
+    return table, len(missing)
+
+
+def reference_tensors(table: ReferenceTable, example_hashes: Sequence[str],
+                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(chosen (B,), rejected (B,)) float32 reference log-probs of a batch."""
+    values = torch.tensor([table[h] for h in example_hashes], dtype=torch.float64)
+    return values[:, 0].to(device=device, dtype=torch.float32), values[:, 1].to(device=device, dtype=torch.float32)

@@ -1,0 +1,376 @@
+"""The LoRA DPO training loop.
+
+``train(ws, config, observer, control)`` runs one training run to its end and returns its id:
+labelled pairs from the workspace -> tokens -> reference log-probs (cached in the workspace)
+-> optimizer steps, each one policy forward + backward over chosen and rejected together.
+Metrics go to the workspace's ``metrics`` table and to the observer; checkpoints and the final
+adapter go to ``<workspace>/runs/<run-id>/``. ``train(..., resume_run_id=...)`` continues a
+stopped or crashed run from its newest checkpoint and ends where an uninterrupted run would.
+
+A failed run (non-finite loss, out of memory, bad data, a crash) is marked ``failed`` with its
+reason, reported to ``observer.on_finish`` and raised as ``TrainingFailed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.engine.batching import Batch, TokenizedPair, batch_order, tokenize_examples
+from core.engine.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from core.engine.dpo_loss import summarize
+from core.engine.evaluation import evaluate_pairs
+from core.engine.logprobs import supports_packed_pairs
+from core.engine.modeling import (LoadedModel, dtype_name, is_out_of_memory, load_for_training, model_fingerprint,
+                           out_of_memory_advice, tokenization_fingerprint)
+from core.engine.objective import batch_objective
+from core.engine.pair_packing import PackedBatch, collate_pairs
+from core.engine.reference_cache import ReferenceTable, ensure_reference_logps
+from core.engine.run_records import (MetricWriter, create_run, forget_metrics_after, get_run, new_run_id,
+                              update_run, write_run_config)
+from core.engine.schedules import make_scheduler
+from core.engine.training_config import ConfigError, TrainingConfig
+from core.engine.training_control import RunInfo, TrainingControl, TrainingObserver
+from storage.models import RunStatus, utcnow
+from storage.training_set import build_training_set
+from storage.workspace import Workspace
+
+__all__ = ["train", "DPOTrainingRun", "TrainingObserver", "TrainingControl", "RunInfo", "TrainingFailed",
+           "METRIC_NAMES", "TrainingConfig"]
+
+#: Reported at every train step and every evaluation (evaluation has no learning_rate,
+#: grad_norm or tokens_per_second). Extra names: logps/ref_chosen, logps/ref_rejected, and
+#: loss/sft when the SFT term is on.
+METRIC_NAMES = ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+                "logps/chosen", "logps/rejected", "prob/chosen", "prob/rejected", "prob/ref_chosen",
+                "prob/ref_rejected", "prob/preference", "learning_rate", "grad_norm", "tokens_per_second",
+                "likelihood_displacement")
+
+
+class TrainingFailed(RuntimeError):
+    def __init__(self, run_id: str | None, message: str):
+        self.run_id = run_id
+        super().__init__(message)
+
+
+class _StoppedBeforeTraining(Exception):
+    """A stop request arrived before the first training step."""
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+@dataclass
+class _Data:
+    train: list[TokenizedPair]
+    eval: list[TokenizedPair]
+    dropped: dict[str, int]
+
+
+def _eval_side(example_hash: str, seed: int, fraction: float) -> bool:
+    digest = hashlib.sha256(f"{seed}\x00{example_hash}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+class DPOTrainingRun:
+    """One run (new or resumed). ``run()`` does the work on the calling thread."""
+
+    def __init__(self, ws: Workspace, config: TrainingConfig | None, observer: TrainingObserver | None = None,
+                 control: TrainingControl | None = None, resume_run_id: str | None = None):
+        self.ws = ws
+        self.observer = observer or TrainingObserver()
+        self.control = control or TrainingControl()
+        self.resume_run_id = resume_run_id
+        if resume_run_id is not None:
+            run = get_run(ws, resume_run_id)
+            if run is None:
+                raise TrainingFailed(resume_run_id, f"no run {resume_run_id!r} in this workspace")
+            if run.status == RunStatus.COMPLETED:
+                raise TrainingFailed(resume_run_id, f"run {resume_run_id} is already completed")
+            # The run's own settings, not the caller's: resuming must reproduce the original run.
+            config = TrainingConfig.from_dict(run.config)
+            self.run_id = resume_run_id
+            self.run_dir = Path(run.run_dir)
+        else:
+            if config is None:
+                raise ConfigError("config", "no training config given")
+            self.run_id = new_run_id()
+            self.run_dir = ws.runs_dir / self.run_id
+        self.config = config.validate()
+        self.status = RunStatus.PENDING
+        self._run_created = resume_run_id is not None
+
+    # -- public -----------------------------------------------------------------------------
+    def run(self) -> str:
+        try:
+            self._run()
+        except _StoppedBeforeTraining:
+            # Stopped during the reference pass: nothing trained yet, so nothing failed. The
+            # reference values computed so far are cached; resuming starts again at step 0.
+            self.status = RunStatus.STOPPED
+            update_run(self.ws, self.run_id, status=RunStatus.STOPPED, finished_at=utcnow())
+            self.observer.on_finish(RunStatus.STOPPED.value, None)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the run, then re-raised
+            message = self._failure_message(exc)
+            if self._run_created:
+                update_run(self.ws, self.run_id, status=RunStatus.FAILED, error=message, finished_at=utcnow())
+            self.observer.on_finish(RunStatus.FAILED.value, message)
+            raise TrainingFailed(self.run_id if self._run_created else None, message) from exc
+        return self.run_id
+
+    # -- stages -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        config = self.config
+        torch.manual_seed(config.seed)
+        training_set = build_training_set(self.ws, config.selection_policy)
+        if not training_set.examples:
+            raise ValueError("the workspace has no labelled pairs to train on "
+                             f"(left out: {self._format_dropped(training_set.dropped)})")
+        loaded = load_for_training(config)
+        data = self._tokenize(loaded, training_set)
+        total_steps = self._total_steps(len(data.train))
+        model_key = model_fingerprint(config.base_model, loaded.dtype)
+        token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
+        if self.resume_run_id is None:
+            create_run(self.ws, self.run_id, config, self.run_dir, total_steps)
+            self._run_created = True
+            write_run_config(self.run_dir, config, {
+                "run_id": self.run_id, "model_key": model_key, "tokenization_key": token_key,
+                "data": {"train_pairs": len(data.train), "eval_pairs": len(data.eval), "dropped": data.dropped},
+                "total_steps": total_steps})
+        else:
+            update_run(self.ws, self.run_id, status=RunStatus.RUNNING, error=None, finished_at=None)
+        self.status = RunStatus.RUNNING
+
+        reference = self._reference(loaded, data, model_key, token_key)
+        model = loaded.model
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        scheduler = make_scheduler(optimizer, config, total_steps)
+        start_step = 0
+        if self.resume_run_id is not None:
+            start_step = self._restore(model, optimizer, scheduler)
+        trainable, total = loaded.parameter_counts()
+        self.observer.on_start(RunInfo(
+            run_id=self.run_id, run_dir=str(self.run_dir), total_steps=total_steps, start_step=start_step,
+            train_pairs=len(data.train), eval_pairs=len(data.eval), dropped=data.dropped,
+            device=str(loaded.device), dtype=dtype_name(loaded.dtype),
+            trainable_parameters=trainable, total_parameters=total))
+        writer = MetricWriter(self.ws, self.run_id)
+        try:
+            self._loop(loaded, data, reference, optimizer, scheduler, params, start_step, total_steps, writer)
+        finally:
+            writer.flush()
+
+    def _tokenize(self, loaded: LoadedModel, training_set) -> _Data:
+        config = self.config
+        pairs, dropped_tokens = tokenize_examples(loaded.tokenizer, training_set.examples, config.max_length,
+                                                  config.truncation_mode)
+        dropped = {k: v for k, v in training_set.dropped.items() if v}
+        dropped.update(dropped_tokens)
+        fraction = config.eval_fraction()
+        if fraction is None:
+            train = [p for p in pairs if p.split == "train"]
+            held_out = [p for p in pairs if p.split == "eval"]
+        else:
+            held_out = [p for p in pairs if fraction > 0 and _eval_side(p.example_hash, config.seed, fraction)]
+            held = {id(p) for p in held_out}
+            train = [p for p in pairs if id(p) not in held]
+        if dropped_tokens:
+            self.observer.on_message(f"dropped {sum(dropped_tokens.values())} pair(s): "
+                                     f"{self._format_dropped(dropped_tokens)}")
+        if not train:
+            raise ValueError(f"no training pairs left after tokenisation (left out: {self._format_dropped(dropped)})")
+        return _Data(train, held_out, dropped)
+
+    def _total_steps(self, train_pairs: int) -> int:
+        if self.config.max_steps > 0:
+            return self.config.max_steps
+        micro_batches = math.ceil(train_pairs / self.config.batch_size)
+        steps_per_epoch = math.ceil(micro_batches / self.config.gradient_accumulation_steps)
+        return max(1, math.ceil(self.config.num_epochs * steps_per_epoch))
+
+    def _reference(self, loaded: LoadedModel, data: _Data, model_key: str, token_key: str) -> ReferenceTable:
+        started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            self.observer.on_message(f"computing reference log-probs: batch {done}/{total}")
+
+        reference, computed = ensure_reference_logps(
+            self.ws, loaded.model, data.train + data.eval, model_key, token_key, loaded.tokenizer.pad_token_id,
+            self.config.reference_batch_size, loaded.device, progress, lambda: self.control.stop_requested,
+            self.config.packed_pairs)
+        if self.control.stop_requested:
+            raise _StoppedBeforeTraining()
+        unique = len({p.example_hash for p in data.train + data.eval})
+        self.observer.on_message(f"reference log-probs: {unique - computed} cached, {computed} computed "
+                                 f"in {time.perf_counter() - started:.1f}s")
+        return reference
+
+    def _restore(self, model, optimizer, scheduler) -> int:
+        checkpoint = latest_checkpoint(self.run_dir)
+        if checkpoint is None:
+            # Stopped or crashed before its first checkpoint: the adapter and optimizer are
+            # freshly initialised from the same seed, so starting over reproduces the run.
+            forget_metrics_after(self.ws, self.run_id, -1)
+            self.observer.on_message(f"run {self.run_id} had no checkpoint yet; starting it again from step 0")
+            return 0
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        step = int(state["step"])
+        forget_metrics_after(self.ws, self.run_id, step)
+        self.observer.on_message(f"resumed run {self.run_id} from {checkpoint.name}")
+        return step
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _micro_batches(self, pairs: list[TokenizedPair], step: int, pad_token_id: int) -> list[Batch | PackedBatch]:
+        """The micro-batches of optimizer step ``step`` (0-based): a pure function of the seed, so
+        a resumed run sees the same data order. Epochs run back to back."""
+        config = self.config
+        per_epoch = math.ceil(len(pairs) / config.batch_size)
+        lengths = [p.length for p in pairs]
+        batches = []
+        for micro in range(step * config.gradient_accumulation_steps,
+                           (step + 1) * config.gradient_accumulation_steps):
+            epoch, index = divmod(micro, per_epoch)
+            if epoch not in self._order_cache:
+                self._order_cache = {epoch: batch_order(lengths, config.batch_size, config.seed, epoch,
+                                                        config.length_grouping)}
+            batches.append(collate_pairs([pairs[i] for i in self._order_cache[epoch][index]], pad_token_id,
+                                         self._packed))
+        return batches
+
+    def _loop(self, loaded: LoadedModel, data: _Data, reference: ReferenceTable, optimizer, scheduler,
+              params: list[torch.nn.Parameter], start_step: int, total_steps: int, writer: MetricWriter) -> None:
+        config, model, device = self.config, loaded.model, loaded.device
+        pad = loaded.tokenizer.pad_token_id
+        self._order_cache: dict[int, list[list[int]]] = {}
+        self._packed = config.packed_pairs and supports_packed_pairs(model)
+        model.train()
+        if start_step == 0 and data.eval:
+            self._evaluate(loaded, data, reference, 0, writer)
+        step = start_step
+        last_saved = start_step if start_step > 0 else None
+        last_eval = start_step
+        while step < total_steps:
+            if self.control.paused:
+                self._pause()
+            if self.control.stop_requested:
+                break
+            try:
+                metrics = self._train_step(model, self._micro_batches(data.train, step, pad), reference,
+                                           optimizer, scheduler, params, device)
+            except NonFiniteLoss as exc:
+                kept = f"; the last good checkpoint is step-{last_saved}" if last_saved else ""
+                raise NonFiniteLoss(f"{exc} at step {step + 1}: stopped without applying the update{kept}. "
+                                    "Lower learning_rate or beta, or check the data.") from None
+            step += 1
+            writer.add(step, "train", metrics)
+            self.observer.on_step(step, metrics)
+            if config.eval_interval and step % config.eval_interval == 0 and data.eval:
+                self._evaluate(loaded, data, reference, step, writer)
+                last_eval = step
+            if config.checkpoint_interval and step % config.checkpoint_interval == 0:
+                self._checkpoint(model, optimizer, scheduler, step, metrics, writer)
+                last_saved = step
+        stopped = step < total_steps
+        if data.eval and last_eval != step:
+            self._evaluate(loaded, data, reference, step, writer)
+        if last_saved != step:
+            self._checkpoint(model, optimizer, scheduler, step, {}, writer)
+        adapter_dir = self.run_dir / "adapter"
+        model.save_pretrained(adapter_dir, safe_serialization=True)
+        loaded.tokenizer.save_pretrained(adapter_dir)
+        self.status = RunStatus.STOPPED if stopped else RunStatus.COMPLETED
+        writer.flush()
+        update_run(self.ws, self.run_id, status=self.status, step=step, adapter_path=str(adapter_dir),
+                   finished_at=utcnow())
+        self.observer.on_finish(self.status.value, None)
+
+    def _train_step(self, model, micro_batches: list[Batch | PackedBatch], reference: ReferenceTable, optimizer,
+                    scheduler, params, device: torch.device) -> dict[str, float]:
+        config = self.config
+        started = time.perf_counter()
+        learning_rate = scheduler.get_last_lr()[0]
+        step_pairs = sum(b.num_pairs for b in micro_batches)
+        per_pair: dict[str, list[torch.Tensor]] = {}
+        loss_total, nll_total, tokens = 0.0, 0.0, 0
+        for batch in micro_batches:
+            batch = batch.to(device)
+            result = batch_objective(model, batch, reference, config, device)
+            share = batch.num_pairs / step_pairs   # so the step's gradient is the mean over all its pairs
+            (result.loss * share).backward()
+            loss_total += float(result.loss.detach()) * share
+            if result.sft is not None:
+                nll_total += float(result.sft) * share
+            tokens += batch.real_tokens()
+            for name, values in result.metrics.items():
+                per_pair.setdefault(name, []).append(values.cpu())
+        if not math.isfinite(loss_total):
+            optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLoss(f"the loss became {loss_total}")
+        max_norm = config.max_grad_norm if config.max_grad_norm > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        if not math.isfinite(grad_norm):
+            optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLoss(f"the gradient norm became {grad_norm}")
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        elapsed = time.perf_counter() - started
+        metrics = summarize({name: torch.cat(chunks) for name, chunks in per_pair.items()})
+        metrics.update({"loss": loss_total, "learning_rate": learning_rate, "grad_norm": grad_norm,
+                        "tokens_per_second": tokens / max(elapsed, 1e-9)})
+        if config.sft_weight > 0:
+            metrics["loss/sft"] = nll_total
+        return metrics
+
+    def _evaluate(self, loaded: LoadedModel, data: _Data, reference: ReferenceTable, step: int,
+                  writer: MetricWriter) -> None:
+        metrics = evaluate_pairs(loaded.model, data.eval, reference, self.config, loaded.tokenizer.pad_token_id,
+                                 loaded.device)
+        writer.add(step, "eval", metrics)
+        writer.flush()
+        self.observer.on_eval(step, metrics)
+
+    def _checkpoint(self, model, optimizer, scheduler, step: int, metrics: dict[str, float],
+                    writer: MetricWriter) -> None:
+        writer.flush()  # metrics up to a checkpoint are on disk before the checkpoint is
+        path = save_checkpoint(self.run_dir, step, model, optimizer, scheduler,
+                               {"run_id": self.run_id, "metrics": metrics}, keep=self.config.keep_checkpoints)
+        self.observer.on_checkpoint(step, str(path))
+
+    def _pause(self) -> None:
+        update_run(self.ws, self.run_id, status=RunStatus.PAUSED)
+        self.observer.on_message("paused")
+        while not self.control.wait_while_paused(timeout=0.5):
+            pass
+        update_run(self.ws, self.run_id, status=RunStatus.RUNNING)
+        if not self.control.stop_requested:
+            self.observer.on_message("resumed")
+
+    # -- messages -------------------------------------------------------------------------------
+    @staticmethod
+    def _format_dropped(dropped: dict[str, int]) -> str:
+        parts = [f"{count} {reason}" for reason, count in dropped.items() if count]
+        return ", ".join(parts) or "nothing"
+
+    def _failure_message(self, exc: Exception) -> str:
+        if is_out_of_memory(exc):
+            return out_of_memory_advice(self.config)
+        if isinstance(exc, TrainingFailed):
+            return str(exc)
+        return str(exc) or type(exc).__name__
+
+
+def train(ws: Workspace, config: TrainingConfig | None, observer: TrainingObserver | None = None,
+          control: TrainingControl | None = None, resume_run_id: str | None = None) -> str:
+    """Run (or resume) a DPO training run to its end on this thread; return its run id."""
+    return DPOTrainingRun(ws, config, observer, control, resume_run_id).run()

@@ -1,0 +1,169 @@
+"""The Team tab: who labelled what, how much annotators agree, and the disputes to settle.
+
+Numbers come from ``storage.team``; the overlap (how many distinct annotators must judge
+each pair) is the workspace setting the queue follows. Opening a dispute shows the pair
+with its history and lets an owner record the final verdict.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from gui.pairs.pair_dialog import PairDialog
+from gui.annotate.response_panel import Card
+from storage.team import agreement, annotator_counts, disagreements
+from storage.workspace import Workspace
+
+COUNT_COLUMNS = ("Annotator", "Verdicts", "A", "B", "Tie", "Both bad", "Skip", "s / pair")
+CHOICE_NAMES = {"a": "A", "b": "B", "tie": "tie", "both_bad": "both bad", "skip": "skip"}
+
+
+def _fmt(value: float | None, digits: int = 2, percent: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 100:.0f}%" if percent else f"{value:.{digits}f}"
+
+
+def _table(columns: tuple[str, ...]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(list(columns))
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setAlternatingRowColors(True)
+    table.setShowGrid(False)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    return table
+
+
+class TeamPanel(QWidget):
+    overlap_changed = Signal(int)
+    changed = Signal(int)   # a dispute was resolved (pair id)
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.workspace = workspace
+        self.annotator: str | None = None
+
+        self.overlap = QSpinBox()
+        self.overlap.setRange(1, 20)
+        self.overlap.setSuffix(" annotators per pair")
+        self.overlap.setValue(int(workspace.get_setting("overlap", 1)))
+        self.overlap.valueChanged.connect(self._set_overlap)
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.reload)
+        top = QHBoxLayout()
+        label = QLabel("Overlap:")
+        label.setObjectName("stat")
+        top.addWidget(label)
+        top.addWidget(self.overlap)
+        note = QLabel("each pair is shown until this many different people judged it")
+        note.setObjectName("muted")
+        top.addWidget(note)
+        top.addStretch(1)
+        top.addWidget(refresh)
+
+        stats_card = Card("Agreement")
+        grid = QGridLayout()
+        grid.setContentsMargins(14, 6, 14, 10)
+        self.stats: dict[str, QLabel] = {}
+        for col, (key, title) in enumerate((("pairs", "pairs judged by 2+"), ("percent", "raw agreement"),
+                                            ("fleiss", "Fleiss' κ"), ("alpha", "Krippendorff's α"))):
+            value = QLabel("—")
+            value.setObjectName("heading")
+            caption = QLabel(title)
+            caption.setObjectName("muted")
+            grid.addWidget(value, 0, col)
+            grid.addWidget(caption, 1, col)
+            self.stats[key] = value
+        stats_card.body.addLayout(grid)
+        self.kappas = QLabel("")
+        self.kappas.setObjectName("muted")
+        self.kappas.setWordWrap(True)
+        self.kappas.setContentsMargins(14, 0, 14, 8)
+        stats_card.body.addWidget(self.kappas)
+
+        counts_card = Card("Annotators")
+        self.counts = _table(COUNT_COLUMNS)
+        for column in range(1, len(COUNT_COLUMNS)):
+            self.counts.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        counts_card.body.addWidget(self.counts)
+        disputes_card = Card("Disagreements")
+        self.disputes = _table(("Pair", "Verdicts", "Resolution"))
+        self.disputes.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.disputes.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.disputes.cellDoubleClicked.connect(lambda row, _c: self.open_dispute(row))
+        hint = QLabel("Double-click a disagreement to read the pair and record the final verdict.")
+        hint.setObjectName("muted")
+        hint.setContentsMargins(14, 0, 14, 8)
+        disputes_card.body.addWidget(self.disputes)
+        disputes_card.body.addWidget(hint)
+
+        columns = QHBoxLayout()
+        columns.addWidget(counts_card, 1)
+        columns.addWidget(disputes_card, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 12)
+        layout.setSpacing(10)
+        layout.addLayout(top)
+        layout.addWidget(stats_card)
+        layout.addLayout(columns, 1)
+
+    def set_annotator(self, name: str | None) -> None:
+        self.annotator = name
+
+    def _set_overlap(self, value: int) -> None:
+        self.workspace.set_setting("overlap", value)
+        self.overlap_changed.emit(value)
+
+    def reload(self) -> None:
+        report = agreement(self.workspace)
+        self.stats["pairs"].setText(f"{report.n_pairs:,}")
+        self.stats["percent"].setText(_fmt(report.percent_agreement, percent=True))
+        self.stats["fleiss"].setText(_fmt(report.fleiss_kappa))
+        self.stats["alpha"].setText(_fmt(report.krippendorff_alpha))
+        self.kappas.setText("Cohen's κ per pair of annotators: " + ", ".join(
+            f"{a} & {b}: {_fmt(kappa)} ({n} pairs)" for (a, b), (kappa, n) in sorted(report.cohen_kappa.items()))
+            if report.cohen_kappa else "Cohen's κ appears once two annotators judged the same pairs.")
+
+        rows = annotator_counts(self.workspace)
+        self.counts.setRowCount(len(rows))
+        for r, c in enumerate(rows):
+            per_pair = c.seconds_spent / c.total if c.total and not c.is_pseudo else None
+            values = (c.name + (" (import)" if c.is_pseudo else ""), c.total, c.by_choice.get("a", 0),
+                      c.by_choice.get("b", 0), c.by_choice.get("tie", 0), c.by_choice.get("both_bad", 0),
+                      c.by_choice.get("skip", 0), "—" if per_pair is None else f"{per_pair:.0f}")
+            for col, value in enumerate(values):
+                item = QTableWidgetItem(f"{value:,}" if isinstance(value, int) else str(value))
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.counts.setItem(r, col, item)
+
+        self._disputes = disagreements(self.workspace)
+        self.disputes.setRowCount(len(self._disputes))
+        for r, d in enumerate(self._disputes):
+            verdicts = ", ".join(f"{name}: {CHOICE_NAMES[choice.value]}" for name, choice in sorted(d.verdicts.items()))
+            resolution = CHOICE_NAMES[d.resolution.value] if d.resolution else "open"
+            for col, value in enumerate((f"#{d.pair_id}", verdicts, resolution)):
+                self.disputes.setItem(r, col, QTableWidgetItem(value))
+
+    def open_dispute(self, row: int) -> PairDialog | None:
+        if not 0 <= row < len(self._disputes):
+            return None
+        dialog = PairDialog(self.workspace, self._disputes[row].pair_id, self.annotator, self)
+        dialog.changed.connect(self._on_changed)
+        dialog.open()
+        return dialog
+
+    def _on_changed(self, pair_id: int) -> None:
+        self.reload()
+        self.changed.emit(pair_id)
+
+    def showEvent(self, event) -> None:
+        self.overlap.blockSignals(True)
+        self.overlap.setValue(int(self.workspace.get_setting("overlap", 1)))
+        self.overlap.blockSignals(False)
+        self.reload()
+        super().showEvent(event)

@@ -1,0 +1,259 @@
+"""The workspace's training runs: status and settings of each, and what can be done with one
+(open its curves, overlay several, resume, export adapter / merged model / metrics / plots).
+
+Exports that copy or load weights run in workers; the panel reports results in its status line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from core.operations.metrics_export import export_metrics_csv
+from core.engine.run_export import export_adapter, export_merged
+from core.engine.run_records import list_runs
+from gui.common.theme import colors
+from gui.common.workers import Worker, start_worker
+from storage.models import RunStatus, TrainingRun
+from storage.workspace import Workspace
+
+COLUMNS = ("Run", "Status", "Steps", "Settings", "Base model", "Started")
+RESUMABLE = (RunStatus.STOPPED, RunStatus.FAILED, RunStatus.PAUSED, RunStatus.RUNNING)
+
+
+def run_settings_summary(run: TrainingRun) -> str:
+    """"sigmoid β=0.1 lr=5e-05 r=8 batch 8×1" from the run's stored config."""
+    config = run.config
+    text = (f"{config.get('loss_type', '?')} β={config.get('beta', '?')} lr={config.get('learning_rate', '?')} "
+            f"r={config.get('lora_r', '?')} batch {config.get('batch_size', '?')}"
+            f"×{config.get('gradient_accumulation_steps', 1)}")
+    if config.get("sft_weight"):
+        text += f" sft={config['sft_weight']}"
+    return text
+
+
+class RunsPanel(QWidget):
+    open_requested = Signal(str)          # run id
+    compare_requested = Signal(list)      # run ids (two or more)
+    resume_requested = Signal(str)        # run id
+
+    def __init__(self, workspace: Workspace, grab_plots: Callable[[], object] | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.workspace = workspace
+        self._grab_plots = grab_plots
+        self._runs: list[TrainingRun] = []
+        self.busy_run_id: str | None = None     # the run training now cannot be resumed or exported
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        header = QHBoxLayout()
+        title = QLabel("Runs")
+        title.setStyleSheet("font-weight: 600;")
+        header.addWidget(title)
+        self.status_label = QLabel("Select a run to open its curves; select several to compare them.")
+        self.status_label.setStyleSheet(f"color: {colors()['muted']};")
+        header.addWidget(self.status_label, 1)
+        layout.addLayout(header)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemDoubleClicked.connect(lambda _item: self._open_selected())
+        layout.addWidget(self.table, 1)
+
+        buttons = QHBoxLayout()
+        self.open_button = self._button(buttons, "Open", "Redraw the selected run's curves from the stored metrics.",
+                                        self._open_selected)
+        self.compare_button = self._button(buttons, "Compare", "Overlay the curves of the selected runs.",
+                                           self._compare_selected)
+        self.resume_button = self._button(buttons, "Resume", "Continue a stopped run from its newest checkpoint.",
+                                          self._resume_selected)
+        buttons.addSpacing(12)
+        self.adapter_button = self._button(buttons, "Export adapter…", "Copy the LoRA adapter to a folder "
+                                           "(loadable with peft's PeftModel.from_pretrained).", self._ask_export_adapter)
+        self.merged_button = self._button(buttons, "Export merged…", "Write the base model with the adapter merged "
+                                          "in, as a plain model folder.", self._ask_export_merged)
+        self.csv_button = self._button(buttons, "Metrics CSV…", "Save every metric of the run as a CSV file.",
+                                       self._ask_export_csv)
+        self.png_button = self._button(buttons, "Plots PNG…", "Save the plots as shown as a PNG image.",
+                                       self._ask_export_png)
+        buttons.addStretch(1)
+        self.refresh_button = self._button(buttons, "Refresh", "Re-read the runs from the workspace.", self.refresh)
+        layout.addLayout(buttons)
+        self.refresh()
+
+    @staticmethod
+    def _button(row: QHBoxLayout, text: str, tip: str, slot) -> QPushButton:
+        button = QPushButton(text)
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        row.addWidget(button)
+        return button
+
+    # -- the list ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        selected = set(self.selected_run_ids())
+        self._runs = list(reversed(list_runs(self.workspace)))   # newest first
+        self.table.setRowCount(len(self._runs))
+        for row, run in enumerate(self._runs):
+            started = run.started_at.strftime("%Y-%m-%d %H:%M") if run.started_at else ""
+            cells = (run.name or run.id, run.status.value, f"{run.step} / {run.total_steps}",
+                     run_settings_summary(run), Path(run.base_model).name or run.base_model, started)
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, run.id)
+                if column == 1 and run.error:
+                    item.setToolTip(run.error)
+                elif column == 3:
+                    item.setToolTip(json.dumps(run.config, indent=1, sort_keys=True))
+                self.table.setItem(row, column, item)
+        self.select_runs(selected)
+        self._update_buttons()
+
+    def run_ids(self) -> list[str]:
+        return [run.id for run in self._runs]
+
+    def run(self, run_id: str) -> TrainingRun | None:
+        return next((run for run in self._runs if run.id == run_id), None)
+
+    def selected_run_ids(self) -> list[str]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return [self._runs[row].id for row in rows if row < len(self._runs)]
+
+    def select_runs(self, run_ids) -> None:
+        wanted = set(run_ids)
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for row, run in enumerate(self._runs):
+            if run.id in wanted:
+                self.table.selectRow(row)
+        self.table.setSelectionMode(mode)
+
+    def _update_buttons(self) -> None:
+        ids = self.selected_run_ids()
+        one = len(ids) == 1
+        run = self.run(ids[0]) if one else None
+        idle = run is not None and run.id != self.busy_run_id
+        self.open_button.setEnabled(one)
+        self.compare_button.setEnabled(len(ids) >= 2)
+        self.resume_button.setEnabled(idle and run.status in RESUMABLE and self.busy_run_id is None)
+        has_adapter = idle and bool(run.adapter_path)
+        self.adapter_button.setEnabled(has_adapter)
+        self.merged_button.setEnabled(has_adapter)
+        self.csv_button.setEnabled(one)
+        self.png_button.setEnabled(self._grab_plots is not None)
+
+    def set_busy_run(self, run_id: str | None) -> None:
+        self.busy_run_id = run_id
+        self._update_buttons()
+
+    # -- actions ----------------------------------------------------------------------------
+    def _open_selected(self) -> None:
+        ids = self.selected_run_ids()
+        if ids:
+            self.open_requested.emit(ids[0])
+
+    def _compare_selected(self) -> None:
+        ids = self.selected_run_ids()
+        if len(ids) >= 2:
+            self.compare_requested.emit(ids)
+
+    def _resume_selected(self) -> None:
+        ids = self.selected_run_ids()
+        if len(ids) == 1:
+            self.resume_requested.emit(ids[0])
+
+    def _selected_one(self) -> TrainingRun | None:
+        ids = self.selected_run_ids()
+        return self.run(ids[0]) if len(ids) == 1 else None
+
+    def _ask_export_adapter(self) -> None:
+        run = self._selected_one()
+        folder = run and QFileDialog.getExistingDirectory(self, "Export the adapter into…",
+                                                          str(self._exports_dir()))
+        if folder:
+            self.export_adapter(run.id, Path(folder) / f"{run.name or run.id}-adapter")
+
+    def _ask_export_merged(self) -> None:
+        run = self._selected_one()
+        folder = run and QFileDialog.getExistingDirectory(self, "Export the merged model into…",
+                                                          str(self._exports_dir()))
+        if folder:
+            self.export_merged(run.id, Path(folder) / f"{run.name or run.id}-merged")
+
+    def _ask_export_csv(self) -> None:
+        run = self._selected_one()
+        path = run and QFileDialog.getSaveFileName(self, "Save metrics as CSV",
+                                                   str(self._exports_dir() / f"{run.name or run.id}-metrics.csv"),
+                                                   "CSV files (*.csv)")[0]
+        if path:
+            self.export_csv(run.id, path)
+
+    def _ask_export_png(self) -> None:
+        path = QFileDialog.getSaveFileName(self, "Save the plots as PNG", str(self._exports_dir() / "plots.png"),
+                                           "PNG images (*.png)")[0]
+        if path:
+            self.export_png(path)
+
+    def _exports_dir(self) -> Path:
+        try:
+            return self.workspace.exports_dir
+        except Exception:  # noqa: BLE001 - a database-URL workspace has no folder
+            return Path.home()
+
+    def export_adapter(self, run_id: str, destination: str | Path) -> Worker:
+        return self._export(export_adapter, run_id, destination, "adapter")
+
+    def export_merged(self, run_id: str, destination: str | Path) -> Worker:
+        return self._export(export_merged, run_id, destination, "merged model")
+
+    def export_csv(self, run_id: str, path: str | Path) -> bool:
+        try:
+            export_metrics_csv(self.workspace, run_id, path)
+        except (OSError, ValueError) as exc:
+            self._say(f"Could not export the metrics: {exc}", error=True)
+            return False
+        self._say(f"Metrics saved to {path}")
+        return True
+
+    def export_png(self, path: str | Path) -> bool:
+        image = self._grab_plots() if self._grab_plots else None
+        if image is None or not image.save(str(path)):
+            self._say(f"Could not save the plots to {path}", error=True)
+            return False
+        self._say(f"Plots saved to {path}")
+        return True
+
+    def _export(self, fn, run_id: str, destination, what: str) -> Worker:
+        def run_export(report):
+            return str(fn(self.workspace, run_id, destination))
+
+        worker = Worker(run_export)
+        worker.finished.connect(self._on_export_done)
+        worker.failed.connect(self._on_export_failed)
+        self._say(f"Exporting the {what} of {run_id}…")
+        start_worker(worker)
+        return worker
+
+    def _on_export_done(self, path: str) -> None:
+        self._say(f"Exported to {path}")
+
+    def _on_export_failed(self, message: str) -> None:
+        self._say(f"Export failed: {message}", error=True)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet(f"color: {colors()['bad' if error else 'muted']};")
