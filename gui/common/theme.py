@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-STYLE_DIR = Path(__file__).resolve().parents[1] / "resources" / "style"
+STYLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "style"
 THEMES = ("system", "light", "dark")
 
 LIGHT = {

@@ -28,7 +28,7 @@ from gui.common.workers import Worker, start_worker
 from storage.training_set import build_training_set
 from storage.workspace import Workspace
 
-DEMO_MODEL_DIR = Path(__file__).resolve().parents[1] / "resources" / "demo_model"
+DEMO_MODEL_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo_model"
 
 
 @dataclass(frozen=True)
