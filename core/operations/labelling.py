@@ -1,0 +1,337 @@
+"""Labelling: one annotator's sitting at the queue, as plain Python shared by the GUI and the CLI.
+
+``LabellingSession`` holds what the sitting knows and the database does not (yet): the pair
+on screen and a few prefetched ones, this sitting's verdicts (the undo stack, with their
+notes), the note typed for each pair, the writes not yet stored (the outbox) and the pace.
+Which pair comes next, overlap and the stored rows are ``storage.annotation_queue``'s job.
+
+Two kinds of methods, so a GUI can keep the database off its UI thread:
+
+- **state** (``judge``, ``undo``, ``receive_pairs``, ``stored``, ``store_failed``, ``take_fetch``…):
+  instant, no database; call them on one thread (the GUI's UI thread);
+- **database work** (``open``, ``fetch_pairs``, ``store``, ``counts``): touch only the
+  workspace and the plain values passed in, never the session's state, so they run on a
+  database thread; their result is handed back to a state method.
+
+    session = LabellingSession.open(ws, "ada")            # database
+    session.receive_pairs(session.fetch_pairs(*session.take_fetch()))
+    write = session.judge(Choice.TIE)                       # the next pair is current at once
+    changes = session.store(write); session.stored(write)   # database, then state
+
+``record`` and ``undo_now`` do both halves at once for callers without threads (CLI, tests).
+
+Rules kept here (not in a screen): undo retracts exactly what this sitting recorded, never a
+later change made elsewhere; a verdict not yet stored is undone by not storing it; a pair
+with a write in the outbox is never served again meanwhile; a note belongs to the pair it
+was typed for. ``claim``/``release`` are the seam for the reservations (leases) a team store
+adds: today a pair on screen is not reserved, so they do nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable
+
+from core.operations.changes import Changes
+from storage.annotation_queue import AnnotationQueue, PairView
+from storage.annotator_session import MAX_GAP_S, SessionPace, pair_count
+from storage.models import Choice
+from storage.settings import read_settings
+from storage.workspace import Workspace
+
+PREFETCH = 4          # pairs kept ready behind the one on screen
+
+
+class WriteKind(Enum):
+    VERDICT = "verdict"
+    RETRACT = "retract"
+
+
+class PermanentWriteError(Exception):
+    """A write that can never succeed (its pair was deleted): dropped, not retried."""
+
+
+@dataclass(eq=False)
+class Write:
+    """One write of the sitting waiting to be stored: a verdict, or the retraction of one."""
+
+    kind: WriteKind
+    pair: PairView
+    choice: Choice | None = None
+    note: str = ""
+    seconds_spent: float = 0.0
+    retracts: "Write | None" = None     # RETRACT: the verdict write it takes back
+    verdict_id: int | None = None       # VERDICT: the stored row, once committed (set by ``store``)
+    retracted_pair: int | None = None   # RETRACT: the pair whose verdict was taken back (None: nothing was)
+    in_flight: bool = False
+    cancelled: bool = False             # VERDICT undone before it was stored: never store it
+    attempts: int = 0
+    last_error: str = ""
+
+    @property
+    def pair_id(self) -> int:
+        return self.pair.pair_id
+
+    def describe(self) -> str:
+        if self.kind is WriteKind.RETRACT:
+            return f"undo on pair #{self.pair_id}"
+        return f"{CHOICE_WORDS[self.choice]} on pair #{self.pair_id}"
+
+
+CHOICE_WORDS = {Choice.A: "response A", Choice.B: "response B", Choice.TIE: "tie",
+                Choice.BOTH_BAD: "both bad", Choice.SKIP: "skipped"}
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    remaining: int      # open pairs this annotator could still be served
+    total_pairs: int    # every pair of the workspace (0: a new, empty workspace)
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    pair: PairView | None        # what is now on screen (the undone verdict's pair)
+    write: Write | None          # the retraction to store (None: nothing stored needs taking back)
+    message: str
+
+
+@dataclass
+class LabellingSession:
+    queue: AnnotationQueue
+    pace: SessionPace = field(default_factory=SessionPace)
+    clock: Callable[[], float] = time.monotonic
+    current: PairView | None = None
+    exhausted: bool = False      # the last fetch found no more open pairs
+    ahead: deque = field(default_factory=deque)
+    undo_stack: list[Write] = field(default_factory=list)
+    outbox: list[Write] = field(default_factory=list)
+    _drafts: dict[int, str] = field(default_factory=dict)
+    _fetching: bool = False
+    _shown_at: float = 0.0
+
+    # -- database work ------------------------------------------------------------------
+    @classmethod
+    def open(cls, ws: Workspace, annotator_name: str, target: int = 100,
+             clock: Callable[[], float] = time.monotonic) -> "LabellingSession":
+        """Start labelling as ``annotator_name`` (created on first use). Database work."""
+        queue = AnnotationQueue(ws, annotator_name, read_settings(ws).overlap)
+        return cls(queue, pace=SessionPace(target=target, clock=clock), clock=clock)
+
+    @property
+    def annotator_name(self) -> str:
+        return self.queue.annotator_name
+
+    @property
+    def overlap(self) -> int:
+        return self.queue.overlap
+
+    def set_overlap(self, overlap: int) -> None:
+        """The workspace's overlap changed: serve by the new count from the next fetch on."""
+        if overlap != self.queue.overlap:
+            queue = copy.copy(self.queue)   # the queue holds no session: a copy is a new view
+            queue.overlap = overlap
+            self.queue = queue
+            self.forget_ahead()
+
+    def fetch_pairs(self, exclude: tuple[int, ...], count: int) -> list[PairView]:
+        """Up to ``count`` open pairs, none of ``exclude``, in queue order. Database work."""
+        queue, skip, found = self.queue, list(exclude), []
+        while len(found) < count:
+            view = queue.next_pair(skip)
+            if view is None:
+                break
+            found.append(view)
+            skip.append(view.pair_id)
+        return found
+
+    def store(self, write: Write) -> Changes:
+        """Store one write in its own committed transaction. Database work: it touches only
+        ``write`` (the database thread runs writes one after another, in the order sent)."""
+        queue = self.queue
+        if write.kind is WriteKind.VERDICT:
+            if write.verdict_id is None:
+                try:
+                    write.verdict_id = queue.record(write.pair_id, write.choice, write.seconds_spent, write.note)
+                except LookupError as exc:   # the pair was deleted meanwhile
+                    raise PermanentWriteError(str(exc)) from exc
+        else:
+            target = write.retracts
+            verdict_id = target.verdict_id if target is not None else None
+            # None: the verdict never reached the database (its store failed): nothing to take back.
+            write.retracted_pair = queue.undo_last(verdict_id) if verdict_id is not None else None
+        return Changes(verdicts=True, pair_ids=frozenset({write.pair_id}))
+
+    def counts(self) -> QueueCounts:
+        """Database work."""
+        return QueueCounts(self.queue.remaining_count(), pair_count(self.queue.ws))
+
+    # -- the pairs ----------------------------------------------------------------------
+    def _held(self) -> set[int]:
+        """Pairs not to serve now: on screen, ready, or with a verdict of this sitting."""
+        held = {v.pair_id for v in self.ahead}
+        held.update(w.pair_id for w in self.undo_stack)
+        held.update(w.pair_id for w in self.outbox if w.kind is WriteKind.VERDICT and not w.cancelled)
+        if self.current is not None:
+            held.add(self.current.pair_id)
+        return held
+
+    def take_fetch(self) -> tuple[tuple[int, ...], int] | None:
+        """(exclude, count) for ``fetch_pairs`` when more pairs are needed and none is being
+        fetched; marks a fetch as under way (answer it with ``receive_pairs``)."""
+        wanted = PREFETCH + (self.current is None) - len(self.ahead)
+        if self._fetching or wanted <= 0 or (self.exhausted and self.current is not None):
+            return None
+        self._fetching = True
+        return tuple(sorted(self._held())), wanted
+
+    def receive_pairs(self, pairs: list[PairView], asked: int) -> bool:
+        """Take the fetched pairs; True when the pair on screen changed."""
+        self._fetching = False
+        held = self._held()
+        fresh = [p for p in pairs if p.pair_id not in held]
+        self.exhausted = len(pairs) < asked
+        self.ahead.extend(fresh)
+        if self.current is None and self.ahead:
+            self._show(self.ahead.popleft())
+            return True
+        return False
+
+    def fetch_failed(self) -> None:
+        self._fetching = False
+
+    def forget_ahead(self) -> None:
+        """Drop the prefetched pairs (the queue changed elsewhere: import, overlap, Pairs tab)."""
+        self.ahead.clear()
+        self.exhausted = False
+
+    def _show(self, view: PairView | None) -> None:
+        if self.current is not None:
+            self.release(self.current.pair_id)
+        self.current = view
+        self._shown_at = self.clock()
+        if view is not None:
+            self.claim(view.pair_id)
+
+    # -- reservations (the team store's seam) -------------------------------------------
+    def claim(self, pair_id: int) -> None:
+        """The pair is on this annotator's screen. A team store will reserve it (a lease) here."""
+
+    def release(self, pair_id: int) -> None:
+        """The pair left the screen without a verdict. A team store will end its lease here."""
+
+    # -- notes --------------------------------------------------------------------------
+    def draft(self, pair_id: int) -> str:
+        """The note typed for this pair and not yet saved."""
+        return self._drafts.get(pair_id, "")
+
+    def set_draft(self, pair_id: int, text: str) -> None:
+        if text:
+            self._drafts[pair_id] = text
+        else:
+            self._drafts.pop(pair_id, None)
+
+    # -- verdicts -----------------------------------------------------------------------
+    def judge(self, choice: Choice | str, note: str | None = None) -> Write:
+        """Record ``choice`` for the pair on screen and show the next one at once. Returns the
+        write to store (it stays in ``outbox`` until ``stored``). ``note`` None: the draft."""
+        view = self.current
+        if view is None:
+            raise LookupError("no pair on screen to judge")
+        if note is None:
+            note = self.draft(view.pair_id)
+        self._drafts.pop(view.pair_id, None)
+        seconds = min(max(0.0, self.clock() - self._shown_at), MAX_GAP_S)
+        write = Write(WriteKind.VERDICT, view, Choice(choice), note.strip(), seconds)
+        self.undo_stack.append(write)
+        self.outbox.append(write)
+        self.pace.record()
+        self.current = None   # judged: not released, the verdict ends its reservation
+        self._show(self.ahead.popleft() if self.ahead else None)
+        return write
+
+    def undo(self) -> UndoOutcome:
+        """Take back this sitting's newest verdict and put its pair back on screen (its note in
+        the draft). A verdict still in the outbox is simply not stored; a stored one gets a
+        retraction to store, which takes back that very row only if it is still current."""
+        if not self.undo_stack:
+            return UndoOutcome(None, None, "Nothing to undo in this session")
+        undone = self.undo_stack.pop()
+        self.pace.undo()
+        if self.current is not None:
+            self.ahead.appendleft(self.current)   # served again right after the undone pair
+        self._show(undone.pair)
+        if undone.note:
+            self._drafts[undone.pair_id] = undone.note
+        message = f"Undone: your verdict on pair #{undone.pair_id}"
+        if undone in self.outbox and not undone.in_flight:
+            self.outbox.remove(undone)            # never reached the database: nothing to retract
+            return UndoOutcome(undone.pair, None, message)
+        undone.cancelled = True                   # if its store fails now, do not retry it
+        retract = Write(WriteKind.RETRACT, undone.pair, retracts=undone)
+        self.outbox.append(retract)
+        return UndoOutcome(undone.pair, retract, message)
+
+    def stored(self, write: Write) -> str | None:
+        """The write reached the database. Returns a message when it had nothing to take back."""
+        write.in_flight = False
+        if write in self.outbox:
+            self.outbox.remove(write)
+        if write.kind is WriteKind.RETRACT and write.retracted_pair is None and write.retracts.verdict_id is not None:
+            return f"Your verdict on pair #{write.pair_id} was already changed elsewhere; nothing undone there"
+        return None
+
+    def store_failed(self, write: Write, error: BaseException) -> bool:
+        """The write could not be stored. True: keep it and retry; False: it is dropped
+        (undone meanwhile, or it can never succeed — its pair is gone)."""
+        write.in_flight = False
+        write.attempts += 1
+        write.last_error = f"{error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        permanent = isinstance(error, PermanentWriteError)
+        if write.cancelled or permanent:
+            if write in self.outbox:
+                self.outbox.remove(write)
+            if permanent and write in self.undo_stack:
+                self.undo_stack.remove(write)
+                self.pace.undo()
+            return False
+        return True
+
+    def writes_to_send(self) -> list[Write]:
+        """The outbox's writes not on their way to the database, oldest first."""
+        return [w for w in self.outbox if not w.in_flight]
+
+    @property
+    def unsaved(self) -> list[Write]:
+        """Writes not yet stored (in flight or waiting for a retry)."""
+        return list(self.outbox)
+
+    # -- without threads (CLI, tests) ----------------------------------------------------
+    def _store_now(self, write: Write) -> Changes:
+        write.in_flight = True
+        try:
+            changes = self.store(write)
+        except Exception as exc:
+            self.store_failed(write, exc)
+            raise
+        self.stored(write)
+        return changes
+
+    def fill(self) -> None:
+        """Fetch pairs until the session has a pair on screen and its prefetch (no threads)."""
+        request = self.take_fetch()
+        if request is not None:
+            self.receive_pairs(self.fetch_pairs(*request), request[1])
+
+    def record(self, choice: Choice | str, note: str | None = None) -> Changes:
+        """Judge the pair on screen and store the verdict now; the next pair is current."""
+        changes = self._store_now(self.judge(choice, note))
+        self.fill()
+        return changes
+
+    def undo_now(self) -> Changes:
+        outcome = self.undo()
+        return self._store_now(outcome.write) if outcome.write is not None else Changes()
