@@ -99,16 +99,3 @@ class SessionPace:
         if not pace:
             return None
         return left * 3600.0 / pace
-
-
-def format_duration(seconds: float | None) -> str:
-    """"1 h 05 min", "12 min", "40 s", or "—" when unknown."""
-    if seconds is None:
-        return "—"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"

@@ -52,6 +52,7 @@ class ImportSummary:
     verdicts_added: int = 0
     duplicates: int = 0          # rows that added nothing (already stored)
     pair_ids: list[int] = field(default_factory=list)  # every pair the rows name, new or old, in row order
+    new_pairs_by_split: dict[str, int] = field(default_factory=dict)  # "train"/"eval" -> pairs added
 
 
 class IngestError(ValueError):
@@ -265,6 +266,8 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
         for pk, new_id in zip(new_pairs, _bulk_insert_ids(session, Pair, list(new_pairs.values()))):
             pair_ids[pk] = new_id
         summary.pairs_added = len(new_pairs)
+        for row in new_pairs.values():
+            summary.new_pairs_by_split[row["split"]] = summary.new_pairs_by_split.get(row["split"], 0) + 1
         _report(progress, (3 * total) // 4, total)
 
         # -- verdicts of the pseudo-annotator -------------------------------------------

@@ -28,7 +28,11 @@ from storage.models import Choice, Pair, Prompt, Response
 from storage.verdicts import CurrentVerdict, current_verdicts
 from storage.workspace import Workspace
 
-POLICIES = ("majority", "unanimous", "all")
+#: The selection policies (how several verdicts on one pair merge), and how a screen names them:
+#: the one list the CLI, the export dialog and the training config all use.
+POLICY_LABELS = {"majority": "Majority of verdicts", "unanimous": "Only unanimous pairs",
+                 "all": "Every a/b verdict is an example"}
+POLICIES = tuple(POLICY_LABELS)
 DROP_REASONS = ("tie", "both_bad", "skipped", "no_majority", "not_unanimous", "unlabelled")
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from storage.annotator_session import (MAX_GAP_S, SessionPace, annotator_names, format_duration,
-                                       validate_annotator_name)
+from core.operations.wording import format_duration
+from storage.annotator_session import MAX_GAP_S, SessionPace, annotator_names, validate_annotator_name
 from storage.models import Annotator
 
 

@@ -14,6 +14,8 @@ import json
 import sys
 import time
 
+from core.operations.wording import format_duration
+
 
 def register(subparsers) -> None:
     train = subparsers.add_parser("train", help="train a LoRA adapter with DPO on the workspace's labelled pairs",
@@ -117,7 +119,7 @@ class ProgressPrinter:
         bar = "#" * int(fraction * self.WIDTH)
         text = (f"[{bar:<{self.WIDTH}}] {step}/{self.total}  loss {metrics['loss']:.4f}  "
                 f"acc {metrics['rewards/accuracies']:.2f}  margin {metrics['rewards/margins']:.3f}  "
-                f"{metrics['tokens_per_second']:.0f} tok/s  ETA {_duration(eta)}")
+                f"{metrics['tokens_per_second']:.0f} tok/s  ETA {format_duration(eta, with_seconds=True)}")
         if self.tty:
             self.stream.write("\r\033[K" + text)
             self.stream.flush()
@@ -125,12 +127,6 @@ class ProgressPrinter:
             self.last_line = int(fraction * 10)
             self.stream.write(text + "\n")
             self.stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def run_train(args: argparse.Namespace) -> int:

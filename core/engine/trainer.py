@@ -13,7 +13,6 @@ reason, reported to ``observer.on_finish`` and raised as ``TrainingFailed``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from core.engine.schedules import make_scheduler
 from core.engine.training_config import ConfigError, TrainingConfig
 from core.engine.training_control import RunInfo, TrainingControl, TrainingObserver
 from storage.models import RunStatus, utcnow
+from storage.splits import unit_draw
 from storage.training_set import build_training_set
 from storage.workspace import Workspace
 
@@ -74,8 +74,7 @@ class _Data:
 
 
 def _eval_side(example_hash: str, seed: int, fraction: float) -> bool:
-    digest = hashlib.sha256(f"{seed}\x00{example_hash}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return unit_draw(str(seed), example_hash) < fraction
 
 
 class DPOTrainingRun:

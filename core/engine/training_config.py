@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storage.training_set import POLICIES
+
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "robust")
 SCHEDULES = ("linear", "cosine", "constant")
 TRUNCATION_MODES = ("keep_start", "keep_end")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
-SELECTION_POLICIES = ("majority", "unanimous", "all")
+SELECTION_POLICIES = POLICIES  # defined once, with the merge rules, in storage.training_set
 
 # Short names accepted in TOML files and --set (the long name is what config.json holds).
 ALIASES = {

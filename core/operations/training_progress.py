@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+from core.operations.wording import format_duration
+
 
 def steps_per_epoch(train_pairs: int, batch_size: int, gradient_accumulation_steps: int) -> int:
     """Optimizer steps in one pass over the training pairs (as the engine counts them)."""
@@ -38,7 +40,7 @@ class ProgressSnapshot:
         if self.tokens_per_second is not None:
             parts.append(f"{self.tokens_per_second:,.0f} tokens/s")
         if self.seconds_left is not None:
-            parts.append(f"{format_duration(self.seconds_left)} left")
+            parts.append(f"{format_duration(self.seconds_left, with_seconds=True)} left")
         return " · ".join(parts)
 
 
@@ -78,14 +80,3 @@ class ProgressClock:
         left = None if pace is None else max(0, self.total_steps - self._step) * pace
         return ProgressSnapshot(self._step, self.total_steps, self._step / self.steps_in_epoch,
                                 self.total_steps / self.steps_in_epoch, self._tokens_per_second, left)
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"

@@ -26,7 +26,8 @@ from gui.annotate.help_overlay import HelpOverlay
 from gui.annotate.pair_display import PairDisplay
 from gui.annotate.verdict_bar import VerdictBar
 from storage.annotation_queue import AnnotationQueue, PairView, choice_for_side
-from storage.annotator_session import MAX_GAP_S, SessionPace, format_duration
+from core.operations.wording import format_duration
+from storage.annotator_session import MAX_GAP_S, SessionPace
 from storage.models import Choice
 from storage.workspace import Workspace
 
