@@ -15,7 +15,7 @@ from sqlalchemy import Connection, inspect, text
 from storage.models import Base
 from storage.splits import display_swapped_for, split_for
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class SchemaTooNewError(RuntimeError):
@@ -56,8 +56,20 @@ def _v1_to_v2(conn: Connection) -> None:
                       "sp": split_for(prompt_hash, a_hash, b_hash), "id": pair_id})
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    """v3: a run records the process that owns it (host, pid, process start time), so a run
+    whose process was killed is seen as interrupted instead of "running" for ever."""
+    conn.execute(text("ALTER TABLE runs ADD COLUMN owner_host VARCHAR(255)"))
+    conn.execute(text("ALTER TABLE runs ADD COLUMN owner_pid INTEGER"))
+    conn.execute(text("ALTER TABLE runs ADD COLUMN owner_started FLOAT"))
+    # A v2 run still "running" or "paused" has no owner to check. The build that wrote it
+    # cannot open a v3 workspace, so it is not training it now (and had it been, its own final
+    # write would set the true status again): call it interrupted, which can be resumed.
+    conn.execute(text("UPDATE runs SET status = 'interrupted' WHERE status IN ('running', 'paused')"))
+
+
 # MIGRATIONS[v] upgrades a version-v workspace to v+1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def current_version(conn: Connection) -> int | None:

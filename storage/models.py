@@ -66,6 +66,8 @@ class RunStatus(str, enum.Enum):
     STOPPED = "stopped"
     COMPLETED = "completed"
     FAILED = "failed"
+    # Was running (or paused) in a process that is gone: killed, crashed, the computer shut down.
+    INTERRUPTED = "interrupted"
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -215,10 +217,11 @@ class TrainingRun(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     started_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime, nullable=True)
-
-    @property
-    def config(self) -> dict:
-        return json.loads(self.config_json)
+    # The process that set the run running (storage.process_owner): host name, pid, and the
+    # process's start time (seconds since the epoch; tells a reused pid from the original).
+    owner_host: Mapped[Optional[str]] = mapped_column(String(255), nullable=True)
+    owner_pid: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    owner_started: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
 
 
 class Metric(Base):

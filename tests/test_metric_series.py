@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core.operations.metric_series import IncrementalEma, MetricSeries, check_displacement, ema
-from core.engine.run_records import MetricWriter, create_run
+from core.engine.run_records import create_run
+from storage.metrics import MetricWriter
 from core.engine.training_config import TrainingConfig
 from core.operations.training_progress import ProgressClock, format_duration, steps_per_epoch
 

@@ -1,16 +1,18 @@
-"""Opening a v1 workspace upgrades it in place to exactly the schema a new workspace gets."""
+"""Opening a v1 or v2 workspace upgrades it in place to exactly the schema a new workspace gets."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import inspect, select
+from sqlalchemy import create_engine, inspect, select, text
 
 from storage.annotation_queue import AnnotationQueue
 from storage.ingest import ImportRecord, import_records, response_hash, prompt_hash
-from storage.migrations import SCHEMA_VERSION
-from storage.models import Pair, Verdict
+from storage.migrations import MIGRATIONS, SCHEMA_VERSION
+from storage.models import Pair, RunStatus, Verdict
+from storage.runs import get_run, list_runs, update_run
 from storage.splits import display_swapped_for, split_for
 from storage.training_set import build_training_set
 from storage.workspace import Workspace
@@ -97,3 +99,42 @@ def test_opening_twice_runs_the_migration_once(tmp_path: Path) -> None:
     Workspace.open(root).close()
     with Workspace.open(root) as ws:
         assert ws.upgraded_from == SCHEMA_VERSION
+
+
+def make_v2_workspace(root: Path) -> Path:
+    """A genuine v2 workspace: the v1 one upgraded by the v1 -> v2 step alone, plus runs as
+    v2 wrote them (no owner columns) in each status."""
+    make_v1_workspace(root)
+    engine = create_engine(f"sqlite:///{root / 'studio.db'}")
+    with engine.begin() as conn:
+        MIGRATIONS[1](conn)
+        conn.execute(text("UPDATE schema_version SET version = 2"))
+        for run_id, status in [("r-running", "running"), ("r-paused", "paused"), ("r-done", "completed"),
+                               ("r-stopped", "stopped")]:
+            conn.execute(text(
+                "INSERT INTO runs (id, name, status, config_json, base_model, run_dir, step, total_steps, "
+                "created_at) VALUES (:id, :id, :status, '{}', 'bundled:demo_model', '/tmp/x', 3, 10, :now)"),
+                {"id": run_id, "status": status, "now": NOW})
+    engine.dispose()
+    return root
+
+
+def test_v2_workspace_is_upgraded_to_the_same_schema_as_a_fresh_one(tmp_path: Path) -> None:
+    with Workspace.open(make_v2_workspace(tmp_path / "old")) as old, Workspace.open(tmp_path / "new") as new:
+        assert old.upgraded_from == 2
+        assert _schema(old) == _schema(new)
+        with old.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version FROM schema_version").scalar() == SCHEMA_VERSION
+
+
+def test_v2_runs_left_running_become_interrupted_and_resumable(tmp_path: Path) -> None:
+    with Workspace.open(make_v2_workspace(tmp_path / "old")) as ws:
+        runs = {r.id: r for r in list_runs(ws)}
+        assert {rid: r.status for rid, r in runs.items()} == {
+            "r-running": RunStatus.INTERRUPTED, "r-paused": RunStatus.INTERRUPTED,
+            "r-done": RunStatus.COMPLETED, "r-stopped": RunStatus.STOPPED}
+        assert all(r.owner is None and r.step == 3 for r in runs.values())
+        assert runs["r-running"].resumable and not runs["r-done"].resumable
+        # The upgraded table takes owners like a new one.
+        update_run(ws, "r-running", status=RunStatus.RUNNING)
+        assert get_run(ws, "r-running").owner.pid == os.getpid()

@@ -149,7 +149,7 @@ def test_packed_pairs_setting() -> None:
 
 @pytest.mark.slow
 def test_training_runs_match_with_and_without_packing(workspace, tmp_path) -> None:
-    from core.engine.run_records import read_metrics
+    from storage.metrics import read_metrics
     from core.engine.trainer import train
     from tests.tiny_models import fill_workspace
 

@@ -11,7 +11,8 @@ from core.operations.launch_checks import (DATA_KEY, config_problems, inspect_mo
                                 token_preview)
 from core.operations.metrics_export import export_metrics_csv, metrics_table
 from core.engine.run_export import ExportError, export_adapter
-from core.engine.run_records import MetricWriter, create_run
+from core.engine.run_records import create_run
+from storage.metrics import MetricWriter
 from core.engine.training_config import ConfigError, TrainingConfig
 from storage.training_set import build_training_set
 from tests.tiny_models import fill_workspace, make_tiny_model_dir

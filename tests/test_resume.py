@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.engine.run_records import get_run, read_metrics
+from storage.metrics import read_metrics
+from storage.runs import get_run
 from core.engine.trainer import TrainingFailed, TrainingObserver, train
 from core.engine.training_config import TrainingConfig
 from storage.models import RunStatus

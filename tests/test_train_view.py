@@ -8,7 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from core.operations.metric_series import MetricSeries
-from core.engine.run_records import get_run, list_runs, read_metrics
+from storage.metrics import read_metrics
+from storage.runs import get_run, list_runs
 from storage.models import RunStatus
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 from tests.train_view_helpers import configure, make_train_view, pairs_workspace, tiny_model  # noqa: F401

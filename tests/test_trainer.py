@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from core.engine.checkpoints import list_checkpoints
-from core.engine.run_records import get_run, read_metrics
+from storage.metrics import read_metrics
+from storage.runs import get_run
 from core.engine.trainer import METRIC_NAMES, TrainingControl, TrainingFailed, TrainingObserver, train
 from core.engine.training_config import ConfigError, TrainingConfig
 from storage.models import RunStatus, TrainingRun

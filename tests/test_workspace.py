@@ -44,7 +44,8 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
     db = tmp_path / "ws" / "studio.db"
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
-    with pytest.raises(SchemaTooNewError, match=r"newer DPO Studio .*schema version 3"):
+    newer = rf"newer DPO Studio .*schema version {SCHEMA_VERSION + 1}; this build understands up to {SCHEMA_VERSION}\)"
+    with pytest.raises(SchemaTooNewError, match=newer):
         Workspace.open(tmp_path / "ws")
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION + 1

@@ -1,5 +1,6 @@
 """Reference log-probs, computed once per (base model, tokenisation, example) and kept in the
-workspace's ``reference_logps`` table, so a training step is one policy forward + backward.
+workspace's ``reference_logps`` table (``storage.reference_logps``), so a training step is one
+policy forward + backward.
 
 Cache key: ``model_key`` (``modeling.model_fingerprint``: base config, weight files, path),
 ``tokenization_key`` (``modeling.tokenization_fingerprint``: tokenizer, chat template,
@@ -13,50 +14,12 @@ import contextlib
 from typing import Callable, Sequence
 
 import torch
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.engine.batching import TokenizedPair, sorted_batches
 from core.engine.logprobs import completion_token_logps, sequence_logps, supports_packed_pairs
 from core.engine.pair_packing import collate_pairs
-from storage.models import ReferenceLogp
+from storage.reference_logps import ReferenceTable, load_reference_logps, store_reference_logps
 from storage.workspace import Workspace
-
-# (chosen_logp, rejected_logp) per example hash
-ReferenceTable = dict[str, tuple[float, float]]
-_QUERY_CHUNK = 500
-
-
-def load_cached(ws: Workspace, model_key: str, tokenization_key: str,
-                example_hashes: Sequence[str]) -> ReferenceTable:
-    found: ReferenceTable = {}
-    unique = sorted(set(example_hashes))
-    with ws.session() as session:
-        for begin in range(0, len(unique), _QUERY_CHUNK):
-            rows = session.execute(
-                select(ReferenceLogp.example_hash, ReferenceLogp.chosen_logp, ReferenceLogp.rejected_logp)
-                .where(ReferenceLogp.model_key == model_key, ReferenceLogp.tokenization_key == tokenization_key,
-                       ReferenceLogp.example_hash.in_(unique[begin:begin + _QUERY_CHUNK])))
-            for example_hash, chosen, rejected in rows:
-                found[example_hash] = (chosen, rejected)
-    return found
-
-
-def store(ws: Workspace, model_key: str, tokenization_key: str, rows: list[dict]) -> None:
-    """Insert computed values; a row another process stored meanwhile is kept (same key, same value)."""
-    if not rows:
-        return
-    values = [{"model_key": model_key, "tokenization_key": tokenization_key, **row} for row in rows]
-    dialect = ws.engine.dialect.name
-    with ws.writing() as session:
-        if dialect in ("sqlite", "postgresql"):
-            insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-            for begin in range(0, len(values), _QUERY_CHUNK):
-                session.execute(insert(ReferenceLogp).values(values[begin:begin + _QUERY_CHUNK])
-                                .on_conflict_do_nothing())
-        else:
-            session.add_all(ReferenceLogp(**v) for v in values)
 
 
 @torch.no_grad()
@@ -103,7 +66,7 @@ def ensure_reference_logps(ws: Workspace, model, pairs: Sequence[TokenizedPair],
 
     Returns the table and how many examples had to be computed.
     """
-    table = load_cached(ws, model_key, tokenization_key, [p.example_hash for p in pairs])
+    table = load_reference_logps(ws, model_key, tokenization_key, [p.example_hash for p in pairs])
     seen: set[str] = set()
     missing = []
     for pair in pairs:
@@ -113,7 +76,7 @@ def ensure_reference_logps(ws: Workspace, model, pairs: Sequence[TokenizedPair],
     if missing:
         rows = compute_reference_logps(model, missing, pad_token_id, batch_size, device, progress, should_stop,
                                        packed_pairs)
-        store(ws, model_key, tokenization_key, rows)
+        store_reference_logps(ws, model_key, tokenization_key, rows)
         table.update({row["example_hash"]: (row["chosen_logp"], row["rejected_logp"]) for row in rows})
     return table, len(missing)
 
