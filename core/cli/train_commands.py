@@ -160,7 +160,7 @@ def run_train(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted; resume with --resume and the run id above", file=sys.stderr)
             return 130
-        from core.engine.run_records import get_run
+        from storage.runs import get_run
 
         run = get_run(ws, run_id)
         print(f"run {run_id} {run.status.value} at step {run.step}/{run.total_steps}; adapter: {run.adapter_path}")
@@ -196,7 +196,7 @@ def run_runs(args: argparse.Namespace) -> int:
     if ws is None:
         return 2
     with ws:
-        from core.engine.run_records import list_runs
+        from storage.runs import list_runs
 
         runs = list_runs(ws)
     rows = [{"id": r.id, "name": r.name, "status": r.status.value, "step": r.step, "total_steps": r.total_steps,

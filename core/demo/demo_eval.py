@@ -71,7 +71,7 @@ class DemoEvalReport:
 
 def find_adapter(ws: Workspace, run_id: str | None) -> tuple[str, Path]:
     """(run id, adapter folder) of ``run_id``, or of the newest completed run when None."""
-    from core.engine.run_records import get_run, list_runs
+    from storage.runs import get_run, list_runs
 
     if run_id is not None:
         run = get_run(ws, run_id)

@@ -21,8 +21,9 @@ from core.engine.modeling import load_with_adapter, model_fingerprint, tokenizat
 from core.engine.objective import batch_objective
 from core.engine.pair_packing import collate_pairs
 from core.engine.reference_cache import ReferenceTable, ensure_reference_logps
-from core.engine.run_records import CONFIG_FILE, get_run, read_run_config
+from core.engine.run_records import CONFIG_FILE, read_run_config
 from core.engine.training_config import TrainingConfig
+from storage.runs import get_run
 from storage.training_set import build_training_set
 from storage.workspace import Workspace
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from core.engine.run_records import get_run
+from storage.runs import get_run
 from storage.workspace import Workspace
 
 

@@ -30,12 +30,13 @@ from core.engine.modeling import (LoadedModel, dtype_name, is_out_of_memory, loa
 from core.engine.objective import batch_objective
 from core.engine.pair_packing import PackedBatch, collate_pairs
 from core.engine.reference_cache import ReferenceTable, ensure_reference_logps
-from core.engine.run_records import (MetricWriter, create_run, forget_metrics_after, get_run, new_run_id,
-                              update_run, write_run_config)
+from core.engine.run_records import create_run, new_run_id, write_run_config
 from core.engine.schedules import make_scheduler
 from core.engine.training_config import ConfigError, TrainingConfig
 from core.engine.training_control import RunInfo, TrainingControl, TrainingObserver
+from storage.metrics import MetricWriter, forget_metrics_after
 from storage.models import RunStatus, utcnow
+from storage.runs import get_run, update_run
 from storage.splits import unit_draw
 from storage.training_set import build_training_set
 from storage.workspace import Workspace

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.engine.run_records import read_metrics
+from storage.metrics import read_metrics
 from storage.workspace import Workspace
 
 SPLITS = ("train", "eval")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from core.engine.run_records import read_metrics
+from storage.metrics import read_metrics
 from storage.workspace import Workspace
 
 

@@ -16,17 +16,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from core.operations.metrics_export import export_metrics_csv
 from core.engine.run_export import export_adapter, export_merged
-from core.engine.run_records import list_runs
 from gui.common.theme import colors
 from gui.common.workers import Worker, start_worker
-from storage.models import RunStatus, TrainingRun
+from storage.runs import RunRecord, is_resumable, list_runs
 from storage.workspace import Workspace
 
 COLUMNS = ("Run", "Status", "Steps", "Settings", "Base model", "Started")
-RESUMABLE = (RunStatus.STOPPED, RunStatus.FAILED, RunStatus.PAUSED, RunStatus.RUNNING)
 
 
-def run_settings_summary(run: TrainingRun) -> str:
+def run_settings_summary(run: RunRecord) -> str:
     """"sigmoid β=0.1 lr=5e-05 r=8 batch 8×1" from the run's stored config."""
     config = run.config
     text = (f"{config.get('loss_type', '?')} β={config.get('beta', '?')} lr={config.get('learning_rate', '?')} "
@@ -47,7 +45,7 @@ class RunsPanel(QWidget):
         super().__init__(parent)
         self.workspace = workspace
         self._grab_plots = grab_plots
-        self._runs: list[TrainingRun] = []
+        self._runs: list[RunRecord] = []
         self.busy_run_id: str | None = None     # the run training now cannot be resumed or exported
 
         layout = QVBoxLayout(self)
@@ -125,7 +123,7 @@ class RunsPanel(QWidget):
     def run_ids(self) -> list[str]:
         return [run.id for run in self._runs]
 
-    def run(self, run_id: str) -> TrainingRun | None:
+    def run(self, run_id: str) -> RunRecord | None:
         return next((run for run in self._runs if run.id == run_id), None)
 
     def selected_run_ids(self) -> list[str]:
@@ -149,7 +147,7 @@ class RunsPanel(QWidget):
         idle = run is not None and run.id != self.busy_run_id
         self.open_button.setEnabled(one)
         self.compare_button.setEnabled(len(ids) >= 2)
-        self.resume_button.setEnabled(idle and run.status in RESUMABLE and self.busy_run_id is None)
+        self.resume_button.setEnabled(idle and is_resumable(run.status) and self.busy_run_id is None)
         has_adapter = idle and bool(run.adapter_path)
         self.adapter_button.setEnabled(has_adapter)
         self.merged_button.setEnabled(has_adapter)
@@ -176,7 +174,7 @@ class RunsPanel(QWidget):
         if len(ids) == 1:
             self.resume_requested.emit(ids[0])
 
-    def _selected_one(self) -> TrainingRun | None:
+    def _selected_one(self) -> RunRecord | None:
         ids = self.selected_run_ids()
         return self.run(ids[0]) if len(ids) == 1 else None
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QPro
 from core.operations.launch_checks import launch_problems
 from core.engine.library_preload import preload_training_libraries
 from core.operations.metric_series import MetricSeries, check_displacement
-from core.engine.run_records import get_run
+from storage.runs import get_run
 from core.engine.training_config import TrainingConfig
 from core.engine.training_control import RunInfo
 from core.operations.training_progress import ProgressClock, steps_per_epoch
