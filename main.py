@@ -42,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
+        # Before any QApplication: Qt aborts with a plugin dump where one line can say what to do.
+        from gui.common.platform_check import window_problem
+
+        problem = window_problem()
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return 2
         from gui.app import run_app
 
         return run_app(args.workspace)
