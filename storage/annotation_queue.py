@@ -22,11 +22,9 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import Choice, Pair, Prompt, Response, Verdict
+from storage.settings import read_settings
 from storage.verdicts import add_verdict, get_or_create_annotator, retract_last
 from storage.workspace import Workspace
-
-DEFAULT_OVERLAP = 1
-
 
 @dataclass(frozen=True)
 class PairView:
@@ -72,7 +70,7 @@ class AnnotationQueue:
     def __init__(self, ws: Workspace, annotator_name: str, overlap: int | None = None):
         self.ws = ws
         if overlap is None:
-            overlap = int(ws.get_setting("overlap", DEFAULT_OVERLAP))
+            overlap = read_settings(ws).overlap
         if overlap < 1:
             raise ValueError(f"overlap must be at least 1, got {overlap}")
         self.overlap = overlap

@@ -20,9 +20,10 @@ from typing import Callable, Iterable
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from storage.models import (Choice, Pair, Prompt, Response, ResponseOrigin, Setting, Verdict,
+from storage.models import (Choice, Pair, Prompt, Response, ResponseOrigin, Verdict,
                             content_hash, utcnow)
-from storage.splits import DEFAULT_EVAL_FRACTION, display_swapped_for, split_for
+from storage.settings import settings_in
+from storage.splits import display_swapped_for, split_for
 from storage.verdicts import get_or_create_annotator, refresh_judged_count
 from storage.workspace import Workspace
 
@@ -177,7 +178,7 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
         hashed.append((record, prompt_hash(record.prompt), keys))
 
     with ws.writing() as session:
-        eval_fraction = _eval_fraction(session)
+        eval_fraction = settings_in(session).eval_fraction
         now = utcnow()
         pseudo_id = None
         if any(r.chosen is not None for r in records):
@@ -306,11 +307,6 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
             refresh_judged_count(session, pair_id)
         _report(progress, total, total)
     return summary
-
-
-def _eval_fraction(session: Session) -> float:
-    row = session.get(Setting, "eval_fraction")
-    return float(row.value) if row is not None else DEFAULT_EVAL_FRACTION
 
 
 def _report(progress: Callable[[int, int], None] | None, done: int, total: int) -> None:

@@ -61,9 +61,10 @@ def _filtered(query: Select, status_filter: str, annotator: str | None, source: 
     elif status_filter == "mine":
         query = query.where(exists().where(current.c.pair_id == Pair.id, current.c.name == annotator))
     elif status_filter == "disputed":
-        disputed = (select(current.c.pair_id)
-                    .where(current.c.choice != Choice.SKIP, current.c.is_resolution.is_(False))
-                    .group_by(current.c.pair_id).having(func.count(func.distinct(current.c.choice)) > 1))
+        labels = current_verdicts_select(per_kind=True).subquery()   # an owner's label stays beside their resolution
+        disputed = (select(labels.c.pair_id)
+                    .where(labels.c.choice != Choice.SKIP, labels.c.is_resolution.is_(False))
+                    .group_by(labels.c.pair_id).having(func.count(func.distinct(labels.c.choice)) > 1))
         query = query.where(Pair.id.in_(disputed))
     elif status_filter in ("tie", "both_bad", "skipped"):
         wanted = {"tie": Choice.TIE, "both_bad": Choice.BOTH_BAD, "skipped": Choice.SKIP}[status_filter]

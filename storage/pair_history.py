@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from storage.annotation_queue import PairView, load_pair_view
 from storage.models import Annotator, Choice, Verdict
+from storage.settings import read_settings
 from storage.workspace import Workspace
 
 
@@ -47,8 +48,7 @@ def pair_history(ws: Workspace, pair_id: int) -> list[VerdictEntry]:
 
 def owners(ws: Workspace) -> list[str] | None:
     """Names allowed to resolve disputes (workspace setting ``owners``); None: anyone may."""
-    value = ws.get_setting("owners")
-    return [str(v) for v in value] if value else None
+    return list(read_settings(ws).owners) or None
 
 
 def pair_view(ws: Workspace, pair_id: int) -> PairView:

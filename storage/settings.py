@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from storage.models import Setting
+from storage.splits import DEFAULT_EVAL_FRACTION
 from storage.workspace import Workspace
 
 SETTINGS_VERSION = 1
@@ -49,6 +51,8 @@ class WorkspaceSettings:
     lease_minutes: float = DEFAULT_LEASE_MINUTES
     #: What the demo workspace was made with (None for any other workspace).
     demo: dict[str, Any] | None = None
+    #: Share of newly imported pairs drawn into the held-out "eval" split.
+    eval_fraction: float = DEFAULT_EVAL_FRACTION
 
     def problems(self) -> list[str]:
         found = []
@@ -62,6 +66,10 @@ class WorkspaceSettings:
             found.append(f"setting 'training_config': must be a table of settings, got {self.training_config!r}")
         if not isinstance(self.training_presets, dict):
             found.append(f"setting 'training_presets': must be a table of presets, got {self.training_presets!r}")
+        if (not isinstance(self.eval_fraction, (int, float)) or isinstance(self.eval_fraction, bool)
+                or not 0 <= self.eval_fraction < 1):
+            found.append(f"setting 'eval_fraction': must be a share from 0 up to (not including) 1, "
+                         f"got {self.eval_fraction!r}")
         return found
 
 
@@ -79,7 +87,13 @@ def _coerce(name: str, value: Any) -> Any:
 def read_settings(ws: Workspace) -> WorkspaceSettings:
     """Every setting of the workspace (defaults for those never set)."""
     with ws.session() as s:
-        stored = {row.key: row.value for row in s.scalars(select(Setting).where(Setting.key.in_(FIELD_NAMES)))}
+        return settings_in(s)
+
+
+def settings_in(session: Session) -> WorkspaceSettings:
+    """``read_settings`` inside the caller's transaction (for storage code that must read the
+    settings and the rows they govern consistently)."""
+    stored = {row.key: row.value for row in session.scalars(select(Setting).where(Setting.key.in_(FIELD_NAMES)))}
     return WorkspaceSettings(**{k: _coerce(k, v) for k, v in stored.items()})
 
 

@@ -3,7 +3,12 @@
 All of them read annotators' *current* verdicts (storage.verdicts). For agreement a skip is
 not a label and resolution verdicts are left out (they settle disputes, they are not
 independent judgements); pseudo-annotators (labelled imports) are left out unless asked.
+An owner's label and their resolution of the same pair are current side by side, so an
+owner who took part in a dispute and then settled it still counts as one side of it.
 The statistics themselves are in storage.agreement.
+
+Only an owner resolves a dispute: when the workspace names owners (setting ``owners``),
+``resolve`` refuses anyone else (``NotAnOwnerError``); with no owners named, anyone may.
 """
 
 from __future__ import annotations
@@ -16,8 +21,13 @@ from sqlalchemy import func, select
 from storage.agreement import (fleiss_kappa, krippendorff_alpha_nominal, pairwise_cohen_kappa,
                                percent_agreement)
 from storage.models import Annotator, Choice, Verdict
+from storage.settings import settings_in
 from storage.verdicts import add_verdict, current_verdicts, get_or_create_annotator
 from storage.workspace import Workspace
+
+
+class NotAnOwnerError(PermissionError):
+    """Someone who is not one of the workspace's owners tried to resolve a dispute."""
 
 
 @dataclass
@@ -78,7 +88,7 @@ def annotator_counts(ws: Workspace) -> list[AnnotatorCounts]:
 def _units(ws: Workspace, include_pseudo: bool) -> dict[int, dict[str, Choice]]:
     units: dict[int, dict[str, Choice]] = defaultdict(dict)
     with ws.session() as session:
-        for verdict in current_verdicts(session):
+        for verdict in current_verdicts(session, per_kind=True):
             if verdict.choice == Choice.SKIP or verdict.is_resolution:
                 continue
             if verdict.is_pseudo and not include_pseudo:
@@ -104,7 +114,7 @@ def disagreements(ws: Workspace, include_resolved: bool = True) -> list[Disagree
     labels: dict[int, dict[str, Choice]] = defaultdict(dict)
     resolutions: dict[int, Choice] = {}
     with ws.session() as session:
-        for verdict in current_verdicts(session):
+        for verdict in current_verdicts(session, per_kind=True):
             if verdict.is_resolution:
                 resolutions[verdict.pair_id] = verdict.choice  # ordered by id: the newest wins
             elif verdict.choice != Choice.SKIP:
@@ -119,8 +129,20 @@ def disagreements(ws: Workspace, include_resolved: bool = True) -> list[Disagree
     return result
 
 
+def may_resolve(owners: tuple[str, ...] | list[str], name: str | None) -> bool:
+    """The owner rule: with owners named only they may resolve; with none named, anyone may."""
+    return not owners or (name or "").strip() in owners
+
+
 def resolve(ws: Workspace, pair_id: int, owner_name: str, choice: Choice | str, note: str = "") -> int:
-    """Record the owner's final say on a pair (overrides the merge policy); returns the verdict id."""
+    """Record the owner's final say on a pair (overrides the merge policy); returns the verdict id.
+
+    Raises ``NotAnOwnerError`` when the workspace names owners and ``owner_name`` is not one.
+    """
     with ws.writing() as session:
+        owners = settings_in(session).owners
+        if not may_resolve(owners, owner_name):
+            raise NotAnOwnerError(f"{owner_name.strip()!r} cannot resolve pair {pair_id}: only the workspace's "
+                                  f"owners ({', '.join(owners)}) resolve disputes")
         owner_id = get_or_create_annotator(session, owner_name)
         return add_verdict(session, pair_id, owner_id, choice, note=note, is_resolution=True)

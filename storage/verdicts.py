@@ -28,25 +28,31 @@ class CurrentVerdict:
     is_resolution: bool
 
 
-def current_verdicts_select():
+def current_verdicts_select(per_kind: bool = False):
     """SELECT of current verdicts (columns of ``Verdict`` plus the annotator's name/pseudo flag).
 
     A row is current when it is not retracted and no newer unretracted row of the same
     annotator on the same pair exists (the index on (pair_id, annotator_id) serves that test).
+    ``per_kind``: labels and resolutions are current separately, so an owner who labelled a
+    pair and then resolved it keeps both their label (one side of the dispute) and the
+    resolution (how it was settled).
     """
     newer = aliased(Verdict)
+    same_kind = [newer.is_resolution == Verdict.is_resolution] if per_kind else []
     newer_exists = exists().where(
         and_(newer.pair_id == Verdict.pair_id, newer.annotator_id == Verdict.annotator_id,
-             newer.retracted_at.is_(None), newer.id > Verdict.id))
+             newer.retracted_at.is_(None), newer.id > Verdict.id, *same_kind))
     return (select(Verdict.id, Verdict.pair_id, Verdict.annotator_id, Annotator.name, Annotator.is_pseudo,
                    Verdict.choice, Verdict.is_resolution)
             .join(Annotator, Annotator.id == Verdict.annotator_id)
             .where(Verdict.retracted_at.is_(None), ~newer_exists))
 
 
-def current_verdicts(session: Session, pair_ids: list[int] | None = None) -> list[CurrentVerdict]:
-    """Every current verdict (of the given pairs, or of all pairs), ordered by pair then id."""
-    query = current_verdicts_select().order_by(Verdict.pair_id, Verdict.id)
+def current_verdicts(session: Session, pair_ids: list[int] | None = None,
+                     per_kind: bool = False) -> list[CurrentVerdict]:
+    """Every current verdict (of the given pairs, or of all pairs), ordered by pair then id;
+    ``per_kind`` as in ``current_verdicts_select``."""
+    query = current_verdicts_select(per_kind).order_by(Verdict.pair_id, Verdict.id)
     rows: list = []
     if pair_ids is None:
         rows = session.execute(query).all()

@@ -12,7 +12,9 @@ from storage.agreement import (cohen_kappa, fleiss_kappa, krippendorff_alpha_nom
 from storage.annotation_queue import AnnotationQueue
 from storage.ingest import ImportRecord, import_records
 from storage.models import Choice
-from storage.team import agreement, annotator_counts, disagreements, resolve
+from storage.pair_browser import count_pairs, list_pairs
+from storage.settings import update_settings
+from storage.team import NotAnOwnerError, agreement, annotator_counts, disagreements, may_resolve, resolve
 from storage.workspace import Workspace
 
 A, B, TIE, BAD, SKIP = Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD, Choice.SKIP
@@ -92,6 +94,42 @@ def test_disagreements_list_differing_pairs_and_their_resolution(team_workspace)
     assert found[p[1]].verdicts == {"ann": A, "ben": B, "cat": A} and found[p[1]].resolution == A
     assert found[p[3]].resolution is None
     assert [d.pair_id for d in disagreements(ws, include_resolved=False)] == [p[0], p[3]]
+
+
+def test_only_an_owner_resolves_when_owners_are_named(team_workspace) -> None:
+    ws, p = team_workspace
+    update_settings(ws, owners=["owner", "ann"])
+    with pytest.raises(NotAnOwnerError, match=r"'ben' cannot resolve pair \d+: only the workspace's owners "
+                                              r"\(owner, ann\) resolve disputes"):
+        resolve(ws, p[3], " ben ", B)
+    assert disagreements(ws, include_resolved=False)[-1].pair_id == p[3]   # nothing was written
+    assert isinstance(NotAnOwnerError("x"), PermissionError)
+    resolve(ws, p[3], "owner", B)
+    assert {d.pair_id: d.resolution for d in disagreements(ws)}[p[3]] == B
+    assert may_resolve(("owner",), "owner") and not may_resolve(("owner",), None)
+    assert may_resolve((), "anyone")   # no owners named: anyone may
+
+
+def test_an_owner_who_took_part_in_a_dispute_resolves_it(team_workspace) -> None:
+    ws, p = team_workspace
+    update_settings(ws, owners=["ben"])
+    before = agreement(ws)
+    # P2: ann a, ben b, cat a. Ben, an owner, settles it his way: the dispute stays listed,
+    # resolved, and his own label is still one side of it.
+    resolve(ws, p[1], "ben", B, note="on reflection")
+    found = {d.pair_id: d for d in disagreements(ws)}
+    assert found[p[1]].verdicts == {"ann": A, "ben": B, "cat": A} and found[p[1]].resolution == B
+    assert p[1] not in [d.pair_id for d in disagreements(ws, include_resolved=False)]
+    # The pair browser's "disputed" filter keeps it too, and the agreement figures are unchanged.
+    assert p[1] in [row.pair_id for row in list_pairs(ws, "disputed")] and count_pairs(ws, "disputed") == 3
+    assert agreement(ws) == before
+    # A dispute between two people where one of them (the owner) resolves it.
+    ws_pair = import_records(ws, [ImportRecord("prompt 9", ["x9", "y9"])], "c").pair_ids[0]
+    AnnotationQueue(ws, "ann", overlap=3).record(ws_pair, A)
+    AnnotationQueue(ws, "ben", overlap=3).record(ws_pair, B)
+    resolve(ws, ws_pair, "ben", A)
+    settled = {d.pair_id: d for d in disagreements(ws)}[ws_pair]
+    assert settled.verdicts == {"ann": A, "ben": B} and settled.resolution == A
 
 
 def test_percent_agreement_and_kappas_on_edge_cases() -> None:
