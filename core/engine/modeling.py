@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import resource
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,8 @@ from typing import Any
 
 import torch
 
+from core.engine.model_location import WEIGHT_SUFFIXES, load_location
 from core.engine.training_config import TrainingConfig
-
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
 class ModelLoadError(RuntimeError):
@@ -87,9 +85,21 @@ def memory_report(device: torch.device) -> dict[str, float]:
         report["gpu_total_mib"] = torch.cuda.get_device_properties(device).total_memory / 2**20
     elif device.type == "mps":
         report["gpu_allocated_mib"] = torch.mps.driver_allocated_memory() / 2**20
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    report["process_peak_rss_mib"] = rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+    rss_mib = _peak_rss_mib()
+    if rss_mib is not None:
+        report["process_peak_rss_mib"] = rss_mib
     return report
+
+
+def _peak_rss_mib() -> float | None:
+    """The process's peak resident memory; None where the OS does not say (``resource`` is
+    Unix-only, so it is imported here rather than at import time: Windows has none)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -117,19 +127,10 @@ def out_of_memory_advice(config: TrainingConfig) -> str:
 def resolve_model_path(name_or_path: str) -> tuple[str, bool]:
     """(what to pass to from_pretrained, is it a local folder). A hub id must already be cached.
     ``bundled:NAME`` is a model shipped in ``resources/`` (the demo model), wherever that is now."""
-    from core.engine.bundled_models import is_bundled, resolve_bundled
-
-    if is_bundled(name_or_path):
-        try:
-            return str(resolve_bundled(name_or_path)), True
-        except ValueError as exc:
-            raise ModelLoadError(str(exc)) from exc
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        if not path.is_dir() or not (path / "config.json").exists():
-            raise ModelLoadError(f"{path} is not a Hugging Face model folder (no config.json)")
-        return str(path.resolve()), True
-    return name_or_path, False
+    try:
+        return load_location(name_or_path)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from exc
 
 
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):

@@ -1,121 +1,57 @@
 """Everything checked before a training thread starts, each problem named by its setting.
 
 The set-up form calls ``launch_problems`` on Start (and ``config_problems`` as the user types):
-every bad setting at once (not just the first), a model location that holds no model or no
-tokenizer, and a workspace with no pair to train on. Nothing here loads weights; ``token_preview``
-(which loads the tokenizer) is meant for a worker thread.
+every bad setting at once (``TrainingConfig.problems``), a model location that holds no model
+or no tokenizer (``core.engine.model_location``), and a workspace with no pair to train on.
+Nothing here loads weights; ``token_preview`` (which loads the tokenizer) and
+``launch_problems`` / ``preview_data`` (which read the database) are meant for a worker thread.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
-from core.engine.bundled_models import is_bundled, resolve_bundled
+from core.engine.bundled_models import DEMO_MODEL
+from core.engine.model_location import ModelCheck, inspect_model
 from core.engine.training_config import ConfigError, TrainingConfig
+from storage.settings import WorkspaceSettings
 from storage.training_set import TrainingSet, build_training_set
 from storage.workspace import Workspace
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
 # Key under which problems that are not a single setting are reported.
 DATA_KEY = "data"
-
-
-@dataclass(frozen=True)
-class ModelCheck:
-    folder: Path | None          # the folder the model would be loaded from (None: not found)
-    problem: str | None          # None when the location holds a config, weights and a tokenizer
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-
-def inspect_model(name_or_path: str) -> ModelCheck:
-    """Does ``name_or_path`` (a local folder or a hub id in the local cache) hold a model and
-    its tokenizer? Only file names are looked at."""
-    text = name_or_path.strip()
-    if not text:
-        return ModelCheck(None, "no base model given: pick a model folder or type a cached hub id")
-    if is_bundled(text):   # a model shipped with the app ("bundled:demo_model")
-        try:
-            folder = resolve_bundled(text)
-        except ValueError as exc:
-            return ModelCheck(None, str(exc))
-        return ModelCheck(folder, _folder_problem(folder))
-    path = Path(text).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            return ModelCheck(None, f"{path} is a file; choose the folder that holds the model")
-        return ModelCheck(path, _folder_problem(path))
-    if _looks_like_path(text):
-        return ModelCheck(None, f"the folder {path} does not exist")
-    folder = _cached_hub_folder(text)
-    if folder is None:
-        return ModelCheck(None, f"{text!r} is not a local folder and not in the local Hugging Face cache "
-                                "(nothing is downloaded; download it once, or pick a folder)")
-    return ModelCheck(folder, _folder_problem(folder))
-
-
-def _looks_like_path(text: str) -> bool:
-    return text.startswith(("/", ".", "~", "\\")) or ":" in text[:3] or text.count("/") > 1
-
-
-def _cached_hub_folder(repo_id: str) -> Path | None:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-        found = try_to_load_from_cache(repo_id, "config.json")
-    except Exception:   # an invalid repo id raises one of several validation errors
-        return None
-    return Path(found).parent if isinstance(found, str) else None
-
-
-def _folder_problem(folder: Path) -> str | None:
-    names = {p.name for p in folder.iterdir()}
-    if "config.json" not in names:
-        return f"{folder} holds no model (no config.json): choose a Hugging Face model folder"
-    if not any(n.endswith(WEIGHT_SUFFIXES) or n.endswith(".index.json") for n in names):
-        return f"{folder} holds no model weights (no .safetensors or .bin file)"
-    if not any(n in names for n in TOKENIZER_FILES):
-        return f"{folder} holds no tokenizer (no tokenizer.json or tokenizer_config.json)"
-    return None
+__all__ = ["DATA_KEY", "ModelCheck", "inspect_model", "config_problems", "default_config", "launch_problems",
+           "preview_data", "token_preview"]
 
 
 def config_problems(values: dict[str, Any]) -> tuple[TrainingConfig | None, dict[str, str]]:
     """Build a ``TrainingConfig`` from form values (text or typed) and collect *every* problem:
-    setting name -> message. The config is None when there is any problem."""
+    setting name -> message (two problems of one setting joined). The config is None when
+    there is any problem."""
+    config, found = TrainingConfig.parse(values)
     problems: dict[str, str] = {}
+    for problem in found:
+        problems[problem.key] = f"{problems[problem.key]}; {problem.message}" if problem.key in problems \
+            else problem.message
+    return (None if problems else config), problems
+
+
+def default_config(settings: WorkspaceSettings, demo_model_available: bool = True) -> TrainingConfig:
+    """What a new run starts from, for the GUI and the CLI alike: the workspace's saved
+    training settings (a demo workspace has some; unreadable ones are ignored), with the
+    workspace's ``base_model`` setting winning over the saved one, else the bundled demo model."""
     config = TrainingConfig()
-    for key, value in values.items():
-        try:
-            config._set(key, value, None)
-        except ConfigError as exc:
-            problems[exc.key] = _reason(exc)
-    # validate() stops at the first bad setting: note it, put a good value there, go on.
-    defaults = TrainingConfig(base_model="model")
-    for _ in range(len(TrainingConfig.field_names())):
-        try:
-            config.validate()
-            break
-        except ConfigError as exc:
-            problems.setdefault(exc.key, _reason(exc))
-            setattr(config, exc.key, getattr(defaults, exc.key))
-            if exc.key == "label_smoothing":
-                config.label_smoothing = 0.0
-    if problems:
-        return None, problems
-    return config, {}
-
-
-def _reason(exc: ConfigError) -> str:
-    """The message without the "setting 'x': " prefix (the form shows it next to field x)."""
-    text = str(exc)
-    marker = f"setting '{exc.key}': "
-    return text.split(marker, 1)[1] if marker in text else text
+    try:
+        config = TrainingConfig.from_dict(settings.training_config, source="workspace setting 'training_config'")
+    except ConfigError:
+        pass
+    if settings.base_model:
+        config.base_model = settings.base_model
+    if not config.base_model and demo_model_available and inspect_model(DEMO_MODEL).folder is not None:
+        config.base_model = DEMO_MODEL
+    return config
 
 
 @dataclass(frozen=True)
@@ -200,7 +136,3 @@ def token_preview(config: TrainingConfig, examples: Sequence[Any]) -> TokenPrevi
                 truncated -= 1
                 break
     return TokenPreview(truncated, dict(Counter(dropped)), longest)
-
-
-def with_values(config: TrainingConfig, **values: Any) -> TrainingConfig:
-    return dataclasses.replace(config, **values)
