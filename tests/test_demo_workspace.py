@@ -23,6 +23,7 @@ from core.engine.training_config import TrainingConfig
 from main import main
 from storage.models import Annotator, Pair, Verdict
 from storage.training_set import build_training_set
+from storage.settings import read_settings
 from storage.workspace import Workspace
 
 
@@ -72,9 +73,10 @@ def test_labelled_pairs_prefer_the_helpful_answer_and_split_into_train_and_eval(
 
 def test_settings_name_the_bundled_model_and_valid_training_defaults(demo_folder):
     with Workspace.open(demo_folder, create=False) as ws:
-        settings = ws.settings()
-    assert settings["base_model"] == DEMO_MODEL
-    config = TrainingConfig.from_dict(settings["training_config"]).validate()
+        settings = read_settings(ws)
+    assert settings.base_model == DEMO_MODEL
+    assert settings.demo["labelled_pairs"] > 0 and settings.demo["version"] == 1
+    config = TrainingConfig.from_dict(settings.training_config).validate()
     assert config.base_model == DEMO_MODEL
     assert config.sft_weight > 0  # the SFT term keeps the small model's text clean under DPO
     location, local = resolve_model_path(config.base_model)

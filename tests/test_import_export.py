@@ -12,6 +12,7 @@ from core.formats import read_preference_file, write_preference_file
 from storage.annotation_queue import AnnotationQueue
 from storage.ingest import import_records
 from storage.models import Choice
+from storage.settings import update_settings
 from storage.training_set import build_training_set
 from storage.workspace import Workspace
 
@@ -33,7 +34,7 @@ def import_file(ws: Workspace, path: Path):
 
 @pytest.fixture
 def filled(workspace: Workspace, tmp_path: Path) -> Workspace:
-    workspace.set_setting("eval_fraction", 0.25)
+    update_settings(workspace, eval_fraction=0.25)
     import_file(workspace, write_jsonl(tmp_path / "standard.jsonl", STANDARD))
     import_file(workspace, write_jsonl(tmp_path / "chat.jsonl", CHAT))
     candidates = write_jsonl(tmp_path / "cands.jsonl", [{"prompt": "Name a colour", "responses": ["red", "blue", "green"]}])
@@ -85,7 +86,7 @@ def test_export_then_reimport_round_trips(filled: Workspace, tmp_path: Path) -> 
         first = tmp_path / f"first-{fmt}.jsonl"
         write_preference_file(first, build_training_set(filled).examples, fmt)
         with Workspace.open(tmp_path / f"copy-{fmt}") as copy:
-            copy.set_setting("eval_fraction", 0.25)
+            update_settings(copy, eval_fraction=0.25)
             parsed = read_preference_file(first)
             assert parsed.format == {"trl": "standard", "conversational": "conversational"}[fmt]
             summary = import_file(copy, first)

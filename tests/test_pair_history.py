@@ -3,6 +3,7 @@
 from storage.annotation_queue import AnnotationQueue
 from storage.models import Choice
 from storage.pair_history import owners, pair_history
+from storage.settings import update_settings
 from storage.team import resolve
 from tests.annotate_samples import add_sample_pairs
 
@@ -26,5 +27,5 @@ def test_history_keeps_changed_and_undone_verdicts(workspace):
 
 def test_owners_setting(workspace):
     assert owners(workspace) is None
-    workspace.set_setting("owners", ["ada"])
+    update_settings(workspace, owners=["ada"])
     assert owners(workspace) == ["ada"]

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from storage.annotation_queue import AnnotationQueue, choice_for_side
 from storage.ingest import ImportRecord, import_records
 from storage.models import Choice, Pair, Verdict
+from storage.settings import update_settings
 from storage.workspace import Workspace
 
 
@@ -40,7 +41,7 @@ def test_overlap_1_serves_each_pair_to_exactly_one_annotator(workspace: Workspac
 
 def test_overlap_3_serves_each_pair_until_three_annotators_judged_it(workspace: Workspace) -> None:
     pair_ids = _add_unlabelled(workspace, 5)
-    workspace.set_setting("overlap", 3)
+    update_settings(workspace, overlap=3)
     queues = [AnnotationQueue(workspace, name) for name in ("ann", "ben", "cat", "dan")]
     assert all(q.overlap == 3 for q in queues)
     # ann judges everything; ben then gets every pair too, in order.

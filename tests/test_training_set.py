@@ -7,6 +7,7 @@ import pytest
 from storage.annotation_queue import AnnotationQueue
 from storage.ingest import ImportRecord, import_records
 from storage.models import Choice
+from storage.settings import update_settings
 from storage.team import resolve
 from storage.training_set import build_training_set, merge_votes
 from storage.workspace import Workspace
@@ -97,7 +98,7 @@ def test_retracted_and_superseded_votes_do_not_count(voted) -> None:
 
 
 def test_split_is_the_pairs_stored_split_and_stable(workspace: Workspace) -> None:
-    workspace.set_setting("eval_fraction", 0.3)
+    update_settings(workspace, eval_fraction=0.3)
     import_records(workspace, [ImportRecord(f"q{i}", [f"good {i}", f"bad {i}"], chosen=0) for i in range(100)], "f")
     first, second = build_training_set(workspace), build_training_set(workspace)
     assert first.examples == second.examples

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from storage.ingest import ImportRecord, IngestError, import_records, prompt_hash, render_messages
 from storage.migrations import SCHEMA_VERSION
 from storage.models import Annotator, Choice, Pair, Prompt, Response, ResponseOrigin, Verdict
+from storage.settings import update_settings
 from storage.splits import display_swapped_for, split_for
 from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError
 
@@ -111,7 +112,7 @@ def test_chat_prompts_keep_messages_and_a_readable_text(workspace: Workspace) ->
 
 
 def test_split_and_side_are_drawn_from_sorted_hashes(workspace: Workspace) -> None:
-    workspace.set_setting("eval_fraction", 0.5)
+    update_settings(workspace, eval_fraction=0.5)
     records = [ImportRecord(f"prompt {i}", [f"good {i}", f"bad {i}"], chosen=0) for i in range(200)]
     import_records(workspace, records, "f")
     with workspace.session() as s:

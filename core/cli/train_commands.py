@@ -139,10 +139,12 @@ def run_train(args: argparse.Namespace) -> int:
         config = None
         if args.resume is None:
             # The workspace's saved training settings (the demo workspace ships its defaults).
-            defaults = dict(ws.get_setting("training_config") or {})
-            base_model = ws.get_setting("base_model")
-            if base_model:
-                defaults["base_model"] = base_model
+            from storage.settings import read_settings
+
+            settings = read_settings(ws)
+            defaults = dict(settings.training_config)
+            if settings.base_model:
+                defaults["base_model"] = settings.base_model
             try:
                 config = load_config(args.config, args.overrides, defaults)
             except ConfigError as exc:

@@ -27,6 +27,7 @@ from core.demo.demo_workspace import held_out_prompts
 from core.demo.sampling import DEFAULT_MAX_NEW_TOKENS, reply_logps, sample_replies
 from core.demo.style_scorer import classify, style_shares
 from storage.models import RunStatus
+from storage.settings import read_settings
 from storage.workspace import Workspace
 
 DEFAULT_PROMPTS = 128
@@ -108,7 +109,7 @@ def evaluate_demo(ws: Workspace, run_id: str | None = None, prompts: int = DEFAU
 
     from core.engine.modeling import load_base_model, load_tokenizer
 
-    base_name = ws.get_setting("base_model")
+    base_name = read_settings(ws).base_model
     if not base_name:
         raise DemoEvalError(f"{ws.location} has no base_model setting; is it a demo workspace "
                             "(`python main.py demo FOLDER`)?")

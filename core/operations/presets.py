@@ -1,7 +1,7 @@
 """Named training presets: a ``TrainingConfig`` saved under a name, to load into the form later.
 
-Presets live in the workspace (setting ``training_presets``: name -> settings dict), so a team
-store shares them; a preset can also be written to / read from a TOML file, the same format
+Presets live in the workspace (``WorkspaceSettings.training_presets``: name -> settings dict,
+read and written through ``storage.settings``), so a team store shares them; a preset can also be written to / read from a TOML file, the same format
 ``python main.py train --config`` reads.
 """
 
@@ -12,9 +12,9 @@ import math
 from pathlib import Path
 
 from core.engine.training_config import ALIASES, ConfigError, TrainingConfig, read_toml_settings
+from storage.settings import read_settings, update_settings
 from storage.workspace import Workspace
 
-PRESETS_SETTING = "training_presets"
 # Settings that describe where/what a run is, not how it trains: a preset leaves them alone.
 NOT_IN_PRESET = ("base_model", "run_name")
 
@@ -29,7 +29,7 @@ def preset_values(config: TrainingConfig) -> dict:
 
 
 def list_presets(ws: Workspace) -> list[str]:
-    return sorted(ws.get_setting(PRESETS_SETTING, {}) or {})
+    return sorted(read_settings(ws).training_presets)
 
 
 def save_preset(ws: Workspace, name: str, config: TrainingConfig) -> None:
@@ -38,14 +38,14 @@ def save_preset(ws: Workspace, name: str, config: TrainingConfig) -> None:
     if not name:
         raise PresetError("a preset needs a name")
     values = preset_values(config.validate())
-    presets = dict(ws.get_setting(PRESETS_SETTING, {}) or {})
+    presets = read_settings(ws).training_presets
     presets[name] = values
-    ws.set_setting(PRESETS_SETTING, presets)
+    update_settings(ws, training_presets=presets)
 
 
 def load_preset(ws: Workspace, name: str, base: TrainingConfig | None = None) -> TrainingConfig:
     """``base`` (its model and run name kept) with the preset's settings applied."""
-    presets = ws.get_setting(PRESETS_SETTING, {}) or {}
+    presets = read_settings(ws).training_presets
     if name not in presets:
         raise PresetError(f"no preset named {name!r} (saved: {', '.join(sorted(presets)) or 'none'})")
     config = TrainingConfig.from_dict(base.to_dict() if base else {})
@@ -55,9 +55,9 @@ def load_preset(ws: Workspace, name: str, base: TrainingConfig | None = None) ->
 
 
 def delete_preset(ws: Workspace, name: str) -> None:
-    presets = dict(ws.get_setting(PRESETS_SETTING, {}) or {})
+    presets = read_settings(ws).training_presets
     presets.pop(name, None)
-    ws.set_setting(PRESETS_SETTING, presets)
+    update_settings(ws, training_presets=presets)
 
 
 def write_preset_toml(path: str | Path, config: TrainingConfig) -> Path:
