@@ -147,7 +147,7 @@ class MainWindow(QMainWindow):
     def open_import(self, path: str = ""):
         from gui.data.import_dialog import ImportDialog
 
-        dialog = ImportDialog(self.workspace.location, path, self)
+        dialog = ImportDialog(self.workspace, path, self)
         dialog.imported.connect(lambda outcome: self._after_import(outcome))
         dialog.open()
         return dialog
@@ -161,7 +161,7 @@ class MainWindow(QMainWindow):
         from gui.data.export_dialog import ExportDialog
 
         default_dir = str(self.workspace.exports_dir) if self.workspace.root is not None else ""
-        dialog = ExportDialog(self.workspace.location, default_dir, self)
+        dialog = ExportDialog(self.workspace, default_dir, self)
         dialog.open()
         return dialog
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from PySide6.QtCore import Qt
 from sqlalchemy import func, select
 
 from gui.data.import_dialog import ImportDialog
@@ -36,7 +37,7 @@ def run_import(qtbot, dialog, **kwargs):
 def test_labelled_file_is_imported_with_progress(qtbot, workspace, tmp_path):
     rows = [{"prompt": f"Q{i}?", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(300)]
     path = write_jsonl(tmp_path / "prefs.jsonl", rows)
-    dialog = ImportDialog(workspace.location)
+    dialog = ImportDialog(workspace)
     qtbot.addWidget(dialog)
     progress = []
     dialog.progress.valueChanged.connect(progress.append)
@@ -57,7 +58,7 @@ def test_bad_row_refuses_the_whole_file_and_names_line_and_field(qtbot, workspac
             {"prompt": "Q2?", "chosen": "good"},
             {"prompt": "Q3?", "chosen": "good", "rejected": "bad"}]
     path = write_jsonl(tmp_path / "broken.jsonl", rows)
-    dialog = ImportDialog(workspace.location)
+    dialog = ImportDialog(workspace)
     qtbot.addWidget(dialog)
     dialog.show()
     outcome = run_import(qtbot, dialog, path=path, format="standard")
@@ -73,7 +74,7 @@ def test_bad_row_refuses_the_whole_file_and_names_line_and_field(qtbot, workspac
 def test_malformed_json_names_the_line(qtbot, workspace, tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"prompt": "a", "responses": ["x", "y"]}\n{"prompt": "b", "responses": [\n', encoding="utf-8")
-    dialog = ImportDialog(workspace.location)
+    dialog = ImportDialog(workspace)
     qtbot.addWidget(dialog)
     outcome = run_import(qtbot, dialog, path=str(path))
     assert not outcome.ok and outcome.line == 2
@@ -83,7 +84,7 @@ def test_malformed_json_names_the_line(qtbot, workspace, tmp_path):
 
 def test_candidates_file_becomes_pairs_to_label(qtbot, workspace, tmp_path):
     path = write_jsonl(tmp_path / "cands.jsonl", [{"prompt": "Pick", "responses": ["a", "b", "c"]}])
-    dialog = ImportDialog(workspace.location)
+    dialog = ImportDialog(workspace)
     qtbot.addWidget(dialog)
     outcome = run_import(qtbot, dialog, path=path, source="round-1")
     assert outcome.ok and outcome.pairs_added == 3 and outcome.verdicts_added == 0
@@ -92,9 +93,37 @@ def test_candidates_file_becomes_pairs_to_label(qtbot, workspace, tmp_path):
 
 
 def test_missing_file_and_empty_path(qtbot, workspace, tmp_path):
-    dialog = ImportDialog(workspace.location)
+    dialog = ImportDialog(workspace)
     qtbot.addWidget(dialog)
     dialog.start_import(path="")
     assert dialog.error_box.isHidden() is False and "choose a file" in dialog.error_where.text()
     outcome = run_import(qtbot, dialog, path=str(tmp_path / "nope.jsonl"))
     assert not outcome.ok and "no such file" in dialog.error_where.text()
+
+
+def test_cancel_stops_the_import_with_nothing_written(qtbot, workspace, tmp_path):
+    rows = [{"prompt": f"Q{i}?", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(20_000)]
+    path = write_jsonl(tmp_path / "big.jsonl", rows)
+    dialog = ImportDialog(workspace)
+    qtbot.addWidget(dialog)
+    changes = []
+    dialog.changes_made.connect(changes.append)
+    with qtbot.waitSignal(dialog.import_ended, timeout=60_000) as blocker:
+        dialog.start_import(path=path)
+        assert dialog.close_button.text() == "Cancel import"
+        qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)   # cancels, does not close
+    qtbot.waitUntil(lambda: not running_workers(), timeout=5_000)
+    outcome = blocker.args[0]
+    assert outcome.cancelled and not outcome.ok and not changes
+    assert "cancelled" in dialog.status.text() and dialog.close_button.text() == "Close"
+    assert count(workspace, Pair) == 0 and count(workspace, Verdict) == 0
+
+
+def test_a_successful_import_reports_its_changes(qtbot, workspace, tmp_path):
+    dialog = ImportDialog(workspace)
+    qtbot.addWidget(dialog)
+    changes = []
+    dialog.changes_made.connect(changes.append)
+    run_import(qtbot, dialog, path=write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Q", "chosen": "a", "rejected": "b"}]))
+    assert len(changes) == 1 and changes[0].pairs and changes[0].verdicts
+    assert "(1 train)" in dialog.status.text() or "(1 eval)" in dialog.status.text()

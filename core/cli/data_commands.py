@@ -1,5 +1,8 @@
 """The data commands: ``import``, ``export`` and ``stats`` (no torch, so they start fast).
 
+Argument parsing and printing only: the work is ``core.operations.data`` (``import_file``,
+``export_training_data``, ``workspace_stats``), the same functions File ▸ Import and Export run.
+
 Exit codes: 0 done, 2 bad input (nothing written; the reason on stderr as
 "FILE:LINE: field 'x': message"), 1 any other failure.
 """
@@ -11,7 +14,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 EXPORT_HELP = """\
 Writes JSONL that TRL's DPOTrainer loads as it is (datasets.load_dataset("json", data_files=OUT)).
@@ -41,12 +44,15 @@ PROGRESS_MIN_BYTES = 2_000_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from core.operations.data import EXPORT_SPLITS, IMPORT_FORMATS
+    from core.formats import EXPORT_FORMATS
+    from storage.training_set import POLICIES
+
     p = subparsers.add_parser("import", help="import preference pairs or candidates into a workspace",
                               description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workspace", help="workspace folder (created if new or empty) or database URL")
     p.add_argument("file", help="a .jsonl, .ndjson, .json or .csv file")
-    p.add_argument("--format", default="auto",
-                   choices=("auto", "standard", "trl", "conversational", "implicit", "candidates"),
+    p.add_argument("--format", default="auto", choices=IMPORT_FORMATS,
                    help="row shape (default: auto, picked from the first row)")
     p.add_argument("--source", help="name the pairs' source and pseudo-annotator (default: the file name)")
     p.set_defaults(func=run_import)
@@ -55,10 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workspace", help="an existing workspace folder or database URL")
     p.add_argument("out", help="output .jsonl file")
-    p.add_argument("--format", default="trl", choices=("trl", "conversational"), help="default: trl")
-    p.add_argument("--policy", default="majority", choices=("majority", "unanimous", "all"),
+    p.add_argument("--format", default="trl", choices=EXPORT_FORMATS, help="default: trl")
+    p.add_argument("--policy", default="majority", choices=POLICIES,
                    help="how verdicts on one pair merge (default: majority)")
-    p.add_argument("--split", default="all", choices=("all", "train", "eval"),
+    p.add_argument("--split", default="all", choices=EXPORT_SPLITS,
                    help="which examples to write (default: all, with a 'split' column)")
     p.set_defaults(func=run_export)
 
@@ -90,109 +96,81 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _progress(label: str, path: Path) -> Callable[[int, int], None] | None:
-    try:
-        large = path.stat().st_size >= PROGRESS_MIN_BYTES
-    except OSError:
-        return None
-    return ProgressBar(label) if large and sys.stderr.isatty() else None
+class StageBars:
+    """The operations' progress callback drawn as one terminal bar per stage (big files on a terminal)."""
+
+    def __init__(self, path: Path, stream: TextIO = sys.stderr):
+        try:
+            large = path.stat().st_size >= PROGRESS_MIN_BYTES
+        except OSError:
+            large = False
+        self.enabled = large and stream.isatty()
+        self.stream = stream
+        self.bars: dict[str, ProgressBar] = {}
+
+    def __call__(self, report) -> None:
+        if not self.enabled:
+            return
+        name = report.stage.value
+        if name not in self.bars:
+            self.bars[name] = ProgressBar(name, self.stream)
+        self.bars[name](report.done, report.total)
 
 
 def _error(message: object) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def _open_workspace(location: str, create: bool):
-    from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError
+def _refused(exc: Exception) -> int:
+    """Bad input or an unusable workspace: the reason on stderr, exit code 2."""
+    from core.operations.data import InputRefused
 
-    try:
-        return Workspace.open(location, create=create)
-    except (WorkspaceError, SchemaTooNewError) as exc:
+    if isinstance(exc, InputRefused):
+        print(exc, file=sys.stderr)  # already "FILE:LINE: field 'x': message"
+    else:
         _error(exc)
-        return None
+    return 2
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from core.formats import FormatError, read_preference_file
-    from storage.ingest import IngestError, import_records
+    from core.operations.data import InputRefused, import_file
+    from storage.workspace import SchemaTooNewError, WorkspaceError
 
     path = Path(args.file)
-    started = time.perf_counter()
-    # Parse and check the whole file before the workspace is touched: bad input writes nothing.
     try:
-        parsed = read_preference_file(path, args.format, progress=_progress("reading", path))
-    except FormatError as exc:
-        print(exc, file=sys.stderr)  # already "FILE:LINE: field 'x': message"
-        return 2
-    print(f"{path.name}: {len(parsed.records)} {parsed.describe()}")
-    ws = _open_workspace(args.workspace, create=True)
-    if ws is None:
-        return 2
-    try:
-        summary = import_records(ws, parsed.records, args.source or path.name, progress=_progress("storing", path))
-    except IngestError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    finally:
-        ws.close()
-    print(f"added {summary.pairs_added} pairs ({summary.prompts_added} prompts, {summary.responses_added} "
-          f"responses, {summary.verdicts_added} verdicts); skipped {summary.duplicates} duplicate rows "
-          f"[{time.perf_counter() - started:.1f} s]")
+        report = import_file(args.workspace, path, args.format, args.source, progress=StageBars(path))
+    except (InputRefused, WorkspaceError, SchemaTooNewError) as exc:
+        return _refused(exc)
+    splits = ", ".join(f"{report.pairs_by_split[s]} {s}" for s in ("train", "eval") if s in report.pairs_by_split)
+    print(f"{path.name}: {report.rows} {report.description}")
+    print(f"added {report.pairs_added} pairs ({report.prompts_added} prompts, {report.responses_added} "
+          f"responses, {report.verdicts_added} verdicts); skipped {report.duplicates} duplicate rows"
+          f"{f'; new pairs: {splits}' if splits else ''} [{report.seconds:.1f} s]")
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from core.formats import write_preference_file
-    from storage.training_set import build_training_set
+    from core.operations.data import InputRefused, export_training_data
+    from storage.workspace import SchemaTooNewError, WorkspaceError
 
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        _error(f"{out.parent}: no such folder for the output file")
-        return 2
-    ws = _open_workspace(args.workspace, create=False)
-    if ws is None:
-        return 2
     try:
-        training = build_training_set(ws, args.policy)
-    finally:
-        ws.close()
-    examples = training.examples if args.split == "all" else [e for e in training.examples if e.split == args.split]
-    count = write_preference_file(out, examples, args.format, include_split=args.split == "all")
-    dropped = ", ".join(f"{reason} {n}" for reason, n in training.dropped.items() if n) or "none"
-    print(f"wrote {count} examples to {out} ({len(training.train)} train, {len(training.eval)} eval in the set; "
-          f"policy {args.policy}, split {args.split}); dropped pairs/verdicts: {dropped}")
+        report = export_training_data(args.workspace, args.out, args.format, args.policy, args.split)
+    except (InputRefused, WorkspaceError, SchemaTooNewError) as exc:
+        return _refused(exc)
+    dropped = ", ".join(f"{reason} {n}" for reason, n in report.dropped.items() if n) or "none"
+    print(f"wrote {report.written} examples to {report.path} ({report.train} train, {report.eval} eval in the set; "
+          f"policy {report.policy}, split {report.split}); dropped pairs/verdicts: {dropped}")
     return 0
 
 
-def workspace_stats(ws) -> dict:
-    """Counts and agreement as one JSON-ready dict."""
-    from sqlalchemy import func, select
-
-    from storage.models import Pair, Prompt, Response
-    from storage.team import agreement, annotator_counts
-
-    with ws.session() as s:
-        counts = {name: s.scalar(select(func.count()).select_from(model))
-                  for name, model in (("prompts", Prompt), ("responses", Response), ("pairs", Pair))}
-        judged = s.scalar(select(func.count()).select_from(Pair).where(Pair.judged_count > 0))
-    annotators = annotator_counts(ws)
-    by_choice: dict[str, int] = {}
-    for annotator in annotators:
-        for choice, n in annotator.by_choice.items():
-            by_choice[choice] = by_choice.get(choice, 0) + n
-    return {"workspace": ws.location, **counts, "pairs_judged": judged,
-            "verdicts": sum(by_choice.values()), "verdicts_by_choice": by_choice,
-            "annotators": [a.to_dict() for a in annotators], "agreement": agreement(ws).to_dict()}
-
-
 def run_stats(args: argparse.Namespace) -> int:
-    ws = _open_workspace(args.workspace, create=False)
-    if ws is None:
-        return 2
+    from core.operations.data import workspace_stats
+    from storage.workspace import SchemaTooNewError, WorkspaceError
+
     try:
-        stats = workspace_stats(ws)
-    finally:
-        ws.close()
+        stats = workspace_stats(args.workspace).to_dict()
+    except (WorkspaceError, SchemaTooNewError) as exc:
+        return _refused(exc)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0

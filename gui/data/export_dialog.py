@@ -1,13 +1,10 @@
-"""File ▸ Export: the training set as TRL-ready JSONL, like ``main.py export``.
-
-Same building blocks as the command: ``storage.training_set.build_training_set`` merges the
-verdicts by the chosen policy and ``core.formats.write_preference_file`` writes the file
-(whole or not at all). Runs on a worker thread.
+"""File ▸ Export: a form over ``core.operations.data.export_training_data``, the function
+``main.py export`` runs: the verdicts merged by the chosen policy, written as TRL-ready JSONL
+(whole or not at all), on a worker thread.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -15,55 +12,34 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
+from core.operations.data import ExportReport, export_training_data
 from gui.common.workers import Worker, start_worker
+from storage.training_set import POLICY_LABELS
+from storage.workspace import Workspace
 
-FORMATS = (("trl", "TRL standard (prompt, chosen, rejected strings)"),
-           ("conversational", "TRL conversational (lists of messages)"))
-POLICIES = (("majority", "Majority of verdicts"), ("unanimous", "Only unanimous pairs"),
-            ("all", "Every a/b verdict is an example"))
-SPLITS = (("all", "Train and eval, with a 'split' column"), ("train", "Train only"), ("eval", "Eval only"))
-
-
-@dataclass
-class ExportOutcome:
-    path: str
-    written: int
-    train: int
-    eval: int
-    dropped: dict[str, int]
-
-    def text(self) -> str:
-        dropped = ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in self.dropped.items() if n) or "none"
-        return (f"Wrote {self.written:,} examples to {self.path} ({self.train:,} train, {self.eval:,} eval). "
-                f"Not exported: {dropped}.")
+FORMAT_LABELS = {"trl": "TRL standard (prompt, chosen, rejected strings)",
+                 "conversational": "TRL conversational (lists of messages)"}
+SPLIT_LABELS = {"all": "Train and eval, with a 'split' column", "train": "Train only", "eval": "Eval only"}
 
 
-def export_file(location: str, path: str, format: str, policy: str, split: str,
-                report: Callable[[object], None]) -> ExportOutcome:
-    """Build the training set and write it (runs on a worker thread; touches no widget)."""
-    from core.formats import write_preference_file
-    from storage.training_set import build_training_set
-    from storage.workspace import Workspace
+def describe_export(report: ExportReport) -> str:
+    dropped = ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in report.dropped.items() if n) or "none"
+    return (f"Wrote {report.written:,} examples to {report.path} ({report.train:,} train, {report.eval:,} eval). "
+            f"Not exported: {dropped}.")
 
-    out = Path(path)
-    if not out.parent.is_dir():
-        raise ValueError(f"{out.parent}: no such folder for the output file")
-    ws = Workspace.open(location, create=False)
-    try:
-        training = build_training_set(ws, policy)
-    finally:
-        ws.close()
-    examples = training.examples if split == "all" else [e for e in training.examples if e.split == split]
-    written = write_preference_file(out, examples, format, include_split=split == "all")
-    return ExportOutcome(str(out), written, len(training.train), len(training.eval), dict(training.dropped))
+
+def run_export(workspace: Workspace, path: str, format: str, policy: str, split: str,
+               report: Callable[[object], None]) -> ExportReport:
+    """``core.operations.data.export_training_data`` on the worker thread."""
+    return export_training_data(workspace, path, format, policy, split, progress=report)
 
 
 class ExportDialog(QDialog):
-    export_ended = Signal(object)   # ExportOutcome, or a str message on failure
+    export_ended = Signal(object)   # ExportReport, or a str message on failure
 
-    def __init__(self, location: str, default_dir: str = "", parent: QWidget | None = None):
+    def __init__(self, workspace: Workspace, default_dir: str = "", parent: QWidget | None = None):
         super().__init__(parent)
-        self.location = location
+        self.workspace = workspace
         self.setWindowTitle("Export training data")
         self.setMinimumWidth(600)
         self.path = QLineEdit(str(Path(default_dir) / "preferences.jsonl") if default_dir else "")
@@ -73,8 +49,8 @@ class ExportDialog(QDialog):
         row.addWidget(self.path, 1)
         row.addWidget(browse)
         self.format, self.policy, self.split = QComboBox(), QComboBox(), QComboBox()
-        for combo, choices in ((self.format, FORMATS), (self.policy, POLICIES), (self.split, SPLITS)):
-            for key, label in choices:
+        for combo, labels in ((self.format, FORMAT_LABELS), (self.policy, POLICY_LABELS), (self.split, SPLIT_LABELS)):
+            for key, label in labels.items():
                 combo.addItem(label, key)
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -114,16 +90,16 @@ class ExportDialog(QDialog):
             self.path.setText(path)
         self.export_button.setEnabled(False)
         self.status.setText("Exporting…")
-        worker = Worker(export_file, self.location, self.path.text().strip(), self.format.currentData(),
+        worker = Worker(run_export, self.workspace, self.path.text().strip(), self.format.currentData(),
                         self.policy.currentData(), self.split.currentData())
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         start_worker(worker)
 
-    def _on_finished(self, outcome: ExportOutcome) -> None:
+    def _on_finished(self, report: ExportReport) -> None:
         self.export_button.setEnabled(True)
-        self.status.setText(outcome.text())
-        self.export_ended.emit(outcome)
+        self.status.setText(describe_export(report))
+        self.export_ended.emit(report)
 
     def _on_failed(self, message: str) -> None:
         self.export_button.setEnabled(True)

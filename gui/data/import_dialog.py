@@ -1,9 +1,8 @@
-"""File ▸ Import: the command line's importer behind a dialog.
+"""File ▸ Import: a form over ``core.operations.data.import_file``, the function ``main.py import`` runs.
 
-The same reader (``core.formats.read_preference_file``) and the same all-or-nothing store
-(``storage.ingest.import_records``) as ``main.py import``; a bad file is refused whole and
-the dialog names the line and the field. The work runs on a worker thread
-(``gui.common.workers``), reporting progress to the bar, so a 100,000-row file never freezes the app.
+A bad file is refused whole and the dialog names the line and the field. The import runs on a
+worker thread (``gui.common.workers``), reporting progress to the bar, so a 100,000-row file
+never freezes the app; Cancel stops it with nothing written.
 """
 
 from __future__ import annotations
@@ -16,7 +15,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
+from core.operations.changes import NOTHING, Changes
+from core.operations.data import Cancelled, CancelFlag, DataProgress, ImportReport, InputRefused, import_file
 from gui.common.workers import Worker, start_worker
+from storage.workspace import Workspace
 
 FORMAT_CHOICES = (
     ("auto", "Detect from the first row"),
@@ -28,24 +30,40 @@ FORMAT_CHOICES = (
 FILE_FILTER = "Preference files (*.jsonl *.ndjson *.json *.csv);;All files (*)"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImportOutcome:
-    """What an import did, or where the file is wrong (plain data, sent from the worker)."""
+    """How an import ended, as the dialog shows it: the operation's report, or where the
+    file is wrong, or that it was cancelled (plain data, sent from the worker)."""
 
     path: str
     ok: bool
-    description: str = ""        # e.g. "standard rows in JSONL (detected)"
-    rows: int = 0
-    pairs_added: int = 0
-    verdicts_added: int = 0
-    duplicates: int = 0
+    report: ImportReport | None = None
     line: int = 0                # where the file is wrong (0: the file as a whole)
     field: str | None = None
     message: str = ""
+    cancelled: bool = False
+
+    @property
+    def pairs_added(self) -> int:
+        return self.report.pairs_added if self.report else 0
+
+    @property
+    def verdicts_added(self) -> int:
+        return self.report.verdicts_added if self.report else 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.report.duplicates if self.report else 0
+
+    @property
+    def changes(self) -> Changes:
+        return self.report.changes if self.report else NOTHING
 
     def summary_text(self) -> str:
-        return (f"Added {self.pairs_added:,} pairs and {self.verdicts_added:,} labels from {self.rows:,} rows "
-                f"({self.description}); {self.duplicates:,} rows were already in the workspace.")
+        r = self.report
+        splits = ", ".join(f"{r.pairs_by_split[s]:,} {s}" for s in ("train", "eval") if s in r.pairs_by_split)
+        return (f"Added {r.pairs_added:,} pairs{f' ({splits})' if splits else ''} and {r.verdicts_added:,} labels "
+                f"from {r.rows:,} rows ({r.description}); {r.duplicates:,} rows were already in the workspace.")
 
     def error_text(self) -> str:
         where = f"Line {self.line}" if self.line else "The file"
@@ -53,30 +71,16 @@ class ImportOutcome:
         return f"{where}{what}: {self.message}"
 
 
-def import_file(location: str, path: str, format: str, source: str,
-                report: Callable[[object], None]) -> ImportOutcome:
-    """Read and store one file (runs on a worker thread; touches no widget).
-
-    ``report`` receives ``(stage, done, total)`` with stage "reading" or "storing".
-    """
-    from core.formats import FormatError, read_preference_file
-    from storage.ingest import IngestError, import_records
-    from storage.workspace import Workspace
-
+def run_import(workspace: Workspace, path: str, format: str, source: str, cancelled: CancelFlag,
+               report: Callable[[object], None]) -> ImportOutcome:
+    """``core.operations.data.import_file`` on the worker thread, its ending as an outcome."""
     try:
-        parsed = read_preference_file(path, format, progress=lambda d, t: report(("reading", d, t)))
-    except FormatError as exc:
-        return ImportOutcome(path, False, line=exc.line, field=exc.field, message=exc.message)
-    ws = Workspace.open(location, create=False)
-    try:
-        summary = import_records(ws, parsed.records, source or Path(path).name,
-                                 progress=lambda d, t: report(("storing", d, t)))
-    except IngestError as exc:
-        return ImportOutcome(path, False, line=exc.line, field=exc.field, message=exc.message)
-    finally:
-        ws.close()
-    return ImportOutcome(path, True, parsed.describe(), summary.rows, summary.pairs_added, summary.verdicts_added,
-                         summary.duplicates)
+        result = import_file(workspace, path, format, source, progress=report, cancelled=cancelled)
+    except InputRefused as exc:
+        return ImportOutcome(exc.path or path, False, line=exc.line, field=exc.field, message=exc.message)
+    except Cancelled:
+        return ImportOutcome(path, False, message="the import was cancelled", cancelled=True)
+    return ImportOutcome(path, True, result)
 
 
 class ImportDialog(QDialog):
@@ -84,11 +88,13 @@ class ImportDialog(QDialog):
 
     imported = Signal(object)   # ImportOutcome of a successful import
     import_ended = Signal(object)  # ImportOutcome (failed or not) when the work ends
+    changes_made = Signal(object)  # core.operations.changes.Changes of a successful import
 
-    def __init__(self, location: str, path: str = "", parent: QWidget | None = None):
+    def __init__(self, workspace: Workspace, path: str = "", parent: QWidget | None = None):
         super().__init__(parent)
-        self.location = location
+        self.workspace = workspace
         self.outcome: ImportOutcome | None = None
+        self._cancel: CancelFlag | None = None
         self.setWindowTitle("Import preference data")
         self.setMinimumWidth(620)
 
@@ -140,7 +146,7 @@ class ImportDialog(QDialog):
         self.import_button.setObjectName("primary")
         self.import_button.clicked.connect(lambda: self.start_import())
         self.close_button = QPushButton("Close")
-        self.close_button.clicked.connect(self.reject)
+        self.close_button.clicked.connect(self._close_or_cancel)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
@@ -180,26 +186,48 @@ class ImportDialog(QDialog):
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.status.setText(f"Reading {Path(file_path).name}…")
-        worker = Worker(import_file, self.location, file_path, self.format.currentData(), self.source.text().strip())
+        self.close_button.setText("Cancel import")
+        self._cancel = CancelFlag()
+        worker = Worker(run_import, self.workspace, file_path, self.format.currentData(), self.source.text().strip(),
+                        self._cancel)
         worker.progress.connect(self._on_progress)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         start_worker(worker)
 
-    def _on_progress(self, report: object) -> None:
-        stage, done, total = report
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
+    def cancel(self) -> None:
+        """Ask a running import to stop; it ends with nothing written."""
+        if self._cancel is not None and self.running:
+            self._cancel.cancel()
+            self.status.setText("Cancelling…")
+
+    def _close_or_cancel(self) -> None:
+        if self.running:
+            self.cancel()
+        else:
+            self.reject()
+
+    def _on_progress(self, report: DataProgress) -> None:
+        if self._cancel is not None and self._cancel():
+            return
+        stage = report.stage.value
+        self.progress.setRange(0, max(1, report.total))
+        self.progress.setValue(report.done)
         self.progress.setFormat(f"{stage} %v / %m")
-        self.status.setText(f"{stage.capitalize()}… {done:,} of {total:,}")
+        self.status.setText(f"{stage.capitalize()}… {report.done:,} of {report.total:,}")
 
     def _on_finished(self, outcome: ImportOutcome) -> None:
         self.outcome = outcome
         self.import_button.setEnabled(True)
+        self.close_button.setText("Close")
         self.progress.setVisible(False)
         if outcome.ok:
             self.status.setText(outcome.summary_text())
             self.imported.emit(outcome)
+            if outcome.changes:
+                self.changes_made.emit(outcome.changes)
+        elif outcome.cancelled:
+            self.status.setText("Import cancelled: nothing was imported.")
         else:
             self._show_error(outcome)
         self.import_ended.emit(outcome)
@@ -215,7 +243,7 @@ class ImportDialog(QDialog):
         self.error_box.setVisible(True)
 
     def reject(self) -> None:
-        if self.running:  # the import finishes (all or nothing) before the dialog may close
-            self.status.setText("Finishing the import before closing…")
+        if self.running:  # the import ends (whole, or cancelled with nothing written) before the dialog closes
+            self.status.setText("Finishing the import before closing… (Cancel import stops it)")
             return
         super().reject()
