@@ -1,8 +1,9 @@
 """Named training presets: a ``TrainingConfig`` saved under a name, to load into the form later.
 
 Presets live in the workspace (``WorkspaceSettings.training_presets``: name -> settings dict,
-read and written through ``storage.settings``), so a team store shares them; a preset can also be written to / read from a TOML file, the same format
-``python main.py train --config`` reads.
+read and written through ``storage.settings``), so a team store shares them; a preset can
+also be written to / read from a TOML file, the same format ``python main.py train --config``
+reads.
 """
 
 from __future__ import annotations
