@@ -14,6 +14,7 @@ from core.engine.checkpoints import list_checkpoints
 from storage.metrics import read_metrics
 from storage.runs import get_run
 from core.engine.trainer import METRIC_NAMES, TrainingControl, TrainingFailed, TrainingObserver, train
+from core.engine.training_control import Phase, PhaseChanged, ReferencePassDone, Resumed, RunFinished
 from core.engine.training_config import ConfigError, TrainingConfig
 from storage.models import RunStatus, TrainingRun
 from tests.tiny_models import fill_workspace, make_tiny_model_dir
@@ -26,8 +27,19 @@ def model_dir(tmp_path_factory) -> Path:
 
 class Recorder(TrainingObserver):
     def __init__(self):
-        self.steps, self.evals, self.messages, self.checkpoints, self.finished = [], [], [], [], []
+        self.steps, self.evals, self.checkpoints, self.finished = [], [], [], []
+        self.events = []
         self.info = None
+
+    def on_event(self, event):
+        self.events.append(event)
+        super().on_event(event)
+
+    def of_type(self, kind):
+        return [event for event in self.events if isinstance(event, kind)]
+
+    def phases(self):
+        return [event.phase for event in self.of_type(PhaseChanged)]
 
     def on_start(self, run_info):
         self.info = run_info
@@ -37,9 +49,6 @@ class Recorder(TrainingObserver):
 
     def on_eval(self, step, metrics):
         self.evals.append((step, metrics))
-
-    def on_message(self, text):
-        self.messages.append(text)
 
     def on_checkpoint(self, step, path):
         self.checkpoints.append((step, path))
@@ -105,12 +114,16 @@ def test_reference_log_probs_are_cached_across_runs(workspace, model_dir) -> Non
     train(workspace, config(model_dir, max_steps=1, eval_interval=0, checkpoint_interval=0), first)
     train(workspace, config(model_dir, max_steps=1, eval_interval=0, checkpoint_interval=0, lr_schedule="cosine"),
           second)
-    assert any("0 cached, 16 computed" in m for m in first.messages)
-    assert any("16 cached, 0 computed" in m for m in second.messages)
+    def counts(recorder):
+        return [(event.cached, event.computed) for event in recorder.of_type(ReferencePassDone)]
+
+    assert counts(first) == [(0, 16)]
+    assert counts(second) == [(16, 0)]
+    assert Phase.REFERENCE_PASS in first.phases() and Phase.REFERENCE_PASS not in second.phases()
     # a different truncation is a different tokenisation: no stale reuse
     third = Recorder()
     train(workspace, config(model_dir, max_steps=1, max_length=40, eval_interval=0, checkpoint_interval=0), third)
-    assert any("0 cached, 16 computed" in m for m in third.messages)
+    assert counts(third) == [(0, 16)]
 
 
 def test_stop_finishes_the_step_and_saves(workspace, model_dir) -> None:
@@ -137,9 +150,9 @@ def test_stop_during_the_reference_pass_is_a_stop_and_the_run_resumes(workspace,
     control = TrainingControl()
 
     class StopInReferencePass(Recorder):
-        def on_message(self, text):
-            super().on_message(text)
-            if text.startswith("computing reference log-probs"):
+        def on_phase(self, event):
+            if event.phase == Phase.REFERENCE_PASS:
+                assert 1 <= event.done <= event.total     # "reference pass, batch n of N"
                 control.request_stop()
 
     recorder = StopInReferencePass()
@@ -151,7 +164,7 @@ def test_stop_during_the_reference_pass_is_a_stop_and_the_run_resumes(workspace,
     resumed = Recorder()
     assert train(workspace, None, resumed, resume_run_id=run_id) == run_id
     assert get_run(workspace, run_id).status == RunStatus.COMPLETED
-    assert any("starting it again from step 0" in m for m in resumed.messages)
+    assert resumed.of_type(Resumed) == [Resumed(run_id, from_step=0, checkpoint=None)]
     # One series from step 1, nothing left over from the stopped attempt.
     loss_steps = [step for step, _ in read_metrics(workspace, run_id, "train")["loss"]]
     assert loss_steps == list(range(1, len(loss_steps) + 1))
@@ -168,9 +181,9 @@ def test_pause_and_resume(workspace, model_dir) -> None:
             if step == 1:
                 control.pause()
 
-        def on_message(self, text):
-            super().on_message(text)
-            if text == "paused":
+        def on_phase(self, event):
+            if event.phase == Phase.PAUSED:
+                assert event.step == 1
                 with workspace.session() as s:
                     seen_paused.append(s.query(TrainingRun).one().status)
                 threading.Timer(0.2, control.resume).start()
@@ -178,7 +191,10 @@ def test_pause_and_resume(workspace, model_dir) -> None:
     recorder = PauseAtOne()
     train(workspace, config(model_dir, max_steps=3, eval_interval=0, checkpoint_interval=0), recorder, control)
     assert seen_paused == [RunStatus.PAUSED]
-    assert "resumed" in recorder.messages and len(recorder.steps) == 3
+    phases = recorder.phases()
+    assert phases[phases.index(Phase.PAUSED) + 1] == Phase.TRAINING and len(recorder.steps) == 3   # resumed
+    assert phases[:2] == [Phase.LOADING_DATA, Phase.LOADING_MODEL] and phases[-1] == Phase.SAVING
+    assert isinstance(recorder.events[-1], RunFinished) and recorder.events[-1].status == RunStatus.COMPLETED
 
 
 def test_non_finite_loss_stops_with_a_clear_message(workspace, model_dir) -> None:

@@ -2,7 +2,8 @@
 
     python main.py train WORKSPACE [--config FILE.toml] [--set key=value ...] [--resume RUN_ID]
     python main.py evaluate WORKSPACE --adapter RUN_OR_PATH [--split eval|train|all] [--json]
-    python main.py runs WORKSPACE [--json]
+    python main.py runs WORKSPACE [--json] [--export-adapter RUN DIR] [--export-merged RUN DIR]
+                                  [--export-metrics RUN FILE.csv]
 
 torch and transformers are imported inside the handlers so that ``--help`` starts fast.
 """
@@ -11,16 +12,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 from core.operations.wording import format_duration
 
 
 def register(subparsers) -> None:
     train = subparsers.add_parser("train", help="train a LoRA adapter with DPO on the workspace's labelled pairs",
-                                  description="Train a LoRA adapter with DPO. Settings: built-in defaults, then "
-                                              "the workspace's base_model setting, then --config, then --set.")
+                                  description="Train a LoRA adapter with DPO. Settings: the workspace's saved "
+                                              "training settings (core.operations.training.training_defaults: "
+                                              "its base_model setting wins), then --config, then --set. "
+                                              "Ctrl+C stops the run cleanly; it can be resumed.")
     train.add_argument("workspace", help="workspace folder")
     train.add_argument("--config", help="TOML file of training settings (see core/engine/training_config.py)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -41,6 +47,12 @@ def register(subparsers) -> None:
     runs = subparsers.add_parser("runs", help="list the workspace's training runs")
     runs.add_argument("workspace", help="workspace folder")
     runs.add_argument("--json", action="store_true", help="print the runs as JSON")
+    runs.add_argument("--export-adapter", nargs=2, metavar=("RUN_ID", "FOLDER"),
+                      help="copy the run's LoRA adapter into FOLDER (new or empty)")
+    runs.add_argument("--export-merged", nargs=2, metavar=("RUN_ID", "FOLDER"),
+                      help="write the base model with the run's adapter merged in (loads the model)")
+    runs.add_argument("--export-metrics", nargs=2, metavar=("RUN_ID", "FILE"),
+                      help="write every stored metric of the run as CSV")
     runs.set_defaults(func=run_runs)
 
 
@@ -55,13 +67,12 @@ def _open(path: str):
 
 
 class ProgressPrinter:
-    """A one-line progress bar with ETA on a terminal; plain lines every 10% otherwise."""
+    """A one-line progress bar with ETA on a terminal; plain lines every 10% otherwise. Its
+    ``on_event`` takes a training session's events (``core.engine.training_control``)."""
 
     WIDTH = 28
 
     def __init__(self, stream=None, quiet: bool = False):
-        from core.engine.training_control import TrainingObserver
-
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.tty = self.stream.isatty()
@@ -69,38 +80,43 @@ class ProgressPrinter:
         self.start_step = 0
         self.started = time.monotonic()
         self.last_line = -1
-        outer = self
 
-        class _Observer(TrainingObserver):
-            def on_start(self, info):
-                outer.total, outer.start_step = info.total_steps, info.start_step
-                outer.started = time.monotonic()
-                dropped = ", ".join(f"{n} {reason}" for reason, n in info.dropped.items() if n) or "none"
-                outer.line(f"run {info.run_id}: {info.train_pairs} train / {info.eval_pairs} eval pairs "
-                           f"(left out: {dropped}); {info.trainable_parameters:,} trainable parameters; "
-                           f"{info.device} {info.dtype}")
+    def on_event(self, event) -> None:
+        from core.engine.training_control import (MetricSplit, Phase, PhaseChanged, ReferencePassDone, Resumed,
+                                                  RunFinished, RunStarted, StepMetrics)
 
-            def on_step(self, step, metrics):
-                outer.step(step, metrics)
-
-            def on_eval(self, step, metrics):
-                outer.line(f"eval @ step {step}: loss {metrics['loss']:.4f}  accuracy "
-                           f"{metrics['rewards/accuracies']:.3f}  margin {metrics['rewards/margins']:.4f}"
-                           + ("  [likelihood displacement: chosen log-prob below reference]"
-                              if metrics.get("likelihood_displacement") else ""))
-
-            def on_message(self, text):
-                if not text.startswith("computing reference"):
-                    outer.line(text)
-
-            def on_checkpoint(self, step, path):
-                pass
-
-            def on_finish(self, status, error):
-                if outer.tty and not outer.quiet:
-                    outer.stream.write("\n")
-
-        self.observer = _Observer()
+        if isinstance(event, StepMetrics) and event.split == MetricSplit.TRAIN:
+            self.step(event.step, event.metrics)
+        elif isinstance(event, StepMetrics):
+            metrics = event.metrics
+            self.line(f"eval @ step {event.step}: loss {metrics['loss']:.4f}  accuracy "
+                      f"{metrics['rewards/accuracies']:.3f}  margin {metrics['rewards/margins']:.4f}"
+                      + ("  [likelihood displacement: chosen log-prob below reference]"
+                         if metrics.get("likelihood_displacement") else ""))
+        elif isinstance(event, PhaseChanged) and event.phase == Phase.REFERENCE_PASS:
+            if self.tty and not self.quiet:   # a moving count on a terminal, nothing in a log
+                self.stream.write(f"\r\033[Kreference log-probs: batch {event.done}/{event.total}")
+                self.stream.flush()
+        elif isinstance(event, PhaseChanged) and event.phase == Phase.LOADING_MODEL:
+            self.line("loading the model…")
+        elif isinstance(event, ReferencePassDone):
+            self.line(f"reference log-probs: {event.cached} cached, {event.computed} computed "
+                      f"in {event.seconds:.1f}s")
+        elif isinstance(event, Resumed):
+            self.line(f"resumed run {event.run_id} from {event.checkpoint}" if event.checkpoint else
+                      f"run {event.run_id} had no checkpoint yet; starting it again from step 0")
+        elif isinstance(event, RunStarted):
+            info = event.info
+            self.total, self.start_step = info.total_steps, info.start_step
+            self.started = time.monotonic()
+            dropped = ", ".join(f"{n} {reason}" for reason, n in info.dropped.items() if n) or "none"
+            length = f"{info.total_steps} steps = {info.epochs:.1f} epochs" + (
+                " (set by max_steps)" if info.length_from_max_steps else "")
+            self.line(f"run {info.run_id}: {info.train_pairs} train / {info.eval_pairs} eval pairs "
+                      f"(left out: {dropped}); {length}; {info.trainable_parameters:,} trainable parameters; "
+                      f"{info.device} {info.dtype}")
+        elif isinstance(event, RunFinished) and self.tty and not self.quiet:
+            self.stream.write("\n")
 
     def line(self, text: str) -> None:
         if self.quiet:
@@ -109,7 +125,7 @@ class ProgressPrinter:
         self.stream.write(f"{prefix}{text}\n")
         self.stream.flush()
 
-    def step(self, step: int, metrics: dict) -> None:
+    def step(self, step: int, metrics) -> None:
         if self.quiet or not self.total:
             return
         done = step - self.start_step
@@ -129,43 +145,67 @@ class ProgressPrinter:
             self.stream.flush()
 
 
+@contextmanager
+def _ctrl_c_stops(session):
+    """The first Ctrl+C stops the run cleanly (the step ends, a checkpoint and the adapter are
+    saved; it can be resumed); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(_signum, _frame):
+        if not session.stop():
+            raise KeyboardInterrupt
+        print("\nstopping after this step (saving a checkpoint and the adapter); Ctrl+C again to abort",
+              file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_train(args: argparse.Namespace) -> int:
     from core.engine.training_config import ConfigError, load_config
+    from core.operations.training import TrainingSession, default_training_config
 
     ws = _open(args.workspace)
     if ws is None:
         return 2
     with ws:
+        from core.operations.runs import get_run, resume_refusal
+
         config = None
         if args.resume is None:
-            # The workspace's saved training settings (the demo workspace ships its defaults).
-            from storage.settings import read_settings
-
-            settings = read_settings(ws)
-            defaults = dict(settings.training_config)
-            if settings.base_model:
-                defaults["base_model"] = settings.base_model
             try:
-                config = load_config(args.config, args.overrides, defaults)
+                config = load_config(args.config, args.overrides, default_training_config(ws).to_dict())
             except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-        from core.engine.trainer import TrainingFailed, train
-
+        else:
+            refusal = resume_refusal(args.resume, get_run(ws, args.resume))
+            if refusal is not None:
+                print(f"error: cannot resume: {refusal}", file=sys.stderr)
+                return 2
         printer = ProgressPrinter(quiet=args.quiet)
+        session = TrainingSession(ws, on_event=printer.on_event)
+        if config is not None:
+            session.start(config)
+        else:
+            session.start(resume_run_id=args.resume)
         try:
-            run_id = train(ws, config, printer.observer, resume_run_id=args.resume)
-        except TrainingFailed as exc:
-            where = f" (run {exc.run_id})" if exc.run_id else ""
-            print(f"error: training failed{where}: {exc}", file=sys.stderr)
-            return 1
+            with _ctrl_c_stops(session):
+                outcome = session.run()
         except KeyboardInterrupt:
             print("\ninterrupted; resume with --resume and the run id above", file=sys.stderr)
             return 130
-        from storage.runs import get_run
-
-        run = get_run(ws, run_id)
-        print(f"run {run_id} {run.status.value} at step {run.step}/{run.total_steps}; adapter: {run.adapter_path}")
+        if outcome.status == outcome.status.FAILED:
+            where = f" (run {outcome.run_id})" if outcome.run_id else ""
+            print(f"error: training failed{where}: {outcome.error}", file=sys.stderr)
+            return 1
+        run = get_run(ws, outcome.run_id)
+        print(f"run {run.id} {run.status.value} at step {run.step}/{run.total_steps}; adapter: {run.adapter_path}")
         return 0
 
 
@@ -198,22 +238,40 @@ def run_runs(args: argparse.Namespace) -> int:
     if ws is None:
         return 2
     with ws:
-        from storage.runs import list_runs
+        from core.operations import runs as run_ops
 
-        runs = list_runs(ws)
-    rows = [{"id": r.id, "name": r.name, "status": r.status.value, "step": r.step, "total_steps": r.total_steps,
-             "base_model": r.base_model, "created_at": r.created_at.isoformat(timespec="seconds"),
-             "adapter": r.adapter_path, "error": r.error} for r in runs]
+        exports = [(what, pair) for what, pair in (("adapter", args.export_adapter), ("merged", args.export_merged),
+                                                   ("metrics", args.export_metrics)) if pair]
+        if exports:
+            return _export_runs(ws, exports)
+        rows = [run_ops.run_row(run) for run in run_ops.list_runs(ws)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
         print("no runs yet")
         return 0
-    print(f"{'run':<22} {'status':<10} {'steps':>11}  {'created':<19}  base model")
+    print(f"{'run':<22} {'status':<11} {'steps':>11}  {'created':<19}  base model")
     for row in rows:
         steps = f"{row['step']}/{row['total_steps']}"
-        print(f"{row['id']:<22} {row['status']:<10} {steps:>11}  {row['created_at']:<19}  {row['base_model']}")
+        status = row["status"] + ("*" if row["resumable"] else "")
+        print(f"{row['id']:<22} {status:<11} {steps:>11}  {row['created_at']:<19}  {row['base_model']}")
         if row["error"]:
             print(f"{'':<22} error: {row['error']}")
+    if any(row["resumable"] for row in rows):
+        print(f"* can be resumed: python main.py train {args.workspace} --resume RUN")
+    return 0
+
+
+def _export_runs(ws, exports) -> int:
+    from core.operations import runs as run_ops
+
+    do = {"adapter": run_ops.export_adapter, "merged": run_ops.export_merged, "metrics": run_ops.export_metrics}
+    for what, (run_id, destination) in exports:
+        try:
+            path = do[what](ws, run_id, destination)
+        except (run_ops.ExportError, ValueError, OSError) as exc:
+            print(f"error: cannot export the {what} of run {run_id}: {exc}", file=sys.stderr)
+            return 2
+        print(f"exported the {what} of run {run_id} to {path}")
     return 0

@@ -7,8 +7,10 @@ Metrics go to the workspace's ``metrics`` table and to the observer; checkpoints
 adapter go to ``<workspace>/runs/<run-id>/``. ``train(..., resume_run_id=...)`` continues a
 stopped or crashed run from its newest checkpoint and ends where an uninterrupted run would.
 
-A failed run (non-finite loss, out of memory, bad data, a crash) is marked ``failed`` with its
-reason, reported to ``observer.on_finish`` and raised as ``TrainingFailed``.
+The run reports typed events to its observer (``core.engine.training_control``: phases,
+step metrics, checkpoints, and ``RunFinished`` last). A failed run (non-finite loss, out of
+memory, bad data, a crash) is marked ``failed`` with its reason, reported as
+``RunFinished(FAILED, reason)`` and raised as ``TrainingFailed``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ from core.engine.reference_cache import ReferenceTable, ensure_reference_logps
 from core.engine.run_records import create_run, new_run_id, write_run_config
 from core.engine.schedules import make_scheduler
 from core.engine.training_config import ConfigError, TrainingConfig
-from core.engine.training_control import RunInfo, TrainingControl, TrainingObserver
+from core.engine.training_control import (CheckpointSaved, MetricSplit, Phase, PhaseChanged, ReferencePassDone,
+                                          Resumed, RunFinished, RunInfo, RunStarted, StepMetrics, TrainingControl,
+                                          TrainingEvent, TrainingObserver, planned_steps, resume_refusal,
+                                          steps_per_epoch)
 from storage.metrics import MetricWriter, forget_metrics_after
 from storage.models import RunStatus, utcnow
 from storage.runs import get_run, update_run
@@ -87,12 +92,12 @@ class DPOTrainingRun:
         self.observer = observer or TrainingObserver()
         self.control = control or TrainingControl()
         self.resume_run_id = resume_run_id
+        self._phase: Phase | None = None
         if resume_run_id is not None:
             run = get_run(ws, resume_run_id)
-            if run is None:
-                raise TrainingFailed(resume_run_id, f"no run {resume_run_id!r} in this workspace")
-            if run.status == RunStatus.COMPLETED:
-                raise TrainingFailed(resume_run_id, f"run {resume_run_id} is already completed")
+            refusal = resume_refusal(resume_run_id, run)
+            if refusal is not None:
+                raise TrainingFailed(resume_run_id, refusal)
             # The run's own settings, not the caller's: resuming must reproduce the original run.
             config = TrainingConfig.from_dict(run.config)
             self.run_id = resume_run_id
@@ -115,26 +120,39 @@ class DPOTrainingRun:
             # reference values computed so far are cached; resuming starts again at step 0.
             self.status = RunStatus.STOPPED
             update_run(self.ws, self.run_id, status=RunStatus.STOPPED, finished_at=utcnow())
-            self.observer.on_finish(RunStatus.STOPPED.value, None)
+            self._emit(RunFinished(self.run_id, RunStatus.STOPPED))
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the run, then re-raised
             message = self._failure_message(exc)
+            run_id = self.run_id if self._run_created else None
             if self._run_created:
                 update_run(self.ws, self.run_id, status=RunStatus.FAILED, error=message, finished_at=utcnow())
-            self.observer.on_finish(RunStatus.FAILED.value, message)
-            raise TrainingFailed(self.run_id if self._run_created else None, message) from exc
+            self._emit(RunFinished(run_id, RunStatus.FAILED, message))
+            raise TrainingFailed(run_id, message) from exc
         return self.run_id
+
+    def _emit(self, event: TrainingEvent) -> None:
+        self.observer.on_event(event)
+
+    def _enter(self, phase: Phase, **details: int) -> None:
+        """Report a phase change (and, with ``details``, progress within a phase)."""
+        if phase != self._phase or details:
+            self._phase = phase
+            self._emit(PhaseChanged(phase, **details))
 
     # -- stages -----------------------------------------------------------------------------
     def _run(self) -> None:
         config = self.config
         torch.manual_seed(config.seed)
+        self._enter(Phase.LOADING_DATA)
         training_set = build_training_set(self.ws, config.selection_policy)
         if not training_set.examples:
             raise ValueError("the workspace has no labelled pairs to train on "
                              f"(left out: {self._format_dropped(training_set.dropped)})")
+        self._enter(Phase.LOADING_MODEL)
         loaded = load_for_training(config)
         data = self._tokenize(loaded, training_set)
-        total_steps = self._total_steps(len(data.train))
+        per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.gradient_accumulation_steps)
+        total_steps = planned_steps(config.max_steps, config.num_epochs, per_epoch)
         model_key = model_fingerprint(config.base_model, loaded.dtype)
         token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
         if self.resume_run_id is None:
@@ -157,11 +175,12 @@ class DPOTrainingRun:
         if self.resume_run_id is not None:
             start_step = self._restore(model, optimizer, scheduler)
         trainable, total = loaded.parameter_counts()
-        self.observer.on_start(RunInfo(
+        self._emit(RunStarted(RunInfo(
             run_id=self.run_id, run_dir=str(self.run_dir), total_steps=total_steps, start_step=start_step,
             train_pairs=len(data.train), eval_pairs=len(data.eval), dropped=data.dropped,
             device=str(loaded.device), dtype=dtype_name(loaded.dtype),
-            trainable_parameters=trainable, total_parameters=total))
+            trainable_parameters=trainable, total_parameters=total, run_name=config.run_name or self.run_id,
+            steps_per_epoch=per_epoch, length_from_max_steps=config.max_steps > 0)))
         writer = MetricWriter(self.ws, self.run_id)
         try:
             self._loop(loaded, data, reference, optimizer, scheduler, params, start_step, total_steps, writer)
@@ -182,25 +201,15 @@ class DPOTrainingRun:
             held_out = [p for p in pairs if fraction > 0 and _eval_side(p.example_hash, config.seed, fraction)]
             held = {id(p) for p in held_out}
             train = [p for p in pairs if id(p) not in held]
-        if dropped_tokens:
-            self.observer.on_message(f"dropped {sum(dropped_tokens.values())} pair(s): "
-                                     f"{self._format_dropped(dropped_tokens)}")
         if not train:
             raise ValueError(f"no training pairs left after tokenisation (left out: {self._format_dropped(dropped)})")
         return _Data(train, held_out, dropped)
-
-    def _total_steps(self, train_pairs: int) -> int:
-        if self.config.max_steps > 0:
-            return self.config.max_steps
-        micro_batches = math.ceil(train_pairs / self.config.batch_size)
-        steps_per_epoch = math.ceil(micro_batches / self.config.gradient_accumulation_steps)
-        return max(1, math.ceil(self.config.num_epochs * steps_per_epoch))
 
     def _reference(self, loaded: LoadedModel, data: _Data, model_key: str, token_key: str) -> ReferenceTable:
         started = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
-            self.observer.on_message(f"computing reference log-probs: batch {done}/{total}")
+            self._enter(Phase.REFERENCE_PASS, done=done, total=total)
 
         reference, computed = ensure_reference_logps(
             self.ws, loaded.model, data.train + data.eval, model_key, token_key, loaded.tokenizer.pad_token_id,
@@ -209,8 +218,8 @@ class DPOTrainingRun:
         if self.control.stop_requested:
             raise _StoppedBeforeTraining()
         unique = len({p.example_hash for p in data.train + data.eval})
-        self.observer.on_message(f"reference log-probs: {unique - computed} cached, {computed} computed "
-                                 f"in {time.perf_counter() - started:.1f}s")
+        self._emit(ReferencePassDone(cached=unique - computed, computed=computed,
+                                     seconds=time.perf_counter() - started))
         return reference
 
     def _restore(self, model, optimizer, scheduler) -> int:
@@ -219,12 +228,12 @@ class DPOTrainingRun:
             # Stopped or crashed before its first checkpoint: the adapter and optimizer are
             # freshly initialised from the same seed, so starting over reproduces the run.
             forget_metrics_after(self.ws, self.run_id, -1)
-            self.observer.on_message(f"run {self.run_id} had no checkpoint yet; starting it again from step 0")
+            self._emit(Resumed(self.run_id, from_step=0, checkpoint=None))
             return 0
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
         step = int(state["step"])
         forget_metrics_after(self.ws, self.run_id, step)
-        self.observer.on_message(f"resumed run {self.run_id} from {checkpoint.name}")
+        self._emit(Resumed(self.run_id, from_step=step, checkpoint=checkpoint.name))
         return step
 
     # -- the loop -----------------------------------------------------------------------------
@@ -259,9 +268,10 @@ class DPOTrainingRun:
         last_eval = start_step
         while step < total_steps:
             if self.control.paused:
-                self._pause()
+                self._pause(step)
             if self.control.stop_requested:
                 break
+            self._enter(Phase.TRAINING)
             try:
                 metrics = self._train_step(model, self._micro_batches(data.train, step, pad), reference,
                                            optimizer, scheduler, params, device)
@@ -270,8 +280,8 @@ class DPOTrainingRun:
                 raise NonFiniteLoss(f"{exc} at step {step + 1}: stopped without applying the update{kept}. "
                                     "Lower learning_rate or beta, or check the data.") from None
             step += 1
-            writer.add(step, "train", metrics)
-            self.observer.on_step(step, metrics)
+            writer.add(step, MetricSplit.TRAIN.value, metrics)
+            self._emit(StepMetrics(step, MetricSplit.TRAIN, metrics))
             if config.eval_interval and step % config.eval_interval == 0 and data.eval:
                 self._evaluate(loaded, data, reference, step, writer)
                 last_eval = step
@@ -283,6 +293,7 @@ class DPOTrainingRun:
             self._evaluate(loaded, data, reference, step, writer)
         if last_saved != step:
             self._checkpoint(model, optimizer, scheduler, step, {}, writer)
+        self._enter(Phase.SAVING, step=step)
         adapter_dir = self.run_dir / "adapter"
         model.save_pretrained(adapter_dir, safe_serialization=True)
         loaded.tokenizer.save_pretrained(adapter_dir)
@@ -290,7 +301,7 @@ class DPOTrainingRun:
         writer.flush()
         update_run(self.ws, self.run_id, status=self.status, step=step, adapter_path=str(adapter_dir),
                    finished_at=utcnow())
-        self.observer.on_finish(self.status.value, None)
+        self._emit(RunFinished(self.run_id, self.status))
 
     def _train_step(self, model, micro_batches: list[Batch | PackedBatch], reference: ReferenceTable, optimizer,
                     scheduler, params, device: torch.device) -> dict[str, float]:
@@ -334,27 +345,28 @@ class DPOTrainingRun:
 
     def _evaluate(self, loaded: LoadedModel, data: _Data, reference: ReferenceTable, step: int,
                   writer: MetricWriter) -> None:
+        self._enter(Phase.EVALUATING, step=step)
         metrics = evaluate_pairs(loaded.model, data.eval, reference, self.config, loaded.tokenizer.pad_token_id,
                                  loaded.device)
-        writer.add(step, "eval", metrics)
+        writer.add(step, MetricSplit.EVAL.value, metrics)
         writer.flush()
-        self.observer.on_eval(step, metrics)
+        self._emit(StepMetrics(step, MetricSplit.EVAL, metrics))
 
     def _checkpoint(self, model, optimizer, scheduler, step: int, metrics: dict[str, float],
                     writer: MetricWriter) -> None:
+        self._enter(Phase.SAVING, step=step)
         writer.flush()  # metrics up to a checkpoint are on disk before the checkpoint is
         path = save_checkpoint(self.run_dir, step, model, optimizer, scheduler,
                                {"run_id": self.run_id, "metrics": metrics}, keep=self.config.keep_checkpoints)
-        self.observer.on_checkpoint(step, str(path))
+        self._emit(CheckpointSaved(step, str(path)))
 
-    def _pause(self) -> None:
+    def _pause(self, step: int) -> None:
         update_run(self.ws, self.run_id, status=RunStatus.PAUSED)
-        self.observer.on_message("paused")
+        self._enter(Phase.PAUSED, step=step)
         while not self.control.wait_while_paused(timeout=0.5):
             pass
+        # Back to running (or on to stopping); the loop reports TRAINING before its next step.
         update_run(self.ws, self.run_id, status=RunStatus.RUNNING)
-        if not self.control.stop_requested:
-            self.observer.on_message("resumed")
 
     # -- messages -------------------------------------------------------------------------------
     @staticmethod

@@ -12,13 +12,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+from core.engine.training_control import steps_per_epoch  # noqa: F401  (the engine's count, re-exported)
 from core.operations.wording import format_duration
-
-
-def steps_per_epoch(train_pairs: int, batch_size: int, gradient_accumulation_steps: int) -> int:
-    """Optimizer steps in one pass over the training pairs (as the engine counts them)."""
-    micro_batches = math.ceil(max(train_pairs, 0) / max(batch_size, 1))
-    return max(1, math.ceil(micro_batches / max(gradient_accumulation_steps, 1)))
 
 
 @dataclass(frozen=True)
@@ -29,6 +24,8 @@ class ProgressSnapshot:
     total_epochs: float
     tokens_per_second: float | None
     seconds_left: float | None
+    #: ``max_steps`` set the run's length, so ``total_epochs`` follows from it (not the epochs setting).
+    length_from_max_steps: bool = False
 
     @property
     def fraction(self) -> float:
@@ -36,7 +33,10 @@ class ProgressSnapshot:
 
     def describe(self) -> str:
         """"step 40 / 120 · epoch 0.7 / 2.0 · 5,120 tokens/s · 2 min 10 s left"."""
-        parts = [f"step {self.step} / {self.total_steps}", f"epoch {self.epoch:.1f} / {self.total_epochs:.1f}"]
+        epochs = f"epoch {self.epoch:.1f} / {self.total_epochs:.1f}"
+        if self.length_from_max_steps:
+            epochs += " (from max steps)"
+        parts = [f"step {self.step} / {self.total_steps}", epochs]
         if self.tokens_per_second is not None:
             parts.append(f"{self.tokens_per_second:,.0f} tokens/s")
         if self.seconds_left is not None:
@@ -46,8 +46,9 @@ class ProgressSnapshot:
 
 class ProgressClock:
     def __init__(self, total_steps: int, start_step: int = 0, steps_in_epoch: int = 1, pace_window: int = 20,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, length_from_max_steps: bool = False):
         self.total_steps = total_steps
+        self.length_from_max_steps = length_from_max_steps
         self.steps_in_epoch = max(1, steps_in_epoch)
         self._clock = clock
         self._marks: deque[tuple[float, int]] = deque(maxlen=pace_window + 1)
@@ -79,4 +80,5 @@ class ProgressClock:
         pace = self.seconds_per_step()
         left = None if pace is None else max(0, self.total_steps - self._step) * pace
         return ProgressSnapshot(self._step, self.total_steps, self._step / self.steps_in_epoch,
-                                self.total_steps / self.steps_in_epoch, self._tokens_per_second, left)
+                                self.total_steps / self.steps_in_epoch, self._tokens_per_second, left,
+                                self.length_from_max_steps)

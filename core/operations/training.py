@@ -1,0 +1,264 @@
+"""Training, the user action: the settings a new run starts from, and ``TrainingSession``, one
+run's start / pause / resume / stop with its state machine and typed events. Plain Python
+(no Qt); the GUI's ``TrainingWorker`` adapts the events to a signal, ``main.py train`` prints
+a progress bar from them.
+
+    session = TrainingSession(ws, on_event=print)
+    session.start(config)            # idle -> starting (returns at once; any thread)
+    outcome = session.run()          # the work, on the calling thread, to the end
+    session.pause() / .resume() / .stop()   # from any thread while it runs
+
+States (``SessionState``)::
+
+    idle ─start─► starting ─RunStarted─► running ⇄ paused        (pause / resume)
+      ▲              │                      │         │
+      └─LaunchRefused┘            stop ─────┴─────────┴──► stopping
+                     starting/running/paused/stopping ─RunFinished─► finished
+
+``start(values=...)`` takes the form's raw values: the launch checks (every bad setting, the
+model folder, the labelled pairs — it builds the training set) then run inside ``run()``, off
+the UI thread, and a refusal arrives as ``LaunchRefused`` (the session goes back to idle).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from core.engine.bundled_models import DEMO_MODEL, demo_model_dir
+from core.engine.training_config import TrainingConfig
+from core.engine.training_control import (Phase, PhaseChanged, RunFinished, RunInfo, RunStarted, StepMetrics,
+                                          TrainingControl, TrainingEvent, TrainingObserver, MetricSplit)
+from core.operations.training_progress import ProgressClock, ProgressSnapshot
+from storage.models import RunStatus
+from storage.settings import WorkspaceSettings, read_settings
+from storage.workspace import Workspace
+
+
+# -- the settings a new run starts from ---------------------------------------------------------
+def training_defaults(settings: WorkspaceSettings, demo_model_available: bool = True) -> TrainingConfig:
+    """The settings a new run starts from, the one rule the Train tab and ``main.py train`` share:
+
+    1. the workspace's saved ``training_config`` (a demo workspace ships one), else the built-in
+       defaults (also when the saved one no longer parses: it was written by another version);
+    2. the base model: the workspace's ``base_model`` setting when set — it is the setting whose
+       one job is to name the model new runs start from, and the model ``demo-eval`` compares
+       against, so changing it must take effect even if the saved config names another — else
+       the saved config's own ``base_model``, else the bundled demo model when it ships.
+    """
+    config = TrainingConfig()
+    if settings.training_config:
+        try:
+            config = TrainingConfig.from_dict(settings.training_config, source="workspace setting 'training_config'")
+        except ValueError:
+            config = TrainingConfig()
+    if settings.base_model:
+        config.base_model = settings.base_model
+    if not config.base_model and demo_model_available:
+        config.base_model = DEMO_MODEL
+    return config
+
+
+def default_training_config(ws: Workspace) -> TrainingConfig:
+    """``training_defaults`` of the workspace's stored settings (reads the database)."""
+    try:
+        demo_available = (demo_model_dir() / "config.json").is_file()
+    except ValueError:
+        demo_available = False
+    return training_defaults(read_settings(ws), demo_available)
+
+
+# -- one run --------------------------------------------------------------------------------------
+class SessionState(str, enum.Enum):
+    IDLE = "idle"
+    STARTING = "starting"       # launch checks, data, model, reference pass
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"       # finishing the step, saving a checkpoint and the adapter
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class LaunchRefused:
+    """``start(values=...)`` found reasons not to train: setting name (or ``launch_checks.DATA_KEY``)
+    -> message. Nothing was created; the session is idle again."""
+
+    problems: dict[str, str]
+
+
+SessionEvent = TrainingEvent | LaunchRefused
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What ``run()`` returns: ``status`` None when the launch was refused."""
+
+    run_id: str | None
+    status: RunStatus | None
+    error: str | None = None
+    problems: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+class SessionError(RuntimeError):
+    """A request the session's state does not allow (start twice, run before start)."""
+
+
+class TrainingSession:
+    """One training run (new or resumed) and its state. ``on_event`` (and every ``subscribe``d
+    callable) is called on the thread that calls ``run()``, after the session's own state has
+    taken the event in, so a listener reading ``state`` sees at least that event's effect."""
+
+    def __init__(self, ws: Workspace, on_event: Callable[[SessionEvent], None] | None = None):
+        self.ws = ws
+        self._listeners: list[Callable[[SessionEvent], None]] = [on_event] if on_event else []
+        self._lock = threading.RLock()
+        self._state = SessionState.IDLE
+        self._control = TrainingControl()
+        self._request: tuple[TrainingConfig | None, dict[str, Any] | None, str | None] | None = None
+        self._clock: ProgressClock | None = None
+        self.phase: Phase | None = None
+        self.info: RunInfo | None = None
+        self.run_id: str | None = None
+        self.outcome: RunOutcome | None = None
+
+    def subscribe(self, listener: Callable[[SessionEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    # -- requests (any thread) ------------------------------------------------------------------
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    @property
+    def active(self) -> bool:
+        """Between ``start`` and the end of the run."""
+        return self._state not in (SessionState.IDLE, SessionState.FINISHED)
+
+    def start(self, config: TrainingConfig | None = None, *, values: dict[str, Any] | None = None,
+              resume_run_id: str | None = None) -> None:
+        """Ask for a run: a validated ``config``, the form's raw ``values`` (checked in ``run()``),
+        or ``resume_run_id`` (the run's own settings). The work happens in ``run()``."""
+        if sum(x is not None for x in (config, values, resume_run_id)) != 1:
+            raise SessionError("start needs exactly one of config, values or resume_run_id")
+        with self._lock:
+            if self.active:
+                raise SessionError(f"the session is {self._state.value}; it can start only when idle or finished")
+            self._request = (config, values, resume_run_id)
+            self._control = TrainingControl()
+            self._clock, self.phase, self.info, self.outcome = None, None, None, None
+            self.run_id = resume_run_id
+            self._state = SessionState.STARTING
+
+    def pause(self) -> bool:
+        """Hold the run after the current step (running only); True when the request was taken."""
+        with self._lock:
+            if self._state != SessionState.RUNNING:
+                return False
+            self._control.pause()
+            self._state = SessionState.PAUSED
+            return True
+
+    def resume(self) -> bool:
+        """Continue a paused run; True when it was paused."""
+        with self._lock:
+            if self._state != SessionState.PAUSED:
+                return False
+            self._control.resume()
+            self._state = SessionState.RUNNING
+            if self._clock is not None:
+                self._clock.restart_pace()   # time spent paused is not slowness
+            return True
+
+    def stop(self) -> bool:
+        """Finish the current step, save a checkpoint and the adapter, end the run as stopped.
+        (During the reference pass: end it there; it resumes from step 0.)"""
+        with self._lock:
+            if self._state not in (SessionState.STARTING, SessionState.RUNNING, SessionState.PAUSED):
+                return False
+            self._control.request_stop()
+            self._state = SessionState.STOPPING
+            return True
+
+    # -- where the run stands -----------------------------------------------------------------------
+    def progress(self) -> ProgressSnapshot | None:
+        """Step, epoch, speed and — only while it runs — the time left."""
+        with self._lock:
+            if self._clock is None:
+                return None
+            snapshot = self._clock.snapshot()
+            if self._state != SessionState.RUNNING:
+                snapshot = dataclasses.replace(snapshot, seconds_left=None)
+            return snapshot
+
+    # -- the work (the calling thread) ----------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        """Train to the end on this thread; never raises for a failed run (see ``outcome``)."""
+        with self._lock:
+            if self._state != SessionState.STARTING or self._request is None:
+                raise SessionError("run() needs start() first")
+            config, values, resume_run_id = self._request
+            self._request = None
+        if values is not None:
+            config, problems = self._check(values)
+            if config is None:
+                self.outcome = RunOutcome(None, None, None, problems)
+                with self._lock:
+                    self._state = SessionState.IDLE
+                self._tell(LaunchRefused(problems))
+                return self.outcome
+        # Imported here, on the training thread: the trainer imports torch, which would freeze a
+        # window for seconds if the Train tab's first opening imported it.
+        from core.engine.trainer import TrainingFailed, train
+
+        observer = _SessionObserver(self)
+        try:
+            train(self.ws, config, observer, self._control, resume_run_id=resume_run_id)
+        except Exception as exc:  # noqa: BLE001 - a failed run ends the session with its reason
+            # The trainer reports its own failures (RunFinished(FAILED)); a refusal before any
+            # work (a bad setting, a run that cannot be resumed) or a crash still needs one.
+            if self.outcome is None:
+                run_id = exc.run_id if isinstance(exc, TrainingFailed) else None
+                observer.on_event(RunFinished(run_id, RunStatus.FAILED, str(exc) or type(exc).__name__))
+        return self.outcome
+
+    def _check(self, values: dict[str, Any]) -> tuple[TrainingConfig | None, dict[str, str]]:
+        from core.operations.launch_checks import launch_problems
+
+        return launch_problems(self.ws, values)
+
+    def _take(self, event: TrainingEvent) -> None:
+        """The session's own bookkeeping of an engine event (training thread)."""
+        with self._lock:
+            if isinstance(event, PhaseChanged):
+                if self.phase == Phase.PAUSED and event.phase == Phase.TRAINING and self._clock is not None:
+                    self._clock.restart_pace()
+                self.phase = event.phase
+            elif isinstance(event, RunStarted):
+                info = event.info
+                self.info, self.run_id = info, info.run_id
+                self._clock = ProgressClock(info.total_steps, info.start_step, info.steps_per_epoch,
+                                            length_from_max_steps=info.length_from_max_steps)
+                if self._state == SessionState.STARTING:
+                    self._state = SessionState.RUNNING
+            elif isinstance(event, StepMetrics) and event.split == MetricSplit.TRAIN and self._clock is not None:
+                self._clock.step(event.step, event.metrics.get("tokens_per_second"))
+            elif isinstance(event, RunFinished):
+                self.run_id = event.run_id or self.run_id
+                self.outcome = RunOutcome(self.run_id, event.status, event.error)
+                self._state = SessionState.FINISHED
+
+    def _tell(self, event: SessionEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+
+class _SessionObserver(TrainingObserver):
+    def __init__(self, session: TrainingSession):
+        self._session = session
+
+    def on_event(self, event: TrainingEvent) -> None:
+        self._session._take(event)
+        self._session._tell(event)
