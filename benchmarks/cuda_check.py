@@ -83,6 +83,7 @@ def main() -> int:
         print("no CUDA GPU here; nothing to check", file=sys.stderr)
         return 2
     from core.demo.demo_workspace import create_demo_workspace
+    from storage.settings import read_settings
     from storage.workspace import Workspace
 
     report = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
@@ -90,7 +91,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = create_demo_workspace(Path(tmp) / "demo")
         with Workspace.open(folder) as ws:
-            base = dict(ws.get_setting("training_config") or {})
+            base = dict(read_settings(ws).training_config)
             base.update(max_steps=args.steps, checkpoint_interval=0)
             for overrides in ({"device": "auto", "dtype": "auto"},
                               {"device": "cuda", "dtype": "float32"},

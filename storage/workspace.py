@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.migrations import SchemaTooNewError, ensure_schema
@@ -164,6 +164,8 @@ class Workspace:
                 yield session
 
     # -- settings ----------------------------------------------------------------------
+    # Untyped access by key, left for the screens not yet moved to storage.settings
+    # (read_settings / update_settings, which validate); new code uses those.
     def get_setting(self, key: str, default: Any = None) -> Any:
         with self.session() as s:
             row = s.get(Setting, key)
@@ -172,7 +174,3 @@ class Workspace:
     def set_setting(self, key: str, value: Any) -> None:
         with self.writing() as s:
             s.merge(Setting(key=key, value_json=json.dumps(value)))
-
-    def settings(self) -> dict[str, Any]:
-        with self.session() as s:
-            return {row.key: row.value for row in s.scalars(select(Setting))}

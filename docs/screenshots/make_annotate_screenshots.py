@@ -73,6 +73,7 @@ def build_workspace(root: Path):
     from storage.annotation_queue import AnnotationQueue, choice_for_side
     from storage.ingest import ImportRecord, import_records
     from storage.models import Choice
+    from storage.settings import update_settings
     from storage.workspace import Workspace
     from tests.annotate_samples import add_showcase_pair
 
@@ -80,7 +81,7 @@ def build_workspace(root: Path):
     showcase = add_showcase_pair(ws)
     diff_pair = import_records(ws, [ImportRecord(DIFF_PROMPT, [DIFF_LEFT, DIFF_RIGHT])], "cooking.jsonl").pair_ids[0]
     ids = import_records(ws, [ImportRecord(p, [a, b]) for p, a, b in PAIRS], "team-round-1.jsonl").pair_ids
-    ws.set_setting("overlap", 3)
+    update_settings(ws, overlap=3)
     votes = {"maria": "LLLLLLLL", "kenji": "LLRLLLLR", "sam": "LRLLTLLL"}
     for name, pattern in votes.items():
         queue = AnnotationQueue(ws, name)
