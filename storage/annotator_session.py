@@ -3,7 +3,7 @@
 ``SessionPace`` is the arithmetic behind the progress bar (target, pace in pairs per hour,
 time left); it is plain Python with an injectable clock so it is tested without Qt or
 waiting. ``annotator_names`` lists the people (not the pseudo-annotators of imported
-labels) to offer on the "who are you?" screen.
+labels) to offer on the "who are you?" screen; ``pair_count`` tells a new, empty workspace.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from storage.models import Annotator
+from storage.models import Annotator, Pair
 from storage.workspace import Workspace
 
 # A pause longer than this (lunch, a meeting) counts as this long, so one break does not
@@ -27,6 +27,12 @@ def annotator_names(ws: Workspace) -> list[str]:
     with ws.session() as s:
         return list(s.scalars(select(Annotator.name).where(Annotator.is_pseudo.is_(False))
                               .order_by(Annotator.created_at, Annotator.id)))
+
+
+def pair_count(ws: Workspace) -> int:
+    """How many pairs the workspace holds (0: a new, empty workspace)."""
+    with ws.session() as s:
+        return s.scalar(select(func.count()).select_from(Pair))
 
 
 def validate_annotator_name(name: str) -> str:

@@ -1,4 +1,5 @@
-"""The labelling screen driven with its keys; the database is checked after every press."""
+"""The labelling screen driven with its keys; the database is checked after every press (once
+the background commit is in: ``press`` waits for the database worker to go idle)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from gui.annotate.annotate_view import AnnotateView
 from storage.annotation_queue import AnnotationQueue
 from storage.models import Annotator, Choice, Pair, Verdict
 from tests.annotate_samples import LONG_MARKDOWN, add_sample_pairs, add_showcase_pair
+from tests.gui_db import db, settle  # noqa: F401  (fixture)
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("isolated_settings")
@@ -19,19 +21,22 @@ KEYS = {"1": Qt.Key.Key_1, "2": Qt.Key.Key_2, "3": Qt.Key.Key_3, "4": Qt.Key.Key
         "S": Qt.Key.Key_S}
 
 
-def make_view(qtbot, ws, name: str | None = "ada") -> AnnotateView:
-    view = AnnotateView(ws, name)
+def make_view(qtbot, db, ws, name: str | None = "ada") -> AnnotateView:
+    view = AnnotateView(ws, db, name)
+    db.views.append(view)
     qtbot.addWidget(view)
     view.resize(1200, 800)
     with qtbot.waitActive(view):  # shortcuts fire only in the active window
         view.show()
         view.activateWindow()
     view.setFocus()
+    settle(db)  # the session is open and the first pairs fetched
     return view
 
 
 def press(qtbot, view: AnnotateView, key: str, modifier=Qt.KeyboardModifier.NoModifier) -> None:
     qtbot.keyClick(view, KEYS.get(key, key), modifier)
+    settle(view.db)
 
 
 def active_verdicts(ws, name: str) -> list[tuple[int, Choice, str]]:
@@ -60,8 +65,8 @@ def ws40(workspace):
 @pytest.mark.parametrize("key, expected", [
     ("3", Choice.TIE), ("T", Choice.TIE), ("4", Choice.BOTH_BAD), ("B", Choice.BOTH_BAD),
     ("S", Choice.SKIP), ("0", Choice.SKIP)])
-def test_fixed_choice_keys_commit_at_once_and_show_the_next_pair(qtbot, ws40, key, expected):
-    view = make_view(qtbot, ws40)
+def test_fixed_choice_keys_commit_at_once_and_show_the_next_pair(qtbot, db, ws40, key, expected):
+    view = make_view(qtbot, db, ws40)
     first = view.current.pair_id
     press(qtbot, view, key)
     # Committed: a fresh session (another connection) sees it without the view doing anything more.
@@ -70,8 +75,10 @@ def test_fixed_choice_keys_commit_at_once_and_show_the_next_pair(qtbot, ws40, ke
     assert view.display.left.text == view.current.left_text
 
 
-def test_a_verdict_that_cannot_be_saved_keeps_the_pair_on_screen_and_says_so(qtbot, ws40):
-    view = make_view(qtbot, ws40)
+def test_a_verdict_whose_pair_was_deleted_is_not_saved_and_the_screen_says_so(qtbot, db, ws40):
+    # Verdicts are stored in the background now (the next pair is on screen at once), so a pair
+    # deleted under the annotator cannot keep the screen: the banner says what was not saved.
+    view = make_view(qtbot, db, ws40)
     first = view.current.pair_id
     with ws40.writing() as s:  # the pair disappears under the annotator (another process deleted it)
         s.delete(s.get(Pair, first))
@@ -79,14 +86,18 @@ def test_a_verdict_that_cannot_be_saved_keeps_the_pair_on_screen_and_says_so(qtb
     view.status_message.connect(messages.append)
     press(qtbot, view, "3")
     assert active_verdicts(ws40, "ada") == []
-    assert view.current.pair_id == first
-    assert messages and messages[-1].startswith(f"Not saved — pair #{first} stays on screen")
+    assert view.current.pair_id != first and view.unsaved == []
+    assert messages and messages[-1].startswith(f"Not saved — pair #{first} ")
+    assert view.banner.isVisible() and f"pair #{first}" in view.banner.message
+    assert view.pace.done == 0  # it does not count towards the session
+    qtbot.mouseClick(view.banner.dismiss, Qt.MouseButton.LeftButton)
+    assert not view.banner.isVisible()
 
 
 @pytest.mark.parametrize("key, side", [("1", "left"), ("Left", "left"), ("2", "right"), ("Right", "right")])
-def test_side_keys_store_the_response_shown_on_that_side(qtbot, ws40, key, side):
+def test_side_keys_store_the_response_shown_on_that_side(qtbot, db, ws40, key, side):
     # Left/right is randomised per pair: a left press on a swapped pair chose response b.
-    view = make_view(qtbot, ws40)
+    view = make_view(qtbot, db, ws40)
     seen_swapped = set()
     for _ in range(12):
         view_pair = view.current
@@ -103,8 +114,8 @@ def test_side_keys_store_the_response_shown_on_that_side(qtbot, ws40, key, side)
     assert seen_swapped == {True, False}, "the sample must hold pairs shown both ways"
 
 
-def test_undo_walks_back_through_the_session(qtbot, ws40):
-    view = make_view(qtbot, ws40)
+def test_undo_walks_back_through_the_session(qtbot, db, ws40):
+    view = make_view(qtbot, db, ws40)
     judged = []
     for key in ("1", "2", "3"):
         judged.append(view.current.pair_id)
@@ -133,8 +144,8 @@ def test_undo_walks_back_through_the_session(qtbot, ws40):
     assert view.current.pair_id == judged[0]
 
 
-def test_note_field_takes_typed_keys_and_the_note_is_saved_with_the_verdict(qtbot, ws40):
-    view = make_view(qtbot, ws40)
+def test_note_field_takes_typed_keys_and_the_note_is_saved_with_the_verdict(qtbot, db, ws40):
+    view = make_view(qtbot, db, ws40)
     first = view.current.pair_id
     press(qtbot, view, Qt.Key.Key_N)
     assert view.note.hasFocus()
@@ -151,25 +162,26 @@ def test_note_field_takes_typed_keys_and_the_note_is_saved_with_the_verdict(qtbo
     assert view.note.text() == ""
 
 
-def test_buttons_record_like_keys_and_time_is_measured(qtbot, ws40):
-    view = make_view(qtbot, ws40)
+def test_buttons_record_like_keys_and_time_is_measured(qtbot, db, ws40):
+    view = make_view(qtbot, db, ws40)
     first = view.current
     qtbot.wait(30)
     qtbot.mouseClick(view.verdicts.buttons["right"], Qt.MouseButton.LeftButton)
+    settle(db)
     with ws40.session() as s:
         verdict = s.scalars(select(Verdict)).one()
     expected = Choice.A if first.swapped else Choice.B
     assert (verdict.pair_id, verdict.choice) == (first.pair_id, expected)
     assert verdict.seconds_spent >= 0.02
-    assert view.progress.value() == 1 and view.pace.done == 1
+    assert view.header.progress.value() == 1 and view.pace.done == 1
 
 
-def test_overlap_two_annotators_judge_the_same_pair_then_it_closes(qtbot, ws40):
+def test_overlap_two_annotators_judge_the_same_pair_then_it_closes(qtbot, db, ws40):
     ws40.set_setting("overlap", 2)
-    ada = make_view(qtbot, ws40, "ada")
+    ada = make_view(qtbot, db, ws40, "ada")
     first = ada.current.pair_id
     press(qtbot, ada, "1")
-    bob = make_view(qtbot, ws40, "bob")
+    bob = make_view(qtbot, db, ws40, "bob")
     # The queue finishes pairs first: bob is served the pair ada just judged.
     assert bob.current.pair_id == first
     press(qtbot, bob, "2")
@@ -179,8 +191,8 @@ def test_overlap_two_annotators_judge_the_same_pair_then_it_closes(qtbot, ws40):
     assert [p for p, _, _ in active_verdicts(ws40, "bob")] == [first]
 
 
-def test_picker_creates_and_remembers_the_annotator(qtbot, ws40):
-    view = make_view(qtbot, ws40, None)
+def test_picker_creates_and_remembers_the_annotator(qtbot, db, ws40):
+    view = make_view(qtbot, db, ws40, None)
     assert view.pages.currentWidget() is view.picker
     press(qtbot, view, "1")  # no verdict before someone is labelling
     assert all_verdict_rows(ws40) == []
@@ -189,16 +201,17 @@ def test_picker_creates_and_remembers_the_annotator(qtbot, ws40):
     qtbot.keyClick(view.picker.names.lineEdit(), Qt.Key.Key_Backspace)
     assert all_verdict_rows(ws40) == []
     qtbot.keyClick(view.picker.names.lineEdit(), Qt.Key.Key_Return)
+    settle(db)
     assert view.annotator_name == "Grace Hopper"
     assert view.current is not None
-    again = make_view(qtbot, ws40, None)
+    again = make_view(qtbot, db, ws40, None)
     assert again.picker.name() == "Grace Hopper"  # remembered on this computer
     assert "Grace Hopper" in [again.picker.names.itemText(i) for i in range(again.picker.names.count())]
 
 
-def test_empty_queue_shows_the_done_page_and_ignores_verdict_keys(qtbot, workspace):
+def test_empty_queue_shows_the_done_page_and_ignores_verdict_keys(qtbot, db, workspace):
     add_sample_pairs(workspace, 2)
-    view = make_view(qtbot, workspace)
+    view = make_view(qtbot, db, workspace)
     press(qtbot, view, "1")
     press(qtbot, view, "2")
     assert view.current is None
@@ -209,9 +222,9 @@ def test_empty_queue_shows_the_done_page_and_ignores_verdict_keys(qtbot, workspa
     assert view.current is not None and view.content.currentWidget() is view.display
 
 
-def test_markdown_raw_and_diff_toggles(qtbot, workspace):
+def test_markdown_raw_and_diff_toggles(qtbot, db, workspace):
     add_showcase_pair(workspace)
-    view = make_view(qtbot, workspace)
+    view = make_view(qtbot, db, workspace)
     panel = view.display.left if view.current.left_text == LONG_MARKDOWN else view.display.right
     rendered = panel.browser.document().toPlainText()
     assert "**" not in rendered and "```" not in rendered and "def top_paths" in rendered
@@ -241,9 +254,9 @@ def _fragments(block):
         it += 1
 
 
-def test_synced_scrolling(qtbot, workspace):
+def test_synced_scrolling(qtbot, db, workspace):
     add_showcase_pair(workspace)
-    view = make_view(qtbot, workspace)
+    view = make_view(qtbot, db, workspace)
     view.resize(900, 500)
     view.display.right.show_text(LONG_MARKDOWN * 2, raw=False)
     view.display.left.show_text(LONG_MARKDOWN, raw=False)
@@ -256,8 +269,8 @@ def test_synced_scrolling(qtbot, workspace):
     assert abs(left.value() - left.maximum() // 2) <= 1
 
 
-def test_help_overlay_and_guidelines_editing(qtbot, ws40):
-    view = make_view(qtbot, ws40)
+def test_help_overlay_and_guidelines_editing(qtbot, db, ws40):
+    view = make_view(qtbot, db, ws40)
     qtbot.keyClick(view, Qt.Key.Key_F1)
     assert view.help.isVisible()
     qtbot.keyClick(view, Qt.Key.Key_Escape)
@@ -277,5 +290,6 @@ def test_help_overlay_and_guidelines_editing(qtbot, ws40):
     qtbot.keyClicks(view.guidelines.editor, "Prefer 2 short answers")
     assert active_verdicts(ws40, "ada") == []
     qtbot.mouseClick(view.guidelines.edit_button, Qt.MouseButton.LeftButton)
+    settle(db)
     assert ws40.get_setting("guidelines") == "# Rule 1\nPrefer 2 short answers"
     assert "Rule 1" in view.guidelines.browser.document().toPlainText()

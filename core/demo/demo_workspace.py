@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from core.engine.bundled_models import DEMO_MODEL
 from core.demo.corpus import (
@@ -30,7 +30,9 @@ from core.demo.corpus import (
     generate_conversations,
     user_messages,
 )
+from storage.annotator_session import pair_count
 from storage.ingest import ImportRecord, import_records
+from storage.settings import update_settings
 from storage.workspace import DB_NAME, Workspace
 
 LABELLED_PROMPTS = 400
@@ -93,12 +95,19 @@ def held_out_prompts(n: int) -> list[str]:
     return [c.prompt for c in generate_conversations(n, HELD_OUT_SEED, exclude_prompts=taken)]
 
 
-def populate_demo_workspace(ws: Workspace) -> None:
-    import_records(ws, demo_records(demo_conversations()), source=DEMO_SOURCE, labelled_by=DEMO_ANNOTATOR)
-    ws.set_setting("base_model", DEMO_MODEL)
-    ws.set_setting("training_config", dict(DEMO_TRAINING))
-    ws.set_setting("demo", {"version": 1, "labelled_pairs": LABELLED_PAIRS,
-                            "candidate_prompts": CANDIDATE_PROMPTS})
+def populate_demo_workspace(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> None:
+    import_records(ws, demo_records(demo_conversations()), source=DEMO_SOURCE, labelled_by=DEMO_ANNOTATOR,
+                   progress=progress)
+    update_settings(ws, base_model=DEMO_MODEL, training_config=dict(DEMO_TRAINING),
+                    demo={"version": 1, "labelled_pairs": LABELLED_PAIRS, "candidate_prompts": CANDIDATE_PROMPTS})
+
+
+def fill_demo_workspace(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> None:
+    """Fill ``ws``, an open workspace without pairs, with the demo (the app's welcome panel).
+    All or nothing: the pairs and labels go in one transaction."""
+    if pair_count(ws):
+        raise FileExistsError(f"{ws.location} already holds pairs; the demo goes into an empty workspace")
+    populate_demo_workspace(ws, progress)
 
 
 def _is_new_or_empty(folder: Path) -> bool:

@@ -93,6 +93,13 @@ class QueueCounts:
 
 
 @dataclass(frozen=True)
+class FetchRequest:
+    exclude: tuple[int, ...]    # pairs held by the session (on screen, ready, judged this sitting)
+    count: int
+    generation: int             # answers to an older generation are dropped
+
+
+@dataclass(frozen=True)
 class UndoOutcome:
     pair: PairView | None        # what is now on screen (the undone verdict's pair)
     write: Write | None          # the retraction to store (None: nothing stored needs taking back)
@@ -111,6 +118,7 @@ class LabellingSession:
     outbox: list[Write] = field(default_factory=list)
     _drafts: dict[int, str] = field(default_factory=dict)
     _fetching: bool = False
+    _generation: int = 0
     _shown_at: float = 0.0
 
     # -- database work ------------------------------------------------------------------
@@ -137,10 +145,10 @@ class LabellingSession:
             self.queue = queue
             self.forget_ahead()
 
-    def fetch_pairs(self, exclude: tuple[int, ...], count: int) -> list[PairView]:
-        """Up to ``count`` open pairs, none of ``exclude``, in queue order. Database work."""
-        queue, skip, found = self.queue, list(exclude), []
-        while len(found) < count:
+    def fetch_pairs(self, request: "FetchRequest") -> list[PairView]:
+        """Up to ``request.count`` open pairs, none of ``request.exclude``, in queue order. Database work."""
+        queue, skip, found = self.queue, list(request.exclude), []
+        while len(found) < request.count:
             view = queue.next_pair(skip)
             if view is None:
                 break
@@ -179,26 +187,33 @@ class LabellingSession:
             held.add(self.current.pair_id)
         return held
 
-    def take_fetch(self) -> tuple[tuple[int, ...], int] | None:
-        """(exclude, count) for ``fetch_pairs`` when more pairs are needed and none is being
-        fetched; marks a fetch as under way (answer it with ``receive_pairs``)."""
+    def take_fetch(self) -> "FetchRequest | None":
+        """What to fetch (answer with ``fetch_pairs``, then ``receive_pairs``) when more pairs
+        are needed, none is being fetched and the queue is not known to be empty."""
         wanted = PREFETCH + (self.current is None) - len(self.ahead)
-        if self._fetching or wanted <= 0 or (self.exhausted and self.current is not None):
+        if self._fetching or wanted <= 0 or self.exhausted:
             return None
         self._fetching = True
-        return tuple(sorted(self._held())), wanted
+        return FetchRequest(tuple(sorted(self._held())), wanted, self._generation)
 
-    def receive_pairs(self, pairs: list[PairView], asked: int) -> bool:
-        """Take the fetched pairs; True when the pair on screen changed."""
+    def receive_pairs(self, request: "FetchRequest", pairs: list[PairView]) -> bool:
+        """Take the fetched pairs; True when the pair on screen changed. The answer to a fetch
+        made before ``forget_ahead`` is dropped (fetch again)."""
         self._fetching = False
+        if request.generation != self._generation:
+            return False
         held = self._held()
-        fresh = [p for p in pairs if p.pair_id not in held]
-        self.exhausted = len(pairs) < asked
-        self.ahead.extend(fresh)
+        self.exhausted = len(pairs) < request.count
+        self.ahead.extend(p for p in pairs if p.pair_id not in held)
         if self.current is None and self.ahead:
             self._show(self.ahead.popleft())
             return True
         return False
+
+    @property
+    def fetching(self) -> bool:
+        """A fetch is under way (a screen without a pair shows "loading", not "nothing left")."""
+        return self._fetching
 
     def fetch_failed(self) -> None:
         self._fetching = False
@@ -207,6 +222,7 @@ class LabellingSession:
         """Drop the prefetched pairs (the queue changed elsewhere: import, overlap, Pairs tab)."""
         self.ahead.clear()
         self.exhausted = False
+        self._generation += 1
 
     def _show(self, view: PairView | None) -> None:
         if self.current is not None:
@@ -289,7 +305,9 @@ class LabellingSession:
         (undone meanwhile, or it can never succeed — its pair is gone)."""
         write.in_flight = False
         write.attempts += 1
-        write.last_error = f"{error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        cause = getattr(error, "orig", None) or error   # the driver's own error inside SQLAlchemy's
+        text = str(cause).splitlines()[0] if str(cause) else ""
+        write.last_error = f"{cause.__class__.__name__}: {text}" if text else cause.__class__.__name__
         permanent = isinstance(error, PermanentWriteError)
         if write.cancelled or permanent:
             if write in self.outbox:
@@ -324,7 +342,7 @@ class LabellingSession:
         """Fetch pairs until the session has a pair on screen and its prefetch (no threads)."""
         request = self.take_fetch()
         if request is not None:
-            self.receive_pairs(self.fetch_pairs(*request), request[1])
+            self.receive_pairs(request, self.fetch_pairs(request))
 
     def record(self, choice: Choice | str, note: str | None = None) -> Changes:
         """Judge the pair on screen and store the verdict now; the next pair is current."""

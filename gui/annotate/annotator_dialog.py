@@ -1,16 +1,16 @@
 """Who is labelling? Pick an existing annotator of the workspace or type a new name.
 
-``AnnotatorPicker`` is the welcome page of the labelling screen; ``AnnotatorDialog`` wraps
-the same picker for switching annotator later. Neither stores anything: the annotate view
-creates the annotator (through its queue) and remembers the name on this computer.
+``AnnotatorPicker`` is the first page of the labelling screen (and where "Switch" leads). It
+stores nothing: the annotate view creates the annotator (through its labelling session) and
+remembers the name on this computer. The names are read on the database thread.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFrame, QLabel, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from gui.common.db_worker import DatabaseWorker
 from storage.annotator_session import annotator_names, validate_annotator_name
 from storage.workspace import Workspace
 
@@ -20,10 +20,11 @@ class AnnotatorPicker(QWidget):
 
     chosen = Signal(str)
 
-    def __init__(self, workspace: Workspace, current: str | None = None, with_button: bool = True,
+    def __init__(self, workspace: Workspace, db: DatabaseWorker, current: str | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.workspace = workspace
+        self.db = db
         layout = QVBoxLayout(self)
         layout.setAlignment(Qt.AlignmentFlag.AlignCenter)
         card = QFrame()
@@ -42,7 +43,6 @@ class AnnotatorPicker(QWidget):
         self.names.setEditable(True)
         self.names.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.names.lineEdit().setPlaceholderText("Your name")
-        self.names.addItems(annotator_names(workspace))
         self.names.setCurrentText(current or "")
         self.error = QLabel("")
         self.error.setObjectName("muted")
@@ -52,16 +52,35 @@ class AnnotatorPicker(QWidget):
         inner.addSpacing(6)
         inner.addWidget(self.names)
         inner.addWidget(self.error)
-        if with_button:
-            self.start = QPushButton("Start labelling")
-            self.start.setObjectName("primary")
-            self.start.clicked.connect(self.accept_name)
-            inner.addWidget(self.start, 0, Qt.AlignmentFlag.AlignRight)
+        self.start = QPushButton("Start labelling")
+        self.start.setObjectName("primary")
+        self.start.clicked.connect(self.accept_name)
+        inner.addWidget(self.start, 0, Qt.AlignmentFlag.AlignRight)
         self.names.lineEdit().returnPressed.connect(self.accept_name)
         layout.addWidget(card)
+        self.reload_names()
+
+    def reload_names(self) -> None:
+        """Read the workspace's annotators again (database thread); the typed text stays."""
+        self.db.submit(annotator_names, self.workspace, on_done=self._show_names)
+
+    def _show_names(self, names: list[str]) -> None:
+        typed = self.names.currentText()
+        self.names.blockSignals(True)
+        self.names.clear()
+        self.names.addItems(names)
+        self.names.setCurrentText(typed)
+        self.names.blockSignals(False)
 
     def name(self) -> str:
         return self.names.currentText()
+
+    def known_names(self) -> list[str]:
+        return [self.names.itemText(i) for i in range(self.names.count())]
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.setVisible(True)
 
     def accept_name(self) -> bool:
         try:
@@ -73,22 +92,3 @@ class AnnotatorPicker(QWidget):
         self.error.setVisible(False)
         self.chosen.emit(name)
         return True
-
-
-class AnnotatorDialog(QDialog):
-    def __init__(self, workspace: Workspace, current: str | None = None, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Switch annotator")
-        self.picker = AnnotatorPicker(workspace, current, with_button=False)
-        self.selected: str | None = None
-        self.picker.chosen.connect(self._on_chosen)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.picker.accept_name)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.picker)
-        layout.addWidget(buttons)
-
-    def _on_chosen(self, name: str) -> None:
-        self.selected = name
-        self.accept()

@@ -1,7 +1,8 @@
 """The labelling guidelines beside the responses: Markdown, one text per workspace, editable.
 
-Stored in the workspace setting ``guidelines`` so every annotator of a team store reads the
-same rules.
+Stored in the workspace setting ``guidelines`` (``storage.settings``) so every annotator of a
+team store reads the same rules. Read and saved on the database thread; a save reports
+``Changes(settings=True)`` through ``saved``.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QStackedWidget, QWidget
 
-from gui.common.markdown_render import render_markdown
+from core.operations.changes import Changes
 from gui.annotate.response_panel import Card, make_browser
+from gui.common.db_worker import DatabaseWorker
+from gui.common.markdown_render import render_markdown
+from storage.settings import read_settings, update_settings
 from storage.workspace import Workspace
 
-SETTING_KEY = "guidelines"
 DEFAULT_GUIDELINES = """\
 ### What makes a response better
 
@@ -35,11 +38,13 @@ Don't let length decide: a longer answer is not better by itself.
 class GuidelinesPanel(Card):
     """Shows the workspace's guidelines; Edit switches to a text editor, Save stores them."""
 
-    saved = Signal(str)
+    saved = Signal(object)   # Changes, once stored
 
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None):
+    def __init__(self, workspace: Workspace, db: DatabaseWorker, parent: QWidget | None = None):
         super().__init__("Guidelines", parent)
         self.workspace = workspace
+        self.db = db
+        self._text = DEFAULT_GUIDELINES
         self.header.addStretch(1)
         self.edit_button = QPushButton("Edit")
         self.edit_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -55,10 +60,20 @@ class GuidelinesPanel(Card):
         self.reload()
 
     def text(self) -> str:
-        return str(self.workspace.get_setting(SETTING_KEY, DEFAULT_GUIDELINES))
+        """The guidelines as last read or saved."""
+        return self._text
 
     def reload(self) -> None:
-        render_markdown(self.browser.document(), self.text())
+        """Read the guidelines again (database thread), then show them."""
+        self.db.submit(read_settings, self.workspace, on_done=lambda s: self._show(s.guidelines))
+
+    def rerender(self) -> None:
+        """Draw the text again (the theme changed); no database."""
+        render_markdown(self.browser.document(), self._text)
+
+    def _show(self, text: str | None) -> None:
+        self._text = text if text is not None else DEFAULT_GUIDELINES
+        self.rerender()
 
     @property
     def editing(self) -> bool:
@@ -74,8 +89,9 @@ class GuidelinesPanel(Card):
             self.editor.setFocus()
 
     def save(self, text: str) -> None:
-        self.workspace.set_setting(SETTING_KEY, text)
-        self.reload()
+        """Store ``text`` (database thread); the panel shows it at once and reports when stored."""
+        self._show(text)
         self.stack.setCurrentWidget(self.browser)
         self.edit_button.setText("Edit")
-        self.saved.emit(text)
+        self.db.submit(update_settings, self.workspace, guidelines=text,
+                       on_done=lambda _s: self.saved.emit(Changes(settings=True)))

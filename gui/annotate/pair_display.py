@@ -66,12 +66,13 @@ class PairDisplay(QWidget):
     def show_pair(self, view) -> None:
         """Render ``view`` (a PairView): texts are set in place, no widget is rebuilt."""
         self.view = view
-        self._render()
+        self.rerender()
         self.prompt.set_chip("source", view.source)
         self.prompt.set_chip("split", view.split)
         self.prompt.set_chip("pair", f"#{view.pair_id}")
 
-    def _render(self) -> None:
+    def rerender(self) -> None:
+        """Draw the pair again with the current options and theme colours (no widget is rebuilt)."""
         view = self.view
         if view is None:
             return
@@ -101,9 +102,9 @@ class PairDisplay(QWidget):
     def set_raw(self, raw: bool) -> None:
         if raw != self.raw:
             self.raw = raw
-            self._render()
+            self.rerender()
 
     def set_diff(self, diff: bool) -> None:
         if diff != self.diff:
             self.diff = diff
-            self._render()
+            self.rerender()
