@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import select
 
@@ -72,11 +74,23 @@ def test_a_pair_with_an_unstored_verdict_is_never_served_again(ws10):
     session = opened(ws10)
     pending = [session.judge(Choice.A) for _ in range(3)]
     session.forget_ahead()
-    exclude, count = session.take_fetch()
-    assert {w.pair_id for w in pending} <= set(exclude) and session.current.pair_id in exclude
+    request = session.take_fetch()
+    assert {w.pair_id for w in pending} <= set(request.exclude) and session.current.pair_id in request.exclude
     # Even a fetch that raced the verdicts (answered with them) does not serve them again.
-    session.receive_pairs(session.fetch_pairs((), count) + session.fetch_pairs((), 2), count)
+    raced = replace(request, exclude=())
+    session.receive_pairs(request, session.fetch_pairs(raced))
     assert not {w.pair_id for w in pending} & {v.pair_id for v in session.ahead}
+    assert session.current.pair_id not in {v.pair_id for v in session.ahead}
+
+
+def test_an_answer_to_a_fetch_made_before_the_queue_changed_is_dropped(ws10):
+    session = LabellingSession.open(ws10, "ada")
+    stale = session.take_fetch()
+    session.forget_ahead()                        # e.g. the overlap changed meanwhile
+    assert session.receive_pairs(stale, session.fetch_pairs(stale)) is False
+    assert session.current is None and not session.ahead
+    session.fill()
+    assert session.current.pair_id == 1
 
 
 def test_undo_of_an_unstored_verdict_stores_nothing(ws10):
