@@ -1,13 +1,17 @@
 """The main window: one tab per stage of the loop (annotate, browse, team, train), the menus
 and the status bar.
 
-It wires views together and owns nothing else: the views talk to ``storage`` themselves.
-The Train tab is built the first time it is shown (importing the training view pulls in
-the engine, which the labelling screen never needs).
+It owns the GUI's one ``DatabaseWorker`` (the only thread that runs the GUI's SQL) and hands it
+to every view's constructor. Every ``Changes`` a view or an operation reports goes to every
+view's ``on_changes`` (``forward_changes``), so a screen redraws what a write touched — never
+because it was shown. The Train tab is built the first time it is shown (importing the
+training view pulls in the engine, which the labelling screen never needs). Closing waits
+for the verdicts still being stored, then ends the database thread.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 
 from PySide6.QtCore import Qt
@@ -15,17 +19,27 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from core.operations.changes import Changes
+from gui.annotate.annotate_view import AnnotateView
 from gui.common import settings as app_settings
 from gui.common import theme
-from gui.annotate.annotate_view import AnnotateView
+from gui.common.db_worker import DatabaseWorker
+from gui.common.workers import running_workers, wait_for_all_workers
 from gui.pairs.pairs_browser import PairsBrowser
 from gui.team.team_panel import TeamPanel
-from gui.common.workers import running_workers, wait_for_all_workers
 from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError
 
 THEME_SETTING = "view/theme"
 # Windows opened from File ▸ Open workspace: kept referenced until they close.
 _windows: list["MainWindow"] = []
+
+
+def _make_view(cls, workspace: Workspace, db: DatabaseWorker) -> QWidget:
+    """``cls(workspace, db)``. Transitional: a view not yet converted to the database worker
+    takes the workspace alone."""
+    if "db" in inspect.signature(cls.__init__).parameters:
+        return cls(workspace, db)
+    return cls(workspace)
 
 
 def _placeholder(text: str) -> QWidget:
@@ -50,13 +64,19 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"DPO Studio — {workspace.location}")
         self.resize(1380, 880)
 
+        self._closing = False
+        self.db = DatabaseWorker(self)
+        self.db.job_failed.connect(self._on_job_failed)
         remembered = annotator_name or app_settings.remembered_annotator(workspace.location)
-        self.annotate = AnnotateView(workspace, remembered)
-        self.pairs = PairsBrowser(workspace)
-        self.team = TeamPanel(workspace)
+        self.annotate = AnnotateView(workspace, self.db, remembered)
+        self.pairs = _make_view(PairsBrowser, workspace, self.db)
+        self.team = _make_view(TeamPanel, workspace, self.db)
         self.train_page = QWidget()
         QVBoxLayout(self.train_page).setContentsMargins(0, 0, 0, 0)
         self.train_view: QWidget | None = None
+        self.views: list[QWidget] = []
+        for view in (self.annotate, self.pairs, self.team):
+            self._add_view(view)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -73,17 +93,45 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.workspace_label, 1)
         self._build_menus()
 
-        self.annotate.status_message.connect(lambda text: self.statusBar().showMessage(text, 4000))
         self.annotate.search_requested.connect(self.search_pairs)
+        self.annotate.import_requested.connect(self.open_import)
         self.annotate.annotator_changed.connect(self._on_annotator)
-        self.pairs.changed.connect(lambda _p: self.annotate.refresh())
-        self.team.changed.connect(lambda _p: self.annotate.refresh())
-        self.team.overlap_changed.connect(self._on_overlap)
-        if self.annotate.annotator_name:
-            self._on_annotator(self.annotate.annotator_name)
+        if remembered:
             self.annotate.setFocus()
         else:
             self.annotate.show_picker()  # first start on this computer: type a name right away
+
+    # -- changes -----------------------------------------------------------------------
+    def _add_view(self, view: QWidget) -> None:
+        self.views.append(view)
+        status = getattr(view, "status_message", None)
+        if status is not None:
+            status.connect(self.show_status)
+        if hasattr(view, "changes_made"):
+            view.changes_made.connect(self.forward_changes)
+            return
+        # Transitional, for views not yet reporting Changes: their old signals, as Changes.
+        if hasattr(view, "changed"):
+            view.changed.connect(lambda pair_id: self.forward_changes(
+                Changes(verdicts=True, pair_ids=frozenset({pair_id}))))
+        if hasattr(view, "overlap_changed"):
+            view.overlap_changed.connect(lambda _v: self.forward_changes(Changes(settings=True)))
+
+    def forward_changes(self, changes: Changes) -> None:
+        """Give ``changes`` to every view; each redraws what it shows of them."""
+        if not changes or self._closing:
+            return
+        for view in self.views:
+            on_changes = getattr(view, "on_changes", None)
+            if on_changes is not None:
+                on_changes(changes)
+
+    def show_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 6000)
+
+    def _on_job_failed(self, job, exc: BaseException) -> None:
+        if job.on_failed is None:  # a read or write nobody answers for: say so rather than nothing
+            self.show_status(f"A database task failed ({job.name}): {exc.__class__.__name__}: {exc}")
 
     # -- menus -------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -107,7 +155,8 @@ class MainWindow(QMainWindow):
             theme_menu.addAction(action)
             self.theme_actions[name] = action
         view_menu.addSeparator()
-        for toggle in (self.annotate.guidelines_toggle, self.annotate.raw_toggle, self.annotate.diff_toggle):
+        header = self.annotate.header
+        for toggle in (header.guidelines_toggle, header.raw_toggle, header.diff_toggle):
             action = QAction(toggle.text(), self, checkable=True)
             action.setChecked(toggle.isChecked())
             action.toggled.connect(toggle.setChecked)
@@ -134,7 +183,10 @@ class MainWindow(QMainWindow):
         theme.apply_theme(name)
         app_settings.set_value(THEME_SETTING, name)
         self.theme_actions[name].setChecked(True)
-        self.annotate.refresh_theme()
+        for view in self.views:
+            refresh = getattr(view, "refresh_theme", None)
+            if refresh is not None:
+                refresh()
 
     def search_pairs(self) -> None:
         self.tabs.setCurrentWidget(self.pairs)
@@ -153,8 +205,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _after_import(self, outcome) -> None:
-        self.annotate.refresh()
-        self.pairs.reload_sources()
+        self.forward_changes(Changes(pairs=True, verdicts=bool(outcome.verdicts_added)))
         self.statusBar().showMessage(outcome.summary_text(), 8000)
 
     def open_export(self):
@@ -198,17 +249,14 @@ class MainWindow(QMainWindow):
         self.pairs.set_annotator(name)
         self.team.set_annotator(name)
 
-    def _on_overlap(self, _value: int) -> None:
-        self.annotate.reload_queue()  # the queue reads the overlap when it is made
-
     def _on_tab(self, index: int) -> None:
         widget = self.tabs.widget(index)
         if widget is self.annotate:
-            self.annotate.refresh()
             self.annotate.setFocus()
         elif widget is self.train_page and self.train_view is None:
             self.train_view = self._build_train_view()
             self.train_page.layout().addWidget(self.train_view)
+            self._add_view(self.train_view)
 
     def _build_train_view(self) -> QWidget:
         try:
@@ -217,24 +265,51 @@ class MainWindow(QMainWindow):
             if exc.name != "gui.train.train_view":
                 raise
             return _placeholder("The training view is not part of this build yet.")
-        return TrainView(self.workspace)
+        return _make_view(TrainView, self.workspace, self.db)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        # Verdicts are committed per key press, so nothing is pending here; background work
-        # (an import, a training run) is left to finish or stop cleanly before the window goes.
+        # A training run: ask, then stop and save it. Verdicts still being stored: wait for them,
+        # and ask before closing without the ones the database does not accept.
         confirm = getattr(self.train_view, "confirm_close", None)
-        if confirm is not None and not confirm():  # a training run: ask, then stop and save it
+        if confirm is not None and not confirm():
             event.ignore()
             return
-        if running_workers():
+        if self.annotate.unsaved:
+            self.statusBar().showMessage("Saving the last verdicts…")
+            unsaved = self.annotate.flush(timeout_ms=15_000)
+            if unsaved and not self.confirm_close_unsaved(unsaved):
+                event.ignore()
+                return
+        if running_workers():  # background work (an import, the demo) finishes or stops cleanly first
             self.statusBar().showMessage("Waiting for background work to finish…")
             deadline = time.monotonic() + 120
-            while running_workers() and time.monotonic() < deadline:
+            while [t for t in running_workers() if t.objectName() != "database"] and time.monotonic() < deadline:
                 # A worker's thread quits through the event loop: keep delivering while waiting.
                 QApplication.processEvents()
                 wait_for_all_workers(timeout_ms=50)
+        QApplication.processEvents()   # the finished workers' last reports (e.g. "imported") first
+        self._closing = True
+        self.annotate.stop_timers()
+        for view in self.views:
+            stop = getattr(view, "stop_timers", None)
+            if stop is not None and view is not self.annotate:
+                stop()
+        self.db.close()
         if self.owns_workspace:
             self.workspace.close()
         if self in _windows:
             _windows.remove(self)
         super().closeEvent(event)
+
+    def confirm_close_unsaved(self, unsaved) -> bool:
+        """Ask whether to close although ``unsaved`` writes could not be stored (False: stay open)."""
+        error = unsaved[0].last_error or "no answer from the database"
+        box = QMessageBox(QMessageBox.Icon.Warning, "Verdicts not saved",
+                          f"{len(unsaved)} of your verdicts could not be saved to {self.workspace.location} "
+                          f"({error}).\n\nKeep the window open and the app keeps retrying; close now and "
+                          "they are lost.", parent=self)
+        keep = box.addButton("Keep open and retry", QMessageBox.ButtonRole.RejectRole)
+        box.addButton("Close without them", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(keep)
+        box.exec()
+        return box.clickedButton() is not keep

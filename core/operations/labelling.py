@@ -43,7 +43,7 @@ from storage.models import Choice
 from storage.settings import read_settings
 from storage.workspace import Workspace
 
-PREFETCH = 4          # pairs kept ready behind the one on screen
+PREFETCH = 8          # pairs kept ready behind the one on screen (a burst of keys never waits)
 
 
 class WriteKind(Enum):
