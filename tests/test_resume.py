@@ -73,3 +73,56 @@ def test_completed_run_cannot_be_resumed(workspace, tmp_path) -> None:
         train(workspace, None, resume_run_id=run_id)
     with pytest.raises(TrainingFailed, match="no run 'nope'"):
         train(workspace, None, resume_run_id="nope")
+
+
+KILLED_TRAINER = """
+import sys, time
+from core.engine.trainer import TrainingObserver, train
+from core.engine.training_config import TrainingConfig
+from storage.workspace import Workspace
+
+class Report(TrainingObserver):
+    def on_step(self, step, metrics):
+        print("step", step, flush=True)
+        if step >= 3:
+            time.sleep(0.3)   # slow enough to be killed mid-run
+
+with Workspace.open(sys.argv[1]) as ws:
+    train(ws, TrainingConfig(base_model=sys.argv[2], max_steps=60, batch_size=4, eval_split="none",
+                             checkpoint_interval=1, seed=3), Report())
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_training_process_leaves_an_interrupted_run_that_resumes(workspace, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from storage.process_owner import this_host
+    from storage.runs import list_runs
+
+    model_dir = make_tiny_model_dir(tmp_path / "model")
+    fill_workspace(workspace, 16)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_TRAINER, str(workspace.root), str(model_dir)],
+                             cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+    try:
+        for line in child.stdout:
+            if line.strip() == "step 3":
+                break
+        [running] = list_runs(workspace)
+        assert running.status == RunStatus.RUNNING
+        assert running.owner.pid == child.pid and running.owner.host == this_host()
+        child.kill()   # no chance to record anything
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stdout.close()
+
+    [run] = list_runs(workspace)
+    assert run.status == RunStatus.INTERRUPTED and run.resumable and run.step < 60   # metrics flush every 0.5 s
+    assert train(workspace, None, resume_run_id=run.id) == run.id
+    resumed = get_run(workspace, run.id)
+    assert resumed.status == RunStatus.COMPLETED and resumed.step == 60 and resumed.error is None
+    loss_steps = [step for step, _ in read_metrics(workspace, run.id, "train")["loss"]]
+    assert loss_steps == list(range(1, 61))
