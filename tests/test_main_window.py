@@ -125,6 +125,7 @@ def test_browser_edit_is_a_new_verdict_and_history_is_kept(qtbot, workspace):
     assert window.pairs.model.total == 1 and window.pairs.model.rows[0].pair_id == ids[0]
     dialog = window.pairs.open_pair(ids[0])
     qtbot.addWidget(dialog)
+    settle(window.db)   # the pair and its history read
     dialog.note.setText("second thoughts")
     qtbot.mouseClick(dialog.mine.buttons["tie"], Qt.MouseButton.LeftButton)
     settle(window.db)
@@ -160,6 +161,7 @@ def test_team_panel_overlap_and_resolving_a_dispute(qtbot, workspace):
     assert window.team.stats["pairs"].text() == "1" and window.team.stats["percent"].text() == "0%"
     dialog = window.team.open_dispute(0)
     qtbot.addWidget(dialog)
+    settle(window.db)   # the pair and the owner setting read
     qtbot.mouseClick(dialog.resolver.buttons["right"], Qt.MouseButton.LeftButton)
     settle(window.db)
     with workspace.session() as s:

@@ -1,8 +1,11 @@
 """One pair opened from the pair browser or the team panel: read it, change your verdict,
 or (for an owner, on a disputed pair) settle it with a final verdict.
 
-A change is a new verdict through ``AnnotationQueue.record``; a resolution goes through
-``storage.team.resolve``. Nothing is overwritten: the history list shows every row.
+Every read and write goes through the database worker: ``core.operations.pairs.pair_details``
+and ``change_verdict`` (a new verdict row), ``core.operations.team.resolve_dispute`` (storage
+enforces the owner rule; the dialog only greys out what it would refuse). Nothing is
+overwritten: the history list shows every row. Each write's ``Changes`` is emitted as
+``changes_made`` for the main window to pass on.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
+from core.operations.changes import Changes
+from core.operations.pairs import PairDetails, change_verdict, pair_details
+from core.operations.team import resolve_dispute
 from gui.annotate.pair_display import PairDisplay
 from gui.annotate.response_panel import Card
 from gui.annotate.verdict_bar import VerdictBar
-from storage.annotation_queue import AnnotationQueue, choice_for_side
+from gui.common.db_worker import DatabaseWorker
+from storage.annotation_queue import choice_for_side
 from storage.models import Choice
-from storage.pair_history import VerdictEntry, owners, pair_history, pair_view
-from storage.team import resolve
+from storage.pair_history import VerdictEntry
 from storage.workspace import Workspace
 
 FIXED = {"tie": Choice.TIE, "both_bad": Choice.BOTH_BAD, "skip": Choice.SKIP}
@@ -39,20 +45,20 @@ def describe_entry(entry: VerdictEntry, swapped: bool) -> str:
 
 
 class PairDialog(QDialog):
-    changed = Signal(int)   # pair id, after a verdict or a resolution was recorded
+    changes_made = Signal(object)   # Changes, after a verdict or a resolution was stored
 
-    def __init__(self, workspace: Workspace, pair_id: int, annotator: str | None, parent: QWidget | None = None):
+    def __init__(self, workspace: Workspace, db: DatabaseWorker, pair_id: int, annotator: str | None,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.workspace = workspace
+        self.db = db
         self.pair_id = pair_id
         self.annotator = annotator
-        self.queue = AnnotationQueue(workspace, annotator) if annotator else None
-        self.view = pair_view(workspace, pair_id)
+        self.details: PairDetails | None = None
         self.setWindowTitle(f"Pair #{pair_id}")
         self.resize(1200, 820)
 
         self.display = PairDisplay()
-        self.display.show_pair(self.view)
         history_card = Card("Verdicts (full history)")
         self.history = QListWidget()
         self.history.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -67,16 +73,17 @@ class PairDialog(QDialog):
         self.mine_label = QLabel(f"Your verdict as {annotator}:" if annotator else "Pick an annotator to give a verdict")
         self.mine_label.setObjectName("stat")
         self.mine = VerdictBar(actions=("left", "right", "tie", "both_bad", "skip"), show_keys=False)
-        self.mine.setEnabled(self.queue is not None)
+        self.mine.setEnabled(False)
         self.mine.triggered.connect(self.record_mine)
-        allowed = owners(workspace)
-        self.can_resolve = annotator is not None and (allowed is None or annotator in allowed)
-        self.resolve_label = QLabel(f"Final verdict as owner ({annotator}):" if self.can_resolve
-                                    else "Only an owner can resolve this pair")
+        self.resolve_label = QLabel("Final verdict as owner:")
         self.resolve_label.setObjectName("stat")
         self.resolver = VerdictBar(actions=("left", "right", "tie", "both_bad"), show_keys=False)
-        self.resolver.setEnabled(self.can_resolve)
+        self.resolver.setEnabled(False)
         self.resolver.triggered.connect(self.record_resolution)
+        self.error = QLabel("")
+        self.error.setObjectName("stat")
+        self.error.setWordWrap(True)
+        self.error.setVisible(False)
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
 
@@ -87,35 +94,75 @@ class PairDialog(QDialog):
         layout.addWidget(self.mine)
         layout.addWidget(self.resolve_label)
         layout.addWidget(self.resolver)
+        layout.addWidget(self.error)
         bottom = QHBoxLayout()
         bottom.addStretch(1)
         bottom.addWidget(close)
         layout.addLayout(bottom)
-        self.reload_history()
+        self.reload()
 
-    def _choice(self, action: str) -> Choice:
-        return FIXED[action] if action in FIXED else choice_for_side(action, self.view.swapped)
+    @property
+    def can_resolve(self) -> bool:
+        return self.details is not None and self.details.settings.may_resolve(self.annotator)
 
-    def reload_history(self) -> None:
+    @property
+    def view(self):
+        return self.details.view if self.details else None
+
+    def reload(self) -> None:
+        """Read the pair, its history and the owner setting again (database thread)."""
+        self.db.submit(pair_details, self.workspace, self.pair_id, on_done=self._show, on_failed=self._show_error)
+
+    def _show(self, details: PairDetails) -> None:
+        first = self.details is None
+        self.details = details
+        if first:
+            self.display.show_pair(details.view)
         self.history.clear()
-        for entry in pair_history(self.workspace, self.pair_id):
-            item = QListWidgetItem(describe_entry(entry, self.view.swapped))
+        for entry in details.history:
+            item = QListWidgetItem(describe_entry(entry, details.view.swapped))
             if not entry.current:
                 item.setForeground(self.palette().placeholderText())
             self.history.addItem(item)
+        self.mine.setEnabled(self.annotator is not None)
+        self.resolver.setEnabled(self.can_resolve)
+        if self.can_resolve:
+            self.resolve_label.setText(f"Final verdict as owner ({self.annotator}):")
+        else:
+            owners = ", ".join(details.settings.owners)
+            self.resolve_label.setText(f"Only an owner ({owners}) can resolve this pair" if owners
+                                       else "Pick an annotator to resolve this pair")
 
-    def record_mine(self, action: str) -> int:
-        verdict_id = self.queue.record(self.pair_id, self._choice(action), note=self.note.text().strip())
-        self._after_write()
-        return verdict_id
+    def _choice(self, action: str) -> Choice:
+        return FIXED[action] if action in FIXED else choice_for_side(action, self.details.view.swapped)
 
-    def record_resolution(self, action: str) -> int:
-        verdict_id = resolve(self.workspace, self.pair_id, self.annotator, self._choice(action),
-                             note=self.note.text().strip())
-        self._after_write()
-        return verdict_id
+    def record_mine(self, action: str) -> None:
+        if self.details is None or self.annotator is None:
+            return
+        self._write(change_verdict, self.workspace, self.pair_id, self.annotator, self._choice(action),
+                    self.note.text().strip())
 
-    def _after_write(self) -> None:
+    def record_resolution(self, action: str) -> None:
+        if self.details is None or self.annotator is None:
+            return
+        self._write(resolve_dispute, self.workspace, self.pair_id, self.annotator, self._choice(action),
+                    self.note.text().strip())
+
+    def _write(self, operation, *args) -> None:
+        self.error.setVisible(False)
+        self.mine.setEnabled(False)
+        self.resolver.setEnabled(False)   # one write at a time; enabled again when the pair is read back
+        self.db.submit(operation, *args, on_done=self._after_write, on_failed=self._write_failed)
+
+    def _after_write(self, changes: Changes) -> None:
         self.note.clear()
-        self.reload_history()
-        self.changed.emit(self.pair_id)
+        self.reload()
+        self.changes_made.emit(changes)
+
+    def _write_failed(self, exc: BaseException) -> None:
+        self._show_error(exc)
+        self.reload()   # enables the buttons again as the stored state allows
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.error.setText(f"Not saved: {exc}" if self.details is not None else f"Cannot read pair #{self.pair_id}: {exc}")
+        self.error.setVisible(True)

@@ -1,7 +1,9 @@
 """The Pairs tab: every pair in a table, filtered and searched, any one opened in a dialog.
 
-Rows come from ``storage.pair_browser`` a page at a time (Qt asks for more as the table
-scrolls), so 100,000 pairs cost one page of queries, not a full load.
+Rows come from ``core.operations.pairs.browse_pairs`` a page at a time through the database
+worker (Qt asks for more as the table scrolls), so 100,000 pairs cost one page of queries, not
+a full load, and the UI thread runs no query. ``on_changes`` reloads only when a change can
+alter what the table shows.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QTableView, QVBoxLayout, QWidget)
 
+from core.operations.changes import Changes
+from core.operations.pairs import PairFilters, PairPage, browse_pairs, pair_sources
+from gui.common.db_worker import DatabaseWorker
 from gui.pairs.pair_dialog import PairDialog
-from storage.pair_browser import PairRow, count_pairs, list_pairs, sources
+from storage.pair_browser import PairRow
 from storage.workspace import Workspace
 
 PAGE = 200
@@ -22,19 +27,29 @@ COLUMNS = ("Pair", "Prompt", "Source", "Split", "Verdicts")
 
 
 class PairsModel(QAbstractTableModel):
-    def __init__(self, workspace: Workspace):
+    """The rows loaded so far; asks for the next page through ``request_more`` (it reads nothing itself)."""
+
+    def __init__(self, request_more):
         super().__init__()
-        self.workspace = workspace
+        self.request_more = request_more
         self.rows: list[PairRow] = []
         self.total = 0
-        self.filters: dict = {"status_filter": "all"}
+        self.loading = False
 
-    def load(self, **filters) -> None:
+    def reset(self, page: PairPage) -> None:
         self.beginResetModel()
-        self.filters = filters
-        self.total = count_pairs(self.workspace, **filters)
-        self.rows = list_pairs(self.workspace, offset=0, limit=PAGE, **filters)
+        self.rows = list(page.rows)
+        self.total = page.total or 0
+        self.loading = False
         self.endResetModel()
+
+    def append(self, page: PairPage) -> None:
+        self.loading = False
+        if page.offset != len(self.rows) or not page.rows:
+            return
+        self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows) + len(page.rows) - 1)
+        self.rows.extend(page.rows)
+        self.endInsertRows()
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
@@ -43,14 +58,12 @@ class PairsModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def canFetchMore(self, parent=QModelIndex()) -> bool:
-        return not parent.isValid() and len(self.rows) < self.total
+        return not parent.isValid() and not self.loading and len(self.rows) < self.total
 
     def fetchMore(self, parent=QModelIndex()) -> None:
-        more = list_pairs(self.workspace, offset=len(self.rows), limit=PAGE, **self.filters)
-        if more:
-            self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows) + len(more) - 1)
-            self.rows.extend(more)
-            self.endInsertRows()
+        if self.canFetchMore(parent):
+            self.loading = True
+            self.request_more(len(self.rows))
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
@@ -70,12 +83,15 @@ class PairsModel(QAbstractTableModel):
 
 
 class PairsBrowser(QWidget):
-    changed = Signal(int)  # a verdict was given in an opened pair
+    changes_made = Signal(object)  # Changes of a verdict given in an opened pair
 
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None):
+    def __init__(self, workspace: Workspace, db: DatabaseWorker, parent: QWidget | None = None):
         super().__init__(parent)
         self.workspace = workspace
+        self.db = db
         self.annotator: str | None = None
+        self._filters = PairFilters()
+        self._generation = 0          # a page of an older reload is dropped
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search prompts and responses  (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
@@ -91,7 +107,7 @@ class PairsBrowser(QWidget):
         top.addWidget(self.source, 1)
         top.addWidget(self.count)
 
-        self.model = PairsModel(workspace)
+        self.model = PairsModel(self._request_more)
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setAlternatingRowColors(True)
@@ -123,31 +139,78 @@ class PairsBrowser(QWidget):
         self.status.currentIndexChanged.connect(lambda _i: self.reload())
         self.source.currentIndexChanged.connect(lambda _i: self.reload())
         self.reload_sources()
+        self.reload()
 
     def set_annotator(self, name: str | None) -> None:
+        if name == self.annotator:
+            return
         self.annotator = name
+        if self._filters.annotator is not None or self.status.currentData() == "mine":
+            self.reload()         # "mine", and the tie/both bad/skipped filters, follow the annotator
 
     def reload_sources(self) -> None:
+        self.db.submit(pair_sources, self.workspace, on_done=self._show_sources)
+
+    def _show_sources(self, names: list[str]) -> None:
         current = self.source.currentData()
         self.source.blockSignals(True)
         self.source.clear()
         self.source.addItem("All sources", None)
-        for name in sources(self.workspace):
+        for name in names:
             self.source.addItem(name or "(no source)", name)
         index = self.source.findData(current)
         self.source.setCurrentIndex(max(0, index))
         self.source.blockSignals(False)
+        if index < 0 and current is not None:
+            self.reload()         # the chosen source is gone
 
-    def current_filters(self) -> dict:
+    def current_filters(self) -> PairFilters:
         status = self.status.currentData()
         if status == "mine" and not self.annotator:
             status = "all"
-        return {"status_filter": status, "annotator": self.annotator, "source": self.source.currentData(),
-                "search": self.search.text().strip() or None}
+        annotator = self.annotator if status in ("mine", "tie", "both_bad", "skipped") else None
+        return PairFilters(status, annotator, self.source.currentData(), self.search.text().strip() or None)
 
     def reload(self) -> None:
-        self.model.load(**self.current_filters())
+        """Read the first page again with the current filters (database thread)."""
+        self._filters = self.current_filters()
+        self._generation += 1
+        generation = self._generation
+        self.db.submit(browse_pairs, self.workspace, self._filters, 0, PAGE,
+                       on_done=lambda page: self._show_first_page(generation, page))
+
+    def _show_first_page(self, generation: int, page: PairPage) -> None:
+        if generation != self._generation:
+            return
+        self.model.reset(page)
         self.count.setText(f"{self.model.total:,} pairs")
+
+    def _request_more(self, offset: int) -> None:
+        generation = self._generation
+        self.db.submit(browse_pairs, self.workspace, self._filters, offset, PAGE,
+                       on_done=lambda page: self._show_more(generation, page))
+
+    def _show_more(self, generation: int, page: PairPage) -> None:
+        if generation == self._generation:
+            self.model.append(page)
+        else:
+            self.model.loading = False
+
+    def on_changes(self, changes: Changes) -> None:
+        """Reload when a change can alter the table: new pairs, or verdicts on pairs listed
+        (or that a filter on verdicts may now list)."""
+        if changes.pairs:
+            self.reload_sources()
+            self.reload()
+        elif changes.verdicts:
+            shown = {row.pair_id for row in self.model.rows}
+            filtered_by_verdicts = self._filters.status_filter != "all"
+            if filtered_by_verdicts or not changes.pair_ids or changes.pair_ids & shown:
+                self.reload()
+
+    def stop_timers(self) -> None:
+        """The window is closing: a pending search is not run."""
+        self._debounce.stop()
 
     def focus_search(self) -> None:
         self.search.setFocus()
@@ -156,16 +219,7 @@ class PairsBrowser(QWidget):
     def open_pair(self, pair_id: int | None) -> PairDialog | None:
         if pair_id is None:
             return None
-        dialog = PairDialog(self.workspace, pair_id, self.annotator, self)
-        dialog.changed.connect(self._on_changed)
+        dialog = PairDialog(self.workspace, self.db, pair_id, self.annotator, self)
+        dialog.changes_made.connect(self.changes_made)
         dialog.open()
         return dialog
-
-    def _on_changed(self, pair_id: int) -> None:
-        self.reload()
-        self.changed.emit(pair_id)
-
-    def showEvent(self, event) -> None:
-        self.reload_sources()
-        self.reload()
-        super().showEvent(event)

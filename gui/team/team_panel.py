@@ -1,8 +1,10 @@
 """The Team tab: who labelled what, how much annotators agree, and the disputes to settle.
 
-Numbers come from ``storage.team``; the overlap (how many distinct annotators must judge
-each pair) is the workspace setting the queue follows. Opening a dispute shows the pair
-with its history and lets an owner record the final verdict.
+Numbers come from ``core.operations.team`` (``team_stats``, ``team_settings``), read through
+the database worker; the overlap (how many distinct annotators must judge each pair) is set
+with ``set_overlap``. Opening a dispute shows the pair with its history and lets an owner
+record the final verdict. ``on_changes`` redraws the numbers when verdicts or annotators
+changed and the overlap when settings did.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from gui.pairs.pair_dialog import PairDialog
+from core.operations.changes import Changes
+from core.operations.team import TeamSettings, TeamStats, set_overlap, team_settings, team_stats
 from gui.annotate.response_panel import Card
-from storage.team import agreement, annotator_counts, disagreements
+from gui.common.db_worker import DatabaseWorker
+from gui.pairs.pair_dialog import PairDialog
 from storage.workspace import Workspace
 
 COUNT_COLUMNS = ("Annotator", "Verdicts", "A", "B", "Tie", "Both bad", "Skip", "s / pair")
@@ -39,27 +43,28 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
 
 
 class TeamPanel(QWidget):
-    overlap_changed = Signal(int)
-    changed = Signal(int)   # a dispute was resolved (pair id)
+    changes_made = Signal(object)   # Changes: the overlap was set, or a dispute resolved
 
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None):
+    def __init__(self, workspace: Workspace, db: DatabaseWorker, parent: QWidget | None = None):
         super().__init__(parent)
         self.workspace = workspace
+        self.db = db
         self.annotator: str | None = None
+        self._disputes = []
 
         self.overlap = QSpinBox()
         self.overlap.setRange(1, 20)
-        self.overlap.setSuffix(" annotators per pair")
-        self.overlap.setValue(int(workspace.get_setting("overlap", 1)))
+        self.overlap.setEnabled(False)           # until the stored value has been read
         self.overlap.valueChanged.connect(self._set_overlap)
         refresh = QPushButton("Refresh")
+        refresh.setToolTip("Read the numbers again (other people may be labelling meanwhile)")
         refresh.clicked.connect(self.reload)
         top = QHBoxLayout()
-        label = QLabel("Overlap:")
+        label = QLabel("Annotators per pair:")
         label.setObjectName("stat")
         top.addWidget(label)
         top.addWidget(self.overlap)
-        note = QLabel("each pair is shown until this many different people judged it")
+        note = QLabel("each pair is shown until this many different people have judged it (the overlap)")
         note.setObjectName("muted")
         top.addWidget(note)
         top.addStretch(1)
@@ -110,16 +115,42 @@ class TeamPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(stats_card)
         layout.addLayout(columns, 1)
+        self.reload()
 
     def set_annotator(self, name: str | None) -> None:
         self.annotator = name
 
-    def _set_overlap(self, value: int) -> None:
-        self.workspace.set_setting("overlap", value)
-        self.overlap_changed.emit(value)
-
+    # -- reads (database thread) -----------------------------------------------------
     def reload(self) -> None:
-        report = agreement(self.workspace)
+        self.reload_settings()
+        self.reload_stats()
+
+    def reload_settings(self) -> None:
+        self.db.submit(team_settings, self.workspace, on_done=self._show_settings)
+
+    def reload_stats(self) -> None:
+        self.db.submit(team_stats, self.workspace, on_done=self._show_stats)
+
+    def on_changes(self, changes: Changes) -> None:
+        if changes.settings:
+            self.reload_settings()
+        if changes.verdicts or changes.annotators:
+            self.reload_stats()
+
+    # -- writes ----------------------------------------------------------------------
+    def _set_overlap(self, value: int) -> None:
+        self.db.submit(set_overlap, self.workspace, value, on_done=self.changes_made.emit,
+                       on_failed=lambda _exc: self.reload_settings())
+
+    # -- drawing ---------------------------------------------------------------------
+    def _show_settings(self, settings: TeamSettings) -> None:
+        self.overlap.blockSignals(True)
+        self.overlap.setValue(settings.overlap)
+        self.overlap.blockSignals(False)
+        self.overlap.setEnabled(True)
+
+    def _show_stats(self, stats: TeamStats) -> None:
+        report = stats.agreement
         self.stats["pairs"].setText(f"{report.n_pairs:,}")
         self.stats["percent"].setText(_fmt(report.percent_agreement, percent=True))
         self.stats["fleiss"].setText(_fmt(report.fleiss_kappa))
@@ -128,7 +159,7 @@ class TeamPanel(QWidget):
             f"{a} & {b}: {_fmt(kappa)} ({n} pairs)" for (a, b), (kappa, n) in sorted(report.cohen_kappa.items()))
             if report.cohen_kappa else "Cohen's κ appears once two annotators judged the same pairs.")
 
-        rows = annotator_counts(self.workspace)
+        rows = stats.annotators
         self.counts.setRowCount(len(rows))
         for r, c in enumerate(rows):
             per_pair = c.seconds_spent / c.total if c.total and not c.is_pseudo else None
@@ -141,7 +172,7 @@ class TeamPanel(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.counts.setItem(r, col, item)
 
-        self._disputes = disagreements(self.workspace)
+        self._disputes = stats.disputes
         self.disputes.setRowCount(len(self._disputes))
         for r, d in enumerate(self._disputes):
             verdicts = ", ".join(f"{name}: {CHOICE_NAMES[choice.value]}" for name, choice in sorted(d.verdicts.items()))
@@ -152,18 +183,7 @@ class TeamPanel(QWidget):
     def open_dispute(self, row: int) -> PairDialog | None:
         if not 0 <= row < len(self._disputes):
             return None
-        dialog = PairDialog(self.workspace, self._disputes[row].pair_id, self.annotator, self)
-        dialog.changed.connect(self._on_changed)
+        dialog = PairDialog(self.workspace, self.db, self._disputes[row].pair_id, self.annotator, self)
+        dialog.changes_made.connect(self.changes_made)
         dialog.open()
         return dialog
-
-    def _on_changed(self, pair_id: int) -> None:
-        self.reload()
-        self.changed.emit(pair_id)
-
-    def showEvent(self, event) -> None:
-        self.overlap.blockSignals(True)
-        self.overlap.setValue(int(self.workspace.get_setting("overlap", 1)))
-        self.overlap.blockSignals(False)
-        self.reload()
-        super().showEvent(event)
