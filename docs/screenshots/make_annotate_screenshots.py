@@ -5,7 +5,8 @@
 Builds a throw-away workspace with a few realistic pairs and three annotators' verdicts,
 opens the real main window offscreen in the light and the dark theme and saves
 ``annotate-light.png``, ``annotate-dark.png``, ``annotate-help.png``, ``annotate-diff.png``,
-``annotate-pairs.png`` and ``annotate-team.png``. The session clock is staged (a verdict
+``annotate-pairs.png`` and ``annotate-team.png``; and, on a new empty workspace, the welcome
+panel as ``welcome-light.png`` and ``welcome-dark.png``. The session clock is staged (a verdict
 every ~9 s) so the pace reads like a person's rather than a script's.
 """
 
@@ -92,12 +93,34 @@ def build_workspace(root: Path):
     return ws, showcase, diff_pair
 
 
+def save_welcome(app, root: Path) -> None:
+    """The welcome panel of a new, empty workspace, in both themes."""
+    from gui.common import settings
+    from gui.main_window import MainWindow
+    from storage.workspace import Workspace
+
+    with Workspace.open(root) as ws:
+        for look in ("light", "dark"):
+            settings.set_value("view/theme", look)
+            settings.set_value("view/guidelines", False)
+            window = MainWindow(ws, "ana")
+            window.resize(1400, 860)
+            window.show()
+            window.db.wait_idle()
+            app.processEvents()
+            window.grab().save(str(OUT / f"welcome-{look}.png"))
+            window.close()
+            window.deleteLater()
+            app.processEvents()
+
+
 def main() -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from gui.common import settings
     from gui.main_window import MainWindow
+    from storage.annotation_queue import AnnotationQueue
     from storage.annotator_session import SessionPace
 
     app = QApplication.instance() or QApplication([])
@@ -111,14 +134,16 @@ def main() -> int:
             window = MainWindow(ws, "ana")
             window.resize(1600, 1000)
             window.show()
+            window.db.wait_idle()
             view = window.annotate
             clock = StagedClock()
-            view.pace = SessionPace(target=100, clock=clock)
+            view.session.pace = SessionPace(target=100, clock=clock)
             for _ in range(37):
                 clock.now += 9.3
-                view.pace.record()
-            view.show_pair(view.queue.pair_view(showcase))
-            view._refresh_pace()
+                view.session.pace.record()
+            queue = AnnotationQueue(ws, "ana")
+            view.display.show_pair(queue.pair_view(showcase))
+            view.header.show_pace(view.session.pace)
             app.processEvents()
             window.grab().save(str(OUT / f"annotate-{look}.png"))
             if look == "light":
@@ -126,25 +151,28 @@ def main() -> int:
                 app.processEvents()
                 window.grab().save(str(OUT / "annotate-help.png"))
                 view.help.hide()
-                view.guidelines_toggle.setChecked(False)
-                view.diff_toggle.setChecked(True)
-                view.show_pair(view.queue.pair_view(diff_pair))
+                view.header.guidelines_toggle.setChecked(False)
+                view.header.diff_toggle.setChecked(True)
+                view.display.show_pair(queue.pair_view(diff_pair))
                 app.processEvents()
                 window.grab().save(str(OUT / "annotate-diff.png"))
-                view.diff_toggle.setChecked(False)
+                view.header.diff_toggle.setChecked(False)
                 window.tabs.setCurrentWidget(window.pairs)
                 window.pairs.table.setFocus()
+                window.db.wait_idle()
                 app.processEvents()
                 window.grab().save(str(OUT / "annotate-pairs.png"))
                 window.tabs.setCurrentWidget(window.team)
                 window.team.disputes.setFocus()
+                window.db.wait_idle()
                 app.processEvents()
                 window.grab().save(str(OUT / "annotate-team.png"))
             window.close()
             window.deleteLater()
             app.processEvents()
         ws.close()
-    print("saved", ", ".join(sorted(p.name for p in OUT.glob("annotate-*.png"))))
+        save_welcome(app, Path(tmp) / "empty")
+    print("saved", ", ".join(sorted(p.name for p in OUT.glob("*.png") if p.stem.startswith(("annotate-", "welcome-")))))
     return 0
 
 

@@ -240,6 +240,8 @@ class AnnotateView(QWidget):
                 f"{overlap} annotator{'s' if overlap != 1 else ''} the workspace asks for.\n"
                 "Import more pairs (File ▸ Import) or browse the pairs to change a verdict.")
         self.content.setCurrentWidget(page)
+        for widget in (self.note, self.verdicts):   # nothing to judge on the welcome panel
+            widget.setVisible(page is not self.welcome)
 
     def _note_typed(self, text: str) -> None:
         if self.current is not None:

@@ -10,7 +10,8 @@ is reported as ``Changes`` (pairs, verdicts, settings) through ``demo_created``.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from core.operations.changes import Changes
 from gui.common.workers import Worker, start_worker
@@ -74,13 +75,23 @@ class _Option(QFrame):
         self.text.setObjectName("muted")
         self.text.setWordWrap(True)
         self.text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.text, 1)
+        layout.addWidget(self.text)
+        layout.addStretch(1)
         self.extra = QVBoxLayout()
         layout.addLayout(self.extra)
         self.button = QPushButton(button)
         layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
-        self.setMinimumWidth(250)
-        self.setMaximumWidth(360)
+        self.setFixedWidth(330)
+        self.setMinimumHeight(250)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Maximum)
+
+    def grey_out(self) -> None:
+        """Shown but not usable yet."""
+        self.setEnabled(False)
+        self.title.setObjectName("muted")
+        fade = QGraphicsOpacityEffect(self)
+        fade.setOpacity(0.55)
+        self.setGraphicsEffect(fade)
 
 
 class WelcomePanel(QWidget):
@@ -93,15 +104,12 @@ class WelcomePanel(QWidget):
         self.location = location
         self._worker: Worker | None = None
         outer = QVBoxLayout(self)
-        outer.setAlignment(Qt.AlignmentFlag.AlignCenter)
         outer.setSpacing(8)
+        outer.addStretch(2)
         heading = QLabel("This workspace has no pairs yet")
         heading.setObjectName("heading")
-        sub = QLabel("Bring pairs to label, or start from the demo to see the whole loop — label, train, "
-                     "watch the curves — in a few minutes.")
+        sub = QLabel("Bring pairs to label, or start from the demo: label, train and watch the curves in minutes.")
         sub.setObjectName("subheading")
-        sub.setWordWrap(True)
-        sub.setMaximumWidth(760)
         outer.addWidget(heading, 0, Qt.AlignmentFlag.AlignHCenter)
         outer.addWidget(sub, 0, Qt.AlignmentFlag.AlignHCenter)
         outer.addSpacing(18)
@@ -121,14 +129,17 @@ class WelcomePanel(QWidget):
         self.demo_option.extra.addWidget(self.demo_progress)
         self.demo_option.extra.addWidget(self.demo_status)
         self.team_option = _Option("Connect to a team server", TEAM_TEXT, "Connect…", chip="coming")
-        self.team_option.setEnabled(False)
-        self.team_option.button.setToolTip("Team servers are coming in a later version")
+        self.team_option.grey_out()
+        self.team_option.setToolTip("Team servers are coming in a later version")
 
-        row = QGridLayout()
-        row.setHorizontalSpacing(16)
-        for column, option in enumerate((self.import_option, self.demo_option, self.team_option)):
-            row.addWidget(option, 0, column)
+        row = QHBoxLayout()
+        row.setSpacing(16)
+        row.addStretch(1)
+        for option in (self.import_option, self.demo_option, self.team_option):
+            row.addWidget(option)
+        row.addStretch(1)
         outer.addLayout(row)
+        outer.addStretch(3)
 
     @property
     def creating(self) -> bool:
