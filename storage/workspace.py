@@ -6,23 +6,22 @@ sessions: ``with ws.session() as s`` for reads and ordinary writes, ``with ws.wr
 s`` for a write that must not fail half-way under concurrent writers (it takes SQLite's
 write lock up front with ``BEGIN IMMEDIATE``, so a second process waits for the busy
 timeout instead of failing with "database is locked" when it upgrades a read lock).
-Both commit on a clean exit and roll back on an exception.
+Both commit on a clean exit and roll back on an exception. The workspace's settings are read
+and written through ``storage.settings`` (``read_settings`` / ``update_settings``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.migrations import SchemaTooNewError, ensure_schema
-from storage.models import Setting
 
 DB_NAME = "studio.db"
 BUSY_TIMEOUT_S = 30.0
@@ -162,15 +161,3 @@ class Workspace:
         with self._write_sessions() as session:
             with session.begin():
                 yield session
-
-    # -- settings ----------------------------------------------------------------------
-    # Untyped access by key, left for the screens not yet moved to storage.settings
-    # (read_settings / update_settings, which validate); new code uses those.
-    def get_setting(self, key: str, default: Any = None) -> Any:
-        with self.session() as s:
-            row = s.get(Setting, key)
-            return row.value if row is not None else default
-
-    def set_setting(self, key: str, value: Any) -> None:
-        with self.writing() as s:
-            s.merge(Setting(key=key, value_json=json.dumps(value)))

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from gui.annotate.annotate_view import AnnotateView
 from storage.annotation_queue import AnnotationQueue
 from storage.models import Annotator, Choice, Pair, Verdict
+from storage.settings import read_settings, update_settings
 from tests.annotate_samples import LONG_MARKDOWN, add_sample_pairs, add_showcase_pair
 from tests.gui_db import db, settle  # noqa: F401  (fixture)
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
@@ -177,7 +178,7 @@ def test_buttons_record_like_keys_and_time_is_measured(qtbot, db, ws40):
 
 
 def test_overlap_two_annotators_judge_the_same_pair_then_it_closes(qtbot, db, ws40):
-    ws40.set_setting("overlap", 2)
+    update_settings(ws40, overlap=2)
     ada = make_view(qtbot, db, ws40, "ada")
     first = ada.current.pair_id
     press(qtbot, ada, "1")
@@ -291,5 +292,5 @@ def test_help_overlay_and_guidelines_editing(qtbot, db, ws40):
     assert active_verdicts(ws40, "ada") == []
     qtbot.mouseClick(view.guidelines.edit_button, Qt.MouseButton.LeftButton)
     settle(db)
-    assert ws40.get_setting("guidelines") == "# Rule 1\nPrefer 2 short answers"
+    assert read_settings(ws40).guidelines == "# Rule 1\nPrefer 2 short answers"
     assert "Rule 1" in view.guidelines.browser.document().toPlainText()

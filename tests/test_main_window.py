@@ -14,6 +14,7 @@ from gui.common import theme
 from gui.main_window import MainWindow
 from gui.common.workers import running_workers
 from storage.models import Annotator, Choice, Verdict
+from storage.settings import read_settings
 from storage.workspace import Workspace
 from tests.annotate_samples import add_sample_pairs
 from tests.gui_db import settle
@@ -146,7 +147,7 @@ def test_team_panel_overlap_and_resolving_a_dispute(qtbot, workspace):
     window.tabs.setCurrentWidget(window.team)
     window.team.overlap.setValue(2)
     settle(window.db)
-    assert workspace.get_setting("overlap") == 2 and window.annotate.session.overlap == 2
+    assert read_settings(workspace).overlap == 2 and window.annotate.session.overlap == 2
     window.tabs.setCurrentWidget(window.annotate)
     first = window.annotate.current
     press(qtbot, window, Qt.Key.Key_1)
