@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from core.operations.data import ExportReport, export_training_data
 from gui.common.workers import Worker, start_worker
+from gui.data.dialog_form import form_rows, muted_note
 from storage.training_set import POLICY_LABELS
 from storage.workspace import Workspace
 
@@ -52,16 +53,10 @@ class ExportDialog(QDialog):
         for combo, labels in ((self.format, FORMAT_LABELS), (self.policy, POLICY_LABELS), (self.split, SPLIT_LABELS)):
             for key, label in labels.items():
                 combo.addItem(label, key)
-        form = QFormLayout()
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        form.addRow("File", row)
-        form.addRow("Format", self.format)
-        form.addRow("Merge verdicts", self.policy)
-        form.addRow("Examples", self.split)
-        note = QLabel("Ties, both-bad and skipped pairs never become examples; an owner's resolution "
-                      "overrides the merge policy.")
-        note.setObjectName("muted")
-        note.setWordWrap(True)
+        form = form_rows([("File", row), ("Format", self.format), ("Merge verdicts", self.policy),
+                          ("Examples", self.split)])
+        note = muted_note("Ties, both-bad and skipped pairs never become examples; an owner's resolution "
+                          "overrides the merge policy.")
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

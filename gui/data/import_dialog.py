@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFrame, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from core.operations.changes import NOTHING, Changes
 from core.operations.data import Cancelled, CancelFlag, DataProgress, ImportReport, InputRefused, import_file
 from gui.common.workers import Worker, start_worker
+from gui.data.dialog_form import form_rows, muted_note
 from storage.workspace import Workspace
 
 FORMAT_CHOICES = (
@@ -110,16 +111,10 @@ class ImportDialog(QDialog):
             self.format.addItem(label, key)
         self.source = QLineEdit()
         self.source.setPlaceholderText("the file name")
-        form = QFormLayout()
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        form.addRow("File", file_row)
-        form.addRow("Format", self.format)
-        form.addRow("Source name", self.source)
-
-        note = QLabel("Labelled rows keep their labels (as the file's own annotator). A file with one bad row "
-                      "is refused whole; importing the same file twice adds nothing.")
-        note.setObjectName("muted")
-        note.setWordWrap(True)
+        form = form_rows([("File", file_row), ("Format", self.format), ("Source name", self.source)])
+        note = muted_note("Labelled rows keep their labels (as the file's own annotator). A file with one bad "
+                          "row is refused whole; importing the same file twice adds nothing; Cancel stops an "
+                          "import with nothing written.")
         self.progress = QProgressBar()
         self.progress.setObjectName("importProgress")
         self.progress.setVisible(False)
@@ -241,6 +236,7 @@ class ImportDialog(QDialog):
         self.error_where.setText(outcome.error_text())
         self.error_file.setText(outcome.path)
         self.error_box.setVisible(True)
+        self.adjustSize()   # room for the whole message (it may wrap over several lines)
 
     def reject(self) -> None:
         if self.running:  # the import ends (whole, or cancelled with nothing written) before the dialog closes
