@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from storage.training_set import POLICIES
+from storage.training_set import POLICIES, POLICY_LABELS
 
 # The groups of the form, in the order it shows them.
 MODEL, LORA, LOSS, OPTIMISATION, DATA, RUN = "Model", "LoRA adapter", "Loss", "Optimisation", "Data", "Run"
@@ -34,10 +34,8 @@ DEVICE_CHOICES = (Choice("auto", "Automatic (GPU when present)"), Choice("cuda",
                   Choice("mps", "Apple GPU (MPS)"), Choice("cpu", "CPU"))
 DTYPE_CHOICES = (Choice("auto", "Automatic"), Choice("bfloat16", "bfloat16"), Choice("float16", "float16"),
                  Choice("float32", "float32 (full precision)"))
-# How several annotators' verdicts on a pair merge: the policies are storage.training_set's.
-POLICY_LABELS = {"majority": "Majority of verdicts", "unanimous": "Only unanimous pairs",
-                 "all": "Every a/b verdict is an example"}
-SELECTION_POLICY_CHOICES = tuple(Choice(policy, POLICY_LABELS.get(policy, policy)) for policy in POLICIES)
+# How several annotators' verdicts on a pair merge: the policies and their labels are storage.training_set's.
+SELECTION_POLICY_CHOICES = tuple(Choice(policy, POLICY_LABELS[policy]) for policy in POLICIES)
 
 
 def values_of(choices: tuple[Choice, ...]) -> tuple[str, ...]:
