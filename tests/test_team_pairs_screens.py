@@ -10,23 +10,16 @@ from PySide6.QtCore import Qt
 from sqlalchemy import event, select
 
 from core.operations.changes import Changes
-from gui.common.db_worker import DatabaseWorker
 from gui.pairs.pairs_browser import PAGE, PairsBrowser
 from gui.team.team_panel import TeamPanel
 from storage.annotation_queue import AnnotationQueue, choice_for_side
 from storage.ingest import ImportRecord, import_records
 from storage.models import Annotator, Choice, Verdict
 from storage.settings import read_settings, update_settings
+from tests.gui_db import db, settle  # noqa: F401  (fixture)
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("isolated_settings")
-
-
-@pytest.fixture
-def db(qtbot):
-    worker = DatabaseWorker()
-    yield worker
-    worker.close()
 
 
 @pytest.fixture
@@ -51,10 +44,6 @@ def no_sql_on_ui_thread(filled):
     yield offending
     event.remove(filled.engine, "before_cursor_execute", check)
     assert not offending, offending
-
-
-def settle(db: DatabaseWorker) -> None:
-    assert db.wait_idle(10_000)
 
 
 def verdicts(ws, pair_id: int) -> list[tuple[str, Choice, bool]]:
