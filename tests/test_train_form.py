@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.operations.launch_checks import DATA_KEY
+from storage.settings import update_settings
 from gui.train.training_form import FIELD_KEYS
 from gui.common.workers import running_workers
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
@@ -20,7 +21,7 @@ def _training_threads() -> list:
 
 def test_every_field_has_a_tooltip_and_the_workspace_model_is_the_default(qtbot, make_train_view, pairs_workspace,
                                                                            tiny_model):
-    pairs_workspace.set_setting("base_model", str(tiny_model))
+    update_settings(pairs_workspace, base_model=str(tiny_model))
     view = make_train_view(pairs_workspace)
     form = view.form
     assert form.values()["base_model"] == str(tiny_model)
@@ -32,6 +33,7 @@ def test_every_field_has_a_tooltip_and_the_workspace_model_is_the_default(qtbot,
     assert form.data_preview.total == 24
     assert "24 pairs" in form.preview_label.text()
     qtbot.waitUntil(lambda: "fit in max length" in form.preview_label.text(), timeout=20_000)
+    qtbot.waitUntil(lambda: form.memory_fits is not None, timeout=20_000)    # the device's memory comes from a worker
     assert form.memory_fits is True and "Memory: needs about" in form.memory_label.text()
 
 
@@ -48,7 +50,7 @@ def test_bad_settings_are_refused_next_to_their_field(qtbot, make_train_view, pa
     view.form.set_value(key, value)
     assert view.start() is False
     assert reason in view.form.error_text(key)
-    assert view.form._errors[key].isVisible()
+    assert view.form.error_label(key).isVisible()
     assert view.worker is None and _training_threads() == []
     assert key in view.message_label.text()
 
@@ -81,13 +83,14 @@ def test_fixing_the_field_clears_its_message(qtbot, make_train_view, pairs_works
     assert "positive" in view.form.error_text("beta")
     view.form.set_value("beta", "0.1")
     view.form.refresh()
-    assert view.form.error_text("beta") == "" and not view.form._errors["beta"].isVisible()
+    assert view.form.error_text("beta") == "" and not view.form.error_label("beta").isVisible()
 
 
 def test_memory_warning_when_the_run_will_not_fit(qtbot, make_train_view, pairs_workspace, tiny_model):
     view = make_train_view(pairs_workspace)
     configure(view, tiny_model, batch_size=4096, max_length=100_000)
     view.form.refresh()
+    qtbot.waitUntil(lambda: view.form.memory_fits is not None, timeout=20_000)
     assert view.form.memory_fits is False
     assert "Will not fit" in view.form.memory_label.text() and "lower batch size" in view.form.memory_label.text()
     view.form.set_value("batch_size", 2)
@@ -104,6 +107,7 @@ def test_presets_save_and_load_through_the_form(qtbot, make_train_view, pairs_wo
     view.form.set_value("beta", "0.05")
     view.form.set_value("loss_type", "sigmoid")
     view.form.load_preset("ipo with sft")
+    qtbot.waitUntil(lambda: view.form.values()["loss_type"] == "ipo", timeout=10_000)   # read on the database thread
     values = view.form.values()
-    assert (values["beta"], values["sft_weight"], values["loss_type"]) == ("0.3", "1", "ipo")
+    assert (values["beta"], values["sft_weight"], values["loss_type"]) == (0.3, 1.0, "ipo")   # typed, as the form holds them
     assert values["base_model"] == str(tiny_model)

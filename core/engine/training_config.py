@@ -53,13 +53,10 @@ TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a numb
 
 @dataclass
 class TrainingConfig:
-    # -- model and adapter ------------------------------------------------------------
+    # -- model and adapter -------------------------------------------------------------------
     base_model: str = setting("", Spec(
         "Base model", "The model to fine-tune: a local Hugging Face folder or a hub id already in the local cache.",
         MODEL))
-    trust_remote_code: bool = setting(False, Spec(
-        "Trust remote code", "Let a model folder run its own Python code (only for models you trust).", MODEL,
-        advanced=True))
     device: str = setting("auto", Spec(
         "Device", "Where to train: automatic picks a CUDA GPU, then Apple MPS, then the CPU.", MODEL,
         DEVICE_CHOICES))
@@ -69,6 +66,9 @@ class TrainingConfig:
     gradient_checkpointing: bool = setting(False, Spec(
         "Gradient checkpointing", "Recompute activations in the backward pass: much less memory, a third more time.",
         MODEL))
+    trust_remote_code: bool = setting(False, Spec(
+        "Trust remote code", "Let a model folder run its own Python code (only for models you trust).", MODEL,
+        advanced=True))
     # Like TRL (disable_dropout=True): dropout in the base model is switched off so that the
     # policy and the reference see the same deterministic network at step 0.
     disable_dropout: bool = setting(True, Spec(
@@ -86,58 +86,24 @@ class TrainingConfig:
     lora_target_modules: str = setting("all-linear", Spec(
         "Target modules", "Which linear layers get an adapter: all-linear, or names like q_proj,v_proj.", LORA))
 
-    # -- data ---------------------------------------------------------------------------
-    selection_policy: str = setting("majority", Spec(
-        "Verdict merge", "How several annotators' verdicts on a pair become one training example.", DATA,
-        SELECTION_POLICY_CHOICES))
-    max_length: int = setting(512, Spec(
-        "Max length", "Tokens per prompt + answer; longer pairs are cut, and dropped if no answer token is left.",
-        DATA, unit="tokens", minimum=2, maximum=1_048_576, step=64))
-    truncation_mode: str = setting("keep_start", Spec(
-        "Truncation", "What a too-long pair loses: its end, or the start of its prompt.", DATA,
-        TRUNCATION_CHOICES, advanced=True))
-    eval_split: str = setting("workspace", Spec(
-        "Eval split", "Held-out pairs: 'workspace' (each pair's stored split), 'none', or a fraction like 0.1.",
-        DATA))
-    length_grouping: bool = setting(True, Spec(
-        "Group by length", "Batch pairs of similar length together to cut padding.", DATA, advanced=True))
-    # Chosen and rejected of a pair in one sequence, their shared prompt computed once (a 4D
-    # attention mask keeps them apart; same log-probs to float rounding). Models whose attention
-    # cannot take the mask (flash attention, sliding windows) use two rows per pair whatever this says.
-    packed_pairs: bool = setting(True, Spec(
-        "Pack pairs", "Put chosen and rejected in one sequence so their shared prompt is computed once.", DATA,
-        advanced=True))
-
-    # -- objective -----------------------------------------------------------------------
+    # -- objective ---------------------------------------------------------------------------
     loss_type: str = setting("sigmoid", Spec(
         "Loss", "Sigmoid is the DPO paper's loss; IPO, hinge and robust behave better on noisy or saturated pairs.",
         LOSS, LOSS_CHOICES))
     beta: float = setting(0.1, Spec(
         "β (beta)", "How far the tuned model may drift: higher keeps it closer, lower lets the preference win more.",
         LOSS, minimum=0, exclusive_min=True, maximum=1000, decimals=4, step=0.05))
-    label_smoothing: float = setting(0.0, Spec(
-        "Label smoothing", "Assume this share of labels is wrong (cDPO; sigmoid and robust losses only).", LOSS,
-        minimum=0, maximum=0.5, exclusive_max=True, step=0.05))
     sft_weight: float = setting(0.0, Spec(
         "SFT weight", "Also train on the chosen answers as plain examples (0 = off): keeps them likely.", LOSS,
         minimum=0, maximum=1000, step=0.5, zero_means="off"))
+    label_smoothing: float = setting(0.0, Spec(
+        "Label smoothing", "Assume this share of labels is wrong (cDPO; sigmoid and robust losses only).", LOSS,
+        minimum=0, maximum=0.5, exclusive_max=True, step=0.05))
 
-    # -- optimisation --------------------------------------------------------------------
+    # -- optimisation ------------------------------------------------------------------------
     learning_rate: float = setting(5e-5, Spec(
         "Learning rate", "Step size of the optimizer: LoRA usually wants 1e-5 to 5e-4.", OPTIMISATION,
         minimum=0, exclusive_min=True, maximum=1, decimals=10, log_scale=True))
-    weight_decay: float = setting(0.0, Spec(
-        "Weight decay", "AdamW's pull of the adapter weights towards zero (0 = none).", OPTIMISATION,
-        minimum=0, maximum=10, step=0.01, advanced=True))
-    lr_schedule: str = setting("linear", Spec(
-        "LR schedule", "How the learning rate changes over the run, after the warm-up.", OPTIMISATION,
-        SCHEDULE_CHOICES))
-    warmup_ratio: float = setting(0.0, Spec(
-        "Warm-up", "Share of the steps over which the learning rate ramps up from 0.", OPTIMISATION,
-        minimum=0, maximum=1, exclusive_max=True, step=0.05))
-    warmup_steps: int = setting(0, Spec(
-        "Warm-up steps", "Warm-up length in optimizer steps; when above 0 it replaces the warm-up share.",
-        OPTIMISATION, unit="steps", minimum=0, maximum=10_000_000, zero_means="use the share", advanced=True))
     num_epochs: float = setting(1.0, Spec(
         "Epochs", "How many passes over the training pairs (ignored when max steps is set).", OPTIMISATION,
         minimum=0, maximum=100_000, decimals=2, step=0.5))
@@ -150,26 +116,60 @@ class TrainingConfig:
     gradient_accumulation_steps: int = setting(1, Spec(
         "Accumulation", "Batches added up before each optimizer step (effective batch = batch size × this).",
         OPTIMISATION, minimum=1, maximum=65_536))
+    lr_schedule: str = setting("linear", Spec(
+        "LR schedule", "How the learning rate changes over the run, after the warm-up.", OPTIMISATION,
+        SCHEDULE_CHOICES))
+    warmup_ratio: float = setting(0.0, Spec(
+        "Warm-up", "Share of the steps over which the learning rate ramps up from 0.", OPTIMISATION,
+        minimum=0, maximum=1, exclusive_max=True, step=0.05))
+    warmup_steps: int = setting(0, Spec(
+        "Warm-up steps", "Warm-up length in optimizer steps; when above 0 it replaces the warm-up share.",
+        OPTIMISATION, unit="steps", minimum=0, maximum=10_000_000, zero_means="use the share", advanced=True))
+    weight_decay: float = setting(0.0, Spec(
+        "Weight decay", "AdamW's pull of the adapter weights towards zero (0 = none).", OPTIMISATION,
+        minimum=0, maximum=10, step=0.01, advanced=True))
     max_grad_norm: float = setting(1.0, Spec(
         "Gradient clipping", "Largest gradient norm before a step is scaled down (0 = no clipping).", OPTIMISATION,
         minimum=0, maximum=1e6, step=0.1, zero_means="no clipping", advanced=True))
-    seed: int = setting(42, Spec(
-        "Seed", "Random seed: the same seed and data give the same run.", RUN, minimum=0, maximum=2**31 - 1))
 
-    # -- bookkeeping ---------------------------------------------------------------------
+    # -- data --------------------------------------------------------------------------------
+    selection_policy: str = setting("majority", Spec(
+        "Verdict merge", "How several annotators' verdicts on a pair become one training example.", DATA,
+        SELECTION_POLICY_CHOICES))
+    eval_split: str = setting("workspace", Spec(
+        "Eval split", "Held-out pairs: 'workspace' (each pair's stored split), 'none', or a fraction like 0.1.",
+        DATA))
+    max_length: int = setting(512, Spec(
+        "Max length", "Tokens per prompt + answer; longer pairs are cut, and dropped if no answer token is left.",
+        DATA, unit="tokens", minimum=2, maximum=1_048_576, step=64))
+    truncation_mode: str = setting("keep_start", Spec(
+        "Truncation", "What a too-long pair loses: its end, or the start of its prompt.", DATA,
+        TRUNCATION_CHOICES, advanced=True))
+    length_grouping: bool = setting(True, Spec(
+        "Group by length", "Batch pairs of similar length together to cut padding.", DATA, advanced=True))
+    # Chosen and rejected of a pair in one sequence, their shared prompt computed once (a 4D
+    # attention mask keeps them apart; same log-probs to float rounding). Models whose attention
+    # cannot take the mask (flash attention, sliding windows) use two rows per pair whatever this says.
+    packed_pairs: bool = setting(True, Spec(
+        "Pack pairs", "Put chosen and rejected in one sequence so their shared prompt is computed once.", DATA,
+        advanced=True))
+
+    # -- run bookkeeping ---------------------------------------------------------------------
+    run_name: str = setting("", Spec("Run name", "A name for the runs list (the run id when empty).", RUN))
     eval_interval: int = setting(50, Spec(
         "Eval every", "Optimizer steps between evaluations on the held-out pairs (0 = only at the end).", RUN,
         unit="steps", minimum=0, maximum=10_000_000, step=10, zero_means="only at the end"))
     checkpoint_interval: int = setting(100, Spec(
         "Checkpoint every", "Optimizer steps between saved checkpoints (a stopped run resumes from the newest).",
         RUN, unit="steps", minimum=0, maximum=10_000_000, step=10, zero_means="final adapter only"))
+    seed: int = setting(42, Spec(
+        "Seed", "Random seed: the same seed and data give the same run.", RUN, minimum=0, maximum=2**31 - 1))
     keep_checkpoints: int = setting(2, Spec(
         "Keep checkpoints", "How many of the newest checkpoints stay on disk (0 = keep all).", RUN,
         minimum=0, maximum=10_000, zero_means="keep all", advanced=True))
     reference_batch_size: int = setting(16, Spec(
         "Reference batch", "Pairs per forward pass when the reference log-probs are computed up front.", RUN,
         unit="pairs", minimum=1, maximum=65_536, advanced=True))
-    run_name: str = setting("", Spec("Run name", "A name for the runs list (the run id when empty).", RUN))
 
     # -- the fields and their specs --------------------------------------------------------
     @classmethod

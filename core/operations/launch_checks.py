@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from core.engine.bundled_models import DEMO_MODEL
 from core.engine.model_location import ModelCheck, inspect_model
 from core.engine.training_config import ConfigError, TrainingConfig
+from core.engine.training_control import planned_steps, steps_per_epoch
 from storage.settings import WorkspaceSettings
 from storage.training_set import TrainingSet, build_training_set
 from storage.workspace import Workspace
@@ -23,7 +24,7 @@ from storage.workspace import Workspace
 # Key under which problems that are not a single setting are reported.
 DATA_KEY = "data"
 __all__ = ["DATA_KEY", "ModelCheck", "inspect_model", "config_problems", "default_config", "launch_problems",
-           "preview_data", "token_preview"]
+           "preview_data", "run_length", "token_preview"]
 
 
 def config_problems(values: dict[str, Any]) -> tuple[TrainingConfig | None, dict[str, str]]:
@@ -52,6 +53,28 @@ def default_config(settings: WorkspaceSettings, demo_model_available: bool = Tru
     if not config.base_model and demo_model_available and inspect_model(DEMO_MODEL).folder is not None:
         config.base_model = DEMO_MODEL
     return config
+
+
+@dataclass(frozen=True)
+class RunLength:
+    """How long a run will be, counted the way the engine counts it."""
+
+    steps: int
+    epochs: float               # passes over the training pairs those steps make
+    steps_per_epoch: int
+    from_max_steps: bool        # max_steps set the length (num_epochs is then ignored)
+
+    def describe(self) -> str:
+        """"≈ 4.4 epochs at 200 steps" (max steps wins) or "= 38 steps" (from the epochs)."""
+        if self.from_max_steps:
+            return f"≈ {self.epochs:.1f} epochs at {self.steps:,} steps (max steps wins)"
+        return f"= {self.steps:,} optimizer steps ({self.steps_per_epoch:,} per epoch)"
+
+
+def run_length(config: TrainingConfig, train_pairs: int) -> RunLength:
+    per_epoch = steps_per_epoch(train_pairs, config.batch_size, config.gradient_accumulation_steps)
+    steps = planned_steps(config.max_steps, config.num_epochs, per_epoch)
+    return RunLength(steps, steps / per_epoch, per_epoch, config.max_steps > 0)
 
 
 @dataclass(frozen=True)

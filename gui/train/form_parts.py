@@ -1,0 +1,191 @@
+"""The pieces of the set-up form around its fields: the base-model picker, the presets row, the
+summary card (what data the run gets, whether it fits in memory) and the form's stylesheet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton,
+                               QVBoxLayout)
+
+from core.engine.bundled_models import DEMO_MODEL
+from core.engine.memory_estimate import DeviceMemory, estimate_for_config, format_bytes, judge_fit, read_model_config
+from core.engine.training_config import TrainingConfig
+from core.operations.launch_checks import DataPreview, TokenPreview
+from gui.common.theme import colors
+from gui.train.form_fields import FieldEditor
+
+
+class ModelPicker(FieldEditor):
+    """The base-model field: the name or folder, a Browse menu, and a caption that says in
+    words which model that is ("Demo model (bundled with the app)")."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.widget.setMinimumWidth(160)
+        self.widget.setPlaceholderText("a model folder, or a hub id in the local cache")
+        browse = QToolButton()
+        browse.setObjectName("browseModel")
+        browse.setText("Browse…")
+        browse.setToolTip("Pick a folder that holds a Hugging Face model and its tokenizer, or the demo model.")
+        menu = QMenu(browse)
+        menu.addAction("Choose a model folder…", self._pick_folder)
+        menu.addAction("Use the demo model", lambda: self.set_value(DEMO_MODEL))
+        browse.setMenu(menu)
+        browse.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.browse = browse
+        self.row.addWidget(browse)
+
+    def _pick_folder(self) -> None:
+        current = str(self.value())
+        start = current if current and Path(current).expanduser().is_dir() else str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder", start)
+        if folder:
+            self.set_value(folder)
+
+
+class PresetsRow(QHBoxLayout):
+    def __init__(self, on_load: Callable[[], None], on_save: Callable[[], None], on_delete: Callable[[], None]):
+        super().__init__()
+        self.setSpacing(6)
+        label = QLabel("Preset")
+        label.setObjectName("fieldLabel")
+        self.addWidget(label)
+        self.combo = QComboBox()
+        self.combo.setToolTip("Saved sets of settings (kept in this workspace).")
+        self.combo.setPlaceholderText("no presets yet")
+        self.combo.setMinimumWidth(90)
+        self.addWidget(self.combo, 1)
+        self.buttons: dict[str, QPushButton] = {}
+        for text, slot, tip in (("Load", on_load, "Fill the form from the selected preset."),
+                                ("Save…", on_save, "Save the current settings as a named preset."),
+                                ("Delete", on_delete, "Forget the selected preset.")):
+            button = QPushButton(text)
+            button.setObjectName("presetButton")
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            self.addWidget(button)
+            self.buttons[text] = button
+        self.set_names([])
+
+    def set_names(self, names: list[str], select: str | None = None) -> None:
+        current = select or self.combo.currentText()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        self.combo.addItems(names)
+        if current in names:
+            self.combo.setCurrentText(current)
+        self.combo.blockSignals(False)
+        for text in ("Load", "Delete"):
+            self.buttons[text].setEnabled(bool(names))
+
+
+class SummaryCard(QFrame):
+    """What the run will train on and whether it fits in memory, above the settings."""
+
+    def __init__(self):
+        super().__init__()
+        self.setObjectName("card")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 12)
+        layout.setSpacing(6)
+        title = QLabel("THIS RUN")
+        title.setObjectName("cardTitle")
+        self.preview = self._line("trainPreview", "Counting pairs…")
+        self.memory = self._line("trainMemory", "")
+        self.problem = self._line("trainProblem", "")
+        self.problem.setVisible(False)
+        for widget in (title, self.preview, self.memory, self.problem):
+            layout.addWidget(widget)
+        self._model_configs: dict[str, tuple[float, dict]] = {}
+
+    @staticmethod
+    def _line(name: str, text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName(name)
+        label.setWordWrap(True)
+        return label
+
+    def set_problem(self, text: str) -> None:
+        self.problem.setText(text)
+        self.problem.setVisible(bool(text))
+
+    def set_preview(self, text: str) -> None:
+        self.preview.setText(text)
+
+    def show_preview(self, data: DataPreview, tokens: TokenPreview | None, token_error: str | None) -> None:
+        text = f"Data: {data.describe()}."
+        if tokens is not None:
+            dropped = sum(tokens.dropped.values())
+            if tokens.truncated or dropped:
+                text += (f" {tokens.truncated} longer than max length will be cut"
+                         + (f", {dropped} dropped (nothing of the answer left)" if dropped else "") + ".")
+            else:
+                text += f" All fit in max length (longest {tokens.longest} tokens)."
+        elif token_error:
+            text += f" (Could not count too-long pairs: {token_error})"
+        self.preview.setText(text)
+
+    def set_memory(self, text: str, fits: bool | None, tooltip: str = "") -> None:
+        self.memory.setText(text)
+        self.memory.setVisible(bool(text))
+        self.memory.setProperty("verdict", "" if fits is None else "fits" if fits else "too_big")
+        self.memory.style().unpolish(self.memory)
+        self.memory.style().polish(self.memory)
+        self.memory.setToolTip(tooltip)
+
+    def show_estimate(self, config: TrainingConfig, folder: Path, memory: DeviceMemory | None) -> bool | None:
+        """The memory line for ``config``; returns whether it fits (None: not known yet)."""
+        if memory is None:
+            self.set_memory("Memory: checking the device…", None)
+            return None
+        try:
+            estimate = estimate_for_config(config, self._model_config(folder), memory.device)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.set_memory(f"Memory: cannot estimate ({exc})", None)
+            return None
+        verdict = judge_fit(estimate, memory)
+        trainable = f"{estimate.trainable_parameters:,} of {estimate.parameters:,} parameters trained"
+        tooltip = (f"weights {format_bytes(estimate.weights)}, adapter + optimizer {format_bytes(estimate.adapter)}, "
+                   f"activations {format_bytes(estimate.activations)}, logits {format_bytes(estimate.logits)}, "
+                   f"runtime {format_bytes(estimate.overhead)}")
+        if verdict.fits:
+            self.set_memory(f"Memory: {verdict.message} ({trainable}).", True, tooltip)
+        else:
+            self.set_memory(f"⚠ Will not fit: {verdict.message}.", False, tooltip)
+        return verdict.fits
+
+    def _model_config(self, folder: Path) -> dict:
+        key = str(folder)
+        stamp = (folder / "config.json").stat().st_mtime
+        cached = self._model_configs.get(key)
+        if cached is None or cached[0] != stamp:
+            self._model_configs[key] = (stamp, read_model_config(folder))
+        return self._model_configs[key][1]
+
+
+def form_stylesheet(c: dict[str, str] | None = None) -> str:
+    """The form's own rules on top of the app's: captions, problems, number boxes, toggles."""
+    c = c or colors()
+    return f"""
+QLabel#fieldLabel {{ color: {c['text']}; }}
+QLabel#fieldCaption, QLabel#trainPreview {{ color: {c['muted']}; font-size: 9pt; }}
+QLabel#fieldError, QLabel#trainProblem {{ color: {c['bad']}; font-size: 9pt; }}
+QLabel#trainMemory {{ color: {c['muted']}; font-size: 9pt; }}
+QLabel#trainMemory[verdict="too_big"] {{ color: {c['bad']}; font-weight: 600; }}
+QDoubleSpinBox {{ background: {c['base']}; border: 1px solid {c['border_strong']}; border-radius: 6px;
+                 padding: 5px 8px; selection-background-color: {c['accent']}; selection-color: {c['accent_text']}; }}
+QLineEdit[textField="true"] {{ padding-left: 6px; }}
+QDoubleSpinBox:focus {{ border: 1px solid {c['accent']}; }}
+QDoubleSpinBox::up-button, QDoubleSpinBox::down-button {{ width: 0px; border: none; }}
+QSpinBox:disabled, QDoubleSpinBox:disabled, QLineEdit:disabled, QComboBox:disabled {{ color: {c['muted']};
+                 background: {c['alt']}; }}
+*[invalid="true"] {{ border: 1px solid {c['bad']}; background: {c['bad_soft']}; }}
+QToolButton#moreSettings {{ color: {c['accent']}; border: none; padding: 2px 0px; }}
+QToolButton#moreSettings:hover, QToolButton#moreSettings:checked {{ background: transparent; color: {c['accent_hover']}; }}
+QToolButton#browseModel {{ border: 1px solid {c['border_strong']}; background: {c['card']}; color: {c['text']};
+                          padding: 5px 10px; }}
+QToolButton#browseModel::menu-indicator {{ image: none; width: 0px; }}
+QPushButton#presetButton {{ padding: 4px 10px; }}
+"""
