@@ -7,19 +7,20 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from core.engine.training_control import MetricSplit, Phase, StepMetrics
 from core.operations.metric_series import MetricSeries
 from storage.metrics import read_metrics
 from storage.runs import get_run, list_runs
 from storage.models import RunStatus
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
-from tests.train_view_helpers import configure, make_train_view, pairs_workspace, tiny_model  # noqa: F401
+from tests.train_view_helpers import configure, make_train_view, pairs_workspace, settle, tiny_model  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("isolated_settings")
 RUN_TIMEOUT = 90_000
 
 
 def _wait_idle(qtbot, view):
-    qtbot.waitUntil(lambda: not view.is_running(), timeout=RUN_TIMEOUT)
+    settle(qtbot, view, RUN_TIMEOUT)
 
 
 def test_live_run_pause_resume_stop_then_resume_from_the_runs_list(qtbot, make_train_view, pairs_workspace,
@@ -41,7 +42,7 @@ def test_live_run_pause_resume_stop_then_resume_from_the_runs_list(qtbot, make_t
 
     # Pause: no step while paused, and the database says so.
     qtbot.mouseClick(view.pause_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: view.last_message == "paused", timeout=RUN_TIMEOUT)
+    qtbot.waitUntil(lambda: view.phase == Phase.PAUSED, timeout=RUN_TIMEOUT)
     assert view.resume_button.isEnabled() and not view.pause_button.isEnabled()
     steps_when_paused = len(view.series)
     qtbot.wait(700)
@@ -64,6 +65,7 @@ def test_live_run_pause_resume_stop_then_resume_from_the_runs_list(qtbot, make_t
     # The runs list shows it; resume it to the end.
     assert view.runs.run_ids() == [run_id]
     assert view.runs.table.item(0, 1).text() == "stopped"
+    assert "left" not in view.progress_label.text()           # a stopped run has no time left
     view.runs.select_runs([run_id])
     assert view.runs.resume_button.isEnabled()
     qtbot.mouseClick(view.runs.resume_button, Qt.MouseButton.LeftButton)
@@ -89,6 +91,7 @@ def test_runs_open_compare_and_export(qtbot, make_train_view, pairs_workspace, t
     assert "β=0.5" in view.runs.table.item(0, 3).text()
 
     view.open_run(first)
+    assert view.db.wait_idle()
     assert view.current_run_id == first
     assert view.plots.point_count("loss") == 4
     stored = MetricSeries.load(pairs_workspace, first).get("rewards/margins")[1]
@@ -96,11 +99,13 @@ def test_runs_open_compare_and_export(qtbot, make_train_view, pairs_workspace, t
     assert drawn.tolist() == pytest.approx(stored.tolist())
 
     view.compare_runs([first, second])
+    assert view.db.wait_idle()
     assert len(view.overlays) == 1 and "dashed" in view.compare_label.text()
     overlay = view.plots.panels["loss"].overlay_curves[0]
     assert len(overlay.line.getData()[0]) == 4
 
     assert view.runs.export_csv(first, tmp_path / "first.csv")
+    assert view.db.wait_idle() and "Metrics saved" in view.runs.status_label.text()
     header = (tmp_path / "first.csv").read_text().splitlines()[0].split(",")
     assert header[:2] == ["step", "split"] and "rewards/margins" in header
     assert view.runs.export_png(tmp_path / "plots.png")
@@ -151,9 +156,9 @@ def test_likelihood_displacement_banner_appears_with_the_remedy(qtbot, make_trai
     # Metrics as the worker reports them: the chosen answers' reward below zero (their
     # log-prob fell under the reference) while the margin keeps growing.
     for step in range(1, 13):
-        view._on_step(step, {"loss": 0.6, "rewards/chosen": -0.05 * step, "rewards/rejected": -0.2 * step,
-                             "rewards/margins": 0.15 * step, "likelihood_displacement": 1.0,
-                             "prob/preference": 0.5 + 0.02 * step})
+        view._on_event(StepMetrics(step, MetricSplit.TRAIN, {
+            "loss": 0.6, "rewards/chosen": -0.05 * step, "rewards/rejected": -0.2 * step,
+            "rewards/margins": 0.15 * step, "likelihood_displacement": 1.0, "prob/preference": 0.5 + 0.02 * step}))
     qtbot.waitUntil(view.displacement_banner.isVisible, timeout=5_000)
     text = view.displacement_banner.text()
     assert "less" in text and "SFT weight" in text

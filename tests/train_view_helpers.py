@@ -1,5 +1,5 @@
-"""Shared set-up for the training-view tests: a view on a workspace, a tiny model in the form,
-and a teardown that stops any run and waits for its thread."""
+"""Shared set-up for the training-view tests: a view on a workspace (with its database worker),
+a tiny model in the form, and a teardown that stops any run and waits for its thread."""
 
 from __future__ import annotations
 
@@ -33,14 +33,17 @@ def pairs_workspace(workspace):
 
 @pytest.fixture
 def make_train_view(qtbot):
-    """``make_train_view(ws)`` -> a shown TrainView; any run it started is stopped at the end."""
-    from gui.train.train_view import TrainView
+    """``make_train_view(ws)`` -> a shown TrainView on its own DatabaseWorker (``view.db``); any
+    run it started is stopped at the end, its timers stopped and the database worker closed."""
+    from gui.common.db_worker import DatabaseWorker
     from gui.common.workers import wait_for_all_workers
+    from gui.train.train_view import TrainView
 
     views = []
 
     def make(ws):
-        view = TrainView(ws)
+        db = DatabaseWorker()
+        view = TrainView(ws, db)
         qtbot.addWidget(view)
         view.resize(1280, 820)
         view.show()
@@ -51,5 +54,14 @@ def make_train_view(qtbot):
     for view in views:
         if view.is_running():
             view.stop_and_wait(60_000)
+    for view in views:
+        view.stop_timers()
+        view.db.close()     # after the jobs already queued; its thread counts among the workers
     assert wait_for_all_workers(60_000)
     qtbot.wait(50)   # deliver the queued thread-finished signals before the widgets go
+
+
+def settle(qtbot, view, timeout_ms: int = 90_000) -> None:
+    """Wait until no run is going and every database job the view asked for has come back."""
+    qtbot.waitUntil(lambda: not view.is_running(), timeout=timeout_ms)
+    assert view.db.wait_idle(30_000)

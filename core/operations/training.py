@@ -4,7 +4,8 @@ run's start / pause / resume / stop with its state machine and typed events. Pla
 a progress bar from them.
 
     session = TrainingSession(ws, on_event=print)
-    session.start(config)            # idle -> starting (returns at once; any thread)
+    session.start(values=config.to_dict())   # idle -> starting (returns at once; any thread)
+    problems = session.check()       # the launch checks (reads the database; {} = go on)
     outcome = session.run()          # the work, on the calling thread, to the end
     session.pause() / .resume() / .stop()   # from any thread while it runs
 
@@ -15,9 +16,11 @@ States (``SessionState``)::
       └─LaunchRefused┘            stop ─────┴─────────┴──► stopping
                      starting/running/paused/stopping ─RunFinished─► finished
 
-``start(values=...)`` takes the form's raw values: the launch checks (every bad setting, the
-model folder, the labelled pairs — it builds the training set) then run inside ``run()``, off
-the UI thread, and a refusal arrives as ``LaunchRefused`` (the session goes back to idle).
+``start(values=...)`` takes settings as typed or as values: ``check()`` runs the launch checks
+(``core.operations.launch_checks.launch_problems``: every bad setting, the model folder, the
+labelled pairs — it builds the training set, so call it off the UI thread) and, on a refusal,
+reports ``LaunchRefused`` and goes back to idle; ``run()`` checks first if ``check()`` was not
+called. ``start(config)`` (a validated config) and ``start(resume_run_id=...)`` skip the checks.
 """
 
 from __future__ import annotations
@@ -194,26 +197,50 @@ class TrainingSession:
             return snapshot
 
     # -- the work (the calling thread) ----------------------------------------------------------------
+    def check(self) -> dict[str, str]:
+        """The launch checks of a ``start(values=...)`` request; {} when the run may go on (its
+        config is then fixed), else the problems (the session is idle again and has reported
+        ``LaunchRefused``). Reads the database: not on the UI thread."""
+        from core.operations.launch_checks import launch_problems
+
+        with self._lock:
+            if self._state not in (SessionState.STARTING, SessionState.STOPPING) or self._request is None:
+                raise SessionError("check() needs start() first")
+            config, values, resume_run_id = self._request
+        if values is None:
+            return {}
+        config, problems = launch_problems(self.ws, values)
+        with self._lock:
+            if config is None:
+                self.outcome = RunOutcome(None, None, None, problems)
+                self._request = None
+                self._state = SessionState.IDLE
+            else:
+                self._request = (config, None, None)
+        if config is None:
+            self._tell(LaunchRefused(problems))
+        return problems
+
     def run(self) -> RunOutcome:
         """Train to the end on this thread; never raises for a failed run (see ``outcome``)."""
         with self._lock:
-            if self._state != SessionState.STARTING or self._request is None:
+            unchecked = self._request is not None and self._request[1] is not None
+        if unchecked and self.check():
+            return self.outcome
+        with self._lock:
+            if self._state not in (SessionState.STARTING, SessionState.STOPPING) or self._request is None:
                 raise SessionError("run() needs start() first")
-            config, values, resume_run_id = self._request
+            config, _values, resume_run_id = self._request
             self._request = None
-        if values is not None:
-            config, problems = self._check(values)
-            if config is None:
-                self.outcome = RunOutcome(None, None, None, problems)
-                with self._lock:
-                    self._state = SessionState.IDLE
-                self._tell(LaunchRefused(problems))
-                return self.outcome
+            stopped_before_it_began = self._state == SessionState.STOPPING
+        observer = _SessionObserver(self)
+        if stopped_before_it_began:   # nothing loaded, nothing written: a new run leaves no row
+            observer.on_event(RunFinished(resume_run_id, RunStatus.STOPPED))
+            return self.outcome
         # Imported here, on the training thread: the trainer imports torch, which would freeze a
         # window for seconds if the Train tab's first opening imported it.
         from core.engine.trainer import TrainingFailed, train
 
-        observer = _SessionObserver(self)
         try:
             train(self.ws, config, observer, self._control, resume_run_id=resume_run_id)
         except Exception as exc:  # noqa: BLE001 - a failed run ends the session with its reason
@@ -223,11 +250,6 @@ class TrainingSession:
                 run_id = exc.run_id if isinstance(exc, TrainingFailed) else None
                 observer.on_event(RunFinished(run_id, RunStatus.FAILED, str(exc) or type(exc).__name__))
         return self.outcome
-
-    def _check(self, values: dict[str, Any]) -> tuple[TrainingConfig | None, dict[str, str]]:
-        from core.operations.launch_checks import launch_problems
-
-        return launch_problems(self.ws, values)
 
     def _take(self, event: TrainingEvent) -> None:
         """The session's own bookkeeping of an engine event (training thread)."""

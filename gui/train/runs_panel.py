@@ -1,6 +1,9 @@
 """The workspace's training runs: status and settings of each, and what can be done with one
 (open its curves, overlay several, resume, export adapter / merged model / metrics / plots).
 
+The rules are ``core.operations.runs``'s (which runs exist, which can be resumed and why not,
+the exports). The list is read through the view's ``DatabaseWorker`` (``refresh``) and the row
+of the run training now follows that run's own events (``show_live``), not the database.
 Exports that copy or load weights run in workers; the panel reports results in its status line.
 """
 
@@ -14,37 +17,30 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from core.operations.metrics_export import export_metrics_csv
-from core.engine.run_export import export_adapter, export_merged
+from core.operations import runs as run_ops
+from core.operations.runs import RunRecord
+from gui.common.db_worker import DatabaseWorker, Job
 from gui.common.theme import colors
 from gui.common.workers import Worker, start_worker
-from storage.runs import RunRecord, is_resumable, list_runs
 from storage.workspace import Workspace
 
 COLUMNS = ("Run", "Status", "Steps", "Settings", "Base model", "Started")
-
-
-def run_settings_summary(run: RunRecord) -> str:
-    """"sigmoid β=0.1 lr=5e-05 r=8 batch 8×1" from the run's stored config."""
-    config = run.config
-    text = (f"{config.get('loss_type', '?')} β={config.get('beta', '?')} lr={config.get('learning_rate', '?')} "
-            f"r={config.get('lora_r', '?')} batch {config.get('batch_size', '?')}"
-            f"×{config.get('gradient_accumulation_steps', 1)}")
-    if config.get("sft_weight"):
-        text += f" sft={config['sft_weight']}"
-    return text
+STATUS_COLUMN, STEPS_COLUMN = 1, 2
 
 
 class RunsPanel(QWidget):
     open_requested = Signal(str)          # run id
     compare_requested = Signal(list)      # run ids (two or more)
     resume_requested = Signal(str)        # run id
+    loaded = Signal()                     # a refresh has come back from the database
 
-    def __init__(self, workspace: Workspace, grab_plots: Callable[[], object] | None = None,
+    def __init__(self, workspace: Workspace, db: DatabaseWorker, grab_plots: Callable[[], object] | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.workspace = workspace
+        self.db = db
         self._grab_plots = grab_plots
+        self.has_loaded = False
         self._runs: list[RunRecord] = []
         self.busy_run_id: str | None = None     # the run training now cannot be resumed or exported
 
@@ -76,8 +72,8 @@ class RunsPanel(QWidget):
                                         self._open_selected)
         self.compare_button = self._button(buttons, "Compare", "Overlay the curves of the selected runs.",
                                            self._compare_selected)
-        self.resume_button = self._button(buttons, "Resume", "Continue a stopped run from its newest checkpoint.",
-                                          self._resume_selected)
+        self.resume_button = self._button(buttons, "Resume", "Continue a stopped, failed or interrupted run "
+                                          "from its newest checkpoint.", self._resume_selected)
         buttons.addSpacing(12)
         self.adapter_button = self._button(buttons, "Export adapter…", "Copy the LoRA adapter to a folder "
                                            "(loadable with peft's PeftModel.from_pretrained).", self._ask_export_adapter)
@@ -90,7 +86,6 @@ class RunsPanel(QWidget):
         buttons.addStretch(1)
         self.refresh_button = self._button(buttons, "Refresh", "Re-read the runs from the workspace.", self.refresh)
         layout.addLayout(buttons)
-        self.refresh()
 
     @staticmethod
     def _button(row: QHBoxLayout, text: str, tip: str, slot) -> QPushButton:
@@ -101,14 +96,19 @@ class RunsPanel(QWidget):
         return button
 
     # -- the list ---------------------------------------------------------------------------
-    def refresh(self) -> None:
+    def refresh(self) -> Job:
+        """Re-read the runs (on the database thread); ``loaded`` fires when they are shown."""
+        return self.db.submit(run_ops.list_runs, self.workspace, newest_first=True, on_done=self._show_runs,
+                              on_failed=lambda exc: self._say(f"Could not read the runs: {exc}", error=True))
+
+    def _show_runs(self, runs: list[RunRecord]) -> None:
         selected = set(self.selected_run_ids())
-        self._runs = list(reversed(list_runs(self.workspace)))   # newest first
+        self._runs = list(runs)
         self.table.setRowCount(len(self._runs))
         for row, run in enumerate(self._runs):
             started = run.started_at.strftime("%Y-%m-%d %H:%M") if run.started_at else ""
             cells = (run.name or run.id, run.status.value, f"{run.step} / {run.total_steps}",
-                     run_settings_summary(run), Path(run.base_model).name or run.base_model, started)
+                     run_ops.settings_summary(run), Path(run.base_model).name or run.base_model, started)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, run.id)
@@ -119,6 +119,18 @@ class RunsPanel(QWidget):
                 self.table.setItem(row, column, item)
         self.select_runs(selected)
         self._update_buttons()
+        self.has_loaded = True
+        self.loaded.emit()
+
+    def show_live(self, run_id: str, status: str, step: int, total_steps: int) -> None:
+        """The training run's row as its events report it (no database read)."""
+        row = next((i for i, run in enumerate(self._runs) if run.id == run_id), None)
+        if row is None:
+            return
+        for column, text in ((STATUS_COLUMN, status), (STEPS_COLUMN, f"{step} / {total_steps}")):
+            item = self.table.item(row, column)
+            if item is not None and item.text() != text:
+                item.setText(text)
 
     def run_ids(self) -> list[str]:
         return [run.id for run in self._runs]
@@ -147,7 +159,10 @@ class RunsPanel(QWidget):
         idle = run is not None and run.id != self.busy_run_id
         self.open_button.setEnabled(one)
         self.compare_button.setEnabled(len(ids) >= 2)
-        self.resume_button.setEnabled(idle and is_resumable(run.status) and self.busy_run_id is None)
+        refusal = run_ops.resume_refusal(run.id, run) if run is not None else None
+        self.resume_button.setEnabled(idle and refusal is None and self.busy_run_id is None)
+        self.resume_button.setToolTip(refusal or "Continue a stopped, failed or interrupted run from its newest "
+                                      "checkpoint.")
         has_adapter = idle and bool(run.adapter_path)
         self.adapter_button.setEnabled(has_adapter)
         self.merged_button.setEnabled(has_adapter)
@@ -213,19 +228,16 @@ class RunsPanel(QWidget):
             return Path.home()
 
     def export_adapter(self, run_id: str, destination: str | Path) -> Worker:
-        return self._export(export_adapter, run_id, destination, "adapter")
+        return self._export(run_ops.export_adapter, run_id, destination, "adapter")
 
     def export_merged(self, run_id: str, destination: str | Path) -> Worker:
-        return self._export(export_merged, run_id, destination, "merged model")
+        return self._export(run_ops.export_merged, run_id, destination, "merged model")
 
-    def export_csv(self, run_id: str, path: str | Path) -> bool:
-        try:
-            export_metrics_csv(self.workspace, run_id, path)
-        except (OSError, ValueError) as exc:
-            self._say(f"Could not export the metrics: {exc}", error=True)
-            return False
-        self._say(f"Metrics saved to {path}")
-        return True
+    def export_csv(self, run_id: str, path: str | Path) -> Job:
+        """The metrics CSV, written by the database thread (it reads every metric row)."""
+        return self.db.submit(run_ops.export_metrics, self.workspace, run_id, path,
+                              on_done=lambda written: self._say(f"Metrics saved to {written}"),
+                              on_failed=lambda exc: self._say(f"Could not export the metrics: {exc}", error=True))
 
     def export_png(self, path: str | Path) -> bool:
         image = self._grab_plots() if self._grab_plots else None

@@ -1,13 +1,15 @@
-"""The training run on a worker thread: ``gui.common.workers.Worker`` with the engine's observer
-adapted to Qt signals.
+"""The training run on a worker thread: ``gui.common.workers.Worker`` running a
+``core.operations.training.TrainingSession``, its events adapted to one Qt signal.
 
-    worker = TrainingWorker(workspace, config)          # or resume_run_id="..."
-    worker.step_metrics.connect(view.on_step)           # (step, {"loss": ..., ...})
+    session = TrainingSession(workspace)
+    session.start(values=config.to_dict())
+    worker = TrainingWorker(session)
+    worker.event.connect(view.on_training_event)     # every typed event, queued to the UI thread
     start_worker(worker)
-    worker.control.pause() / .resume() / .request_stop()  # safe from the UI thread
+    session.pause() / .resume() / .stop()              # safe from the UI thread
 
-The observer only emits signals (queued to the UI thread, where the view buffers them); it
-never touches a widget and never blocks the loop.
+The signal is emitted on the training thread and delivered on the UI thread, where the view
+buffers metrics; nothing here touches a widget or blocks the loop.
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ from contextlib import contextmanager
 
 from PySide6.QtCore import Signal
 
-from core.engine.training_config import TrainingConfig
-from core.engine.training_control import RunInfo, TrainingControl, TrainingObserver
+from core.operations.training import RunOutcome, TrainingSession
 from gui.common.workers import Worker
-from storage.workspace import Workspace
 
 
 @contextmanager
@@ -41,53 +41,18 @@ def cpu_threads_leaving_one_for_the_ui():
             torch.set_num_threads(previous)
 
 
-class _SignalObserver(TrainingObserver):
-    def __init__(self, worker: "TrainingWorker"):
-        self._worker = worker
-
-    def on_start(self, run_info: RunInfo) -> None:
-        self._worker.run_started.emit(run_info)
-
-    def on_step(self, step: int, metrics: dict[str, float]) -> None:
-        self._worker.step_metrics.emit(step, dict(metrics))
-
-    def on_eval(self, step: int, metrics: dict[str, float]) -> None:
-        self._worker.eval_metrics.emit(step, dict(metrics))
-
-    def on_message(self, text: str) -> None:
-        self._worker.message.emit(text)
-
-    def on_checkpoint(self, step: int, path: str) -> None:
-        self._worker.checkpoint_saved.emit(step, path)
-
-    def on_finish(self, status: str, error: str | None) -> None:
-        self._worker.run_finished.emit(status, error)
-
-
 class TrainingWorker(Worker):
-    """One training run (new or resumed). Besides ``Worker``'s ``finished`` (the run id) and
-    ``failed`` (a readable message), it reports every observer callback as a signal."""
+    """One session's run. ``event`` carries each ``TrainingEvent`` (and ``LaunchRefused``);
+    ``Worker.finished`` carries the session's ``RunOutcome``."""
 
-    run_started = Signal(object)          # RunInfo
-    step_metrics = Signal(int, object)    # step, train metrics dict
-    eval_metrics = Signal(int, object)    # step, eval metrics dict
-    message = Signal(str)
-    checkpoint_saved = Signal(int, str)
-    run_finished = Signal(str, object)    # "completed" | "stopped" | "failed", error or None
+    event = Signal(object)
 
-    def __init__(self, workspace: Workspace, config: TrainingConfig | None, resume_run_id: str | None = None):
-        self.control = TrainingControl()
-        self.resume_run_id = resume_run_id
-        control = self.control
+    def __init__(self, session: TrainingSession):
+        self.session = session
 
-        def train_run(report) -> str:
-            # Imported here, on the worker thread: core.engine.trainer imports torch, which would
-            # freeze the window for seconds if the Train tab's first opening imported it.
-            from core.engine.trainer import train
-
-            # ``self`` is only read when the thread runs, after QObject.__init__ below.
+        def train_run(report) -> RunOutcome:
             with cpu_threads_leaving_one_for_the_ui():
-                return train(workspace, config, observer=_SignalObserver(self), control=control,
-                             resume_run_id=resume_run_id)
+                return session.run()
 
         super().__init__(train_run)
+        session.subscribe(self.event.emit)
