@@ -24,7 +24,7 @@ def test_every_field_has_a_tooltip_and_the_workspace_model_is_the_default(qtbot,
     update_settings(pairs_workspace, base_model=str(tiny_model))
     view = make_train_view(pairs_workspace)
     form = view.form
-    assert form.values()["base_model"] == str(tiny_model)
+    qtbot.waitUntil(lambda: form.values()["base_model"] == str(tiny_model), timeout=10_000)   # read off the UI thread
     for key in FIELD_KEYS:
         tip = form.editor(key).toolTip()
         assert tip.endswith(".") or tip.endswith(")."), key
@@ -70,10 +70,14 @@ def test_an_empty_model_folder_is_refused_with_the_reason(qtbot, make_train_view
 def test_a_workspace_with_no_pairs_is_refused(qtbot, make_train_view, workspace, tiny_model):
     view = make_train_view(workspace)
     configure(view, tiny_model, max_steps=2)
-    assert view.start() is False
+    # The data check reads the database, so it runs on the database thread: Start is refused
+    # at once when the form already knows (its preview came back), else a moment later.
+    view.start()
+    qtbot.waitUntil(lambda: not view.is_running(), timeout=20_000)
     assert "no labelled pairs" in view.form.error_text(DATA_KEY)
     assert view.form.data_error.isVisible()
     assert view.worker is None and _training_threads() == []
+    assert view.start_button.isEnabled() and view.last_status is None
 
 
 def test_fixing_the_field_clears_its_message(qtbot, make_train_view, pairs_workspace, tiny_model):

@@ -163,3 +163,62 @@ def test_likelihood_displacement_banner_appears_with_the_remedy(qtbot, make_trai
     text = view.displacement_banner.text()
     assert "less" in text and "SFT weight" in text
     assert view.tug.bar.share == pytest.approx(0.74)
+
+
+def test_the_tab_reads_the_database_off_the_ui_thread_and_offers_an_interrupted_run(
+        qtbot, make_train_view, pairs_workspace, tiny_model, tmp_path):
+    import subprocess
+    import sys
+    import threading
+
+    from sqlalchemy import event
+
+    from storage.models import TrainingRun
+    from storage.process_owner import this_host
+    from storage.runs import create_run
+
+    # A run left "running" by a process that has since died (killed, crashed).
+    create_run(pairs_workspace, "killed", name="killed", config_json='{"beta": 0.1}', base_model=str(tiny_model),
+               run_dir=str(pairs_workspace.runs_dir / "killed"), total_steps=10)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with pairs_workspace.writing() as s:
+        row = s.get(TrainingRun, "killed")
+        row.owner_host, row.owner_pid, row.owner_started = this_host(), dead.pid, None
+
+    ui_thread, on_ui_thread = threading.get_ident(), []
+
+    def no_sql_here(_conn, _cursor, statement, *_args):
+        if threading.get_ident() == ui_thread:
+            on_ui_thread.append(statement)
+
+    event.listen(pairs_workspace.engine, "before_cursor_execute", no_sql_here)
+    try:
+        view = make_train_view(pairs_workspace)
+        qtbot.waitUntil(lambda: view.runs.run_ids() == ["killed"], timeout=20_000)
+        assert view.runs.table.item(0, 1).text() == "interrupted"
+        view.runs.select_runs(["killed"])
+        assert view.runs.resume_button.isEnabled()
+        assert view.db.wait_idle() and "interrupted" in view.run_label.text()   # the newest run, opened
+
+        configure(view, tiny_model, max_steps=12, eval_interval=4)
+        assert view.start()
+        qtbot.waitUntil(lambda: len(view.series) >= 3, timeout=RUN_TIMEOUT)
+        assert view.pause() is None and view.session.state.value == "paused"
+        qtbot.waitUntil(lambda: view.phase == Phase.PAUSED, timeout=RUN_TIMEOUT)
+        # The runs list follows the run's own events, not a database read now and then.
+        row = view.runs.run_ids().index(view.current_run_id)
+        qtbot.waitUntil(lambda: view.runs.table.item(row, 2).text() == f"{len(view.series)} / 12", timeout=5_000)
+        assert view.runs.table.item(row, 1).text() == "paused"
+        assert "(from max steps)" in view.progress_label.text() and "left" not in view.progress_label.text()
+        view.resume()
+        _wait_idle(qtbot, view)
+        assert view.last_status == "completed", view.last_error
+        assert view.runs.table.item(view.runs.run_ids().index(view.current_run_id), 2).text() == "12 / 12"
+        first = view.current_run_id
+        view.compare_runs([first, "killed"])
+        assert view.runs.export_csv(first, tmp_path / "m.csv")
+        assert view.db.wait_idle() and (tmp_path / "m.csv").exists()
+    finally:
+        event.remove(pairs_workspace.engine, "before_cursor_execute", no_sql_here)
+    assert on_ui_thread == []

@@ -18,8 +18,8 @@ from PySide6.QtCore import QCoreApplication, QThread, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.engine.library_preload import preload_training_libraries
-from core.engine.training_control import (CheckpointSaved, MetricSplit, Phase, PhaseChanged, ReferencePassDone,
-                                          Resumed, RunFinished, RunInfo, RunStarted, StepMetrics)
+from core.engine.training_control import (MetricSplit, Phase, PhaseChanged, RunFinished, RunInfo, RunStarted,
+                                          StepMetrics)
 from core.operations.changes import Changes
 from core.operations.metric_series import MetricSeries, check_displacement
 from core.operations.runs import RunCurves, load_curves
@@ -27,6 +27,7 @@ from core.operations.training import SessionState, TrainingSession
 from gui.common.db_worker import DatabaseWorker, Job
 from gui.common.pyside_fixes import collect_garbage_on_ui_thread
 from gui.common.workers import Worker, start_worker
+from gui.train.event_text import event_text
 from gui.train.redraw_schedule import RedrawSchedule
 from gui.train.runs_panel import RunsPanel
 from gui.train.train_layout import TrainLayout
@@ -36,12 +37,6 @@ from gui.train.training_worker import TrainingWorker
 from storage.models import RunStatus
 from storage.workspace import Workspace
 
-PHASE_TEXT = {
-    Phase.LOADING_DATA: "Reading the labelled pairs…",
-    Phase.LOADING_MODEL: "Loading the model and tokenising the pairs…",
-    Phase.EVALUATING: "Evaluating on the held-out pairs…",
-    Phase.SAVING: "Saving…",
-}
 STATE_SUFFIX = {SessionState.STARTING: "starting", SessionState.PAUSED: "paused",
                 SessionState.STOPPING: "stopping"}
 
@@ -168,6 +163,7 @@ class TrainView(TrainLayout):
 
     def _begin(self, session: TrainingSession, text: str) -> None:
         self.session = session
+        self._opened_newest = True   # the live run is what the tab shows now
         self.error_banner.setVisible(False)
         self.displacement_banner.setVisible(False)
         self.series, self.overlays = MetricSeries(), []
@@ -264,27 +260,14 @@ class TrainView(TrainLayout):
         elif isinstance(event, PhaseChanged):
             self.phase = event.phase
             if event.phase == Phase.REFERENCE_PASS:
-                self.message_label.setText(f"Reference model: batch {event.done} of {event.total} "
-                                           "(kept for later runs)")
                 self.progress_bar.setValue(int(1000 * (event.done or 0) / max(1, event.total or 1)))
-            elif event.phase in PHASE_TEXT:
-                self.message_label.setText(PHASE_TEXT[event.phase])
-            elif event.phase == Phase.PAUSED:
-                self.message_label.setText(f"Paused after step {event.step}; the model stays loaded.")
-            elif event.phase == Phase.TRAINING and self.run_info is not None:
-                self.message_label.setText(self._describe_run(self.run_info))
         elif isinstance(event, RunStarted):
             self._on_run_started(event.info)
-        elif isinstance(event, ReferencePassDone):
-            self.message_label.setText(f"Reference log-probs: {event.cached} cached, {event.computed} computed "
-                                       f"in {event.seconds:.1f} s")
-        elif isinstance(event, Resumed):
-            self.message_label.setText(f"Resumed from {event.checkpoint}" if event.checkpoint
-                                       else "No checkpoint yet: starting the run again from step 0")
-        elif isinstance(event, CheckpointSaved):
-            self.message_label.setText(f"Checkpoint saved at step {event.step}")
         elif isinstance(event, RunFinished):
             self._on_run_finished(event)
+        text = event_text(event, self.run_info)
+        if text is not None:
+            self.message_label.setText(text)
         self._update_buttons()
         self.redraws.mark_dirty()
 
@@ -292,7 +275,6 @@ class TrainView(TrainLayout):
         self.run_info = info
         self.current_run_id = info.run_id
         self.run_label.setText(f"Run {info.run_name or info.run_id}")
-        self.message_label.setText(self._describe_run(info))
         if info.start_step > 0:
             # A resumed run: its history up to the checkpoint, then the live steps on top.
             self._waiting_for_history = []
@@ -300,11 +282,6 @@ class TrainView(TrainLayout):
                            on_done=lambda curves: self._on_history(info.run_id, curves))
         self.runs.refresh()   # the new run's row; from now on it follows the run's events
         self.changes_made.emit(Changes(runs=True))
-
-    @staticmethod
-    def _describe_run(info: RunInfo) -> str:
-        return (f"{info.train_pairs} training pairs, {info.eval_pairs} held out · {info.device} {info.dtype} · "
-                f"{info.trainable_parameters:,} of {info.total_parameters:,} parameters trained")
 
     def _on_history(self, run_id: str, curves: list[RunCurves]) -> None:
         if run_id != self.current_run_id or self._waiting_for_history is None:
@@ -327,10 +304,6 @@ class TrainView(TrainLayout):
         self.last_status, self.last_error = event.status, event.error
         if event.status == RunStatus.FAILED:
             self.show_error(event.error or "the run failed")
-        elif event.run_id is None:
-            self.message_label.setText("Stopped before the run began; nothing was saved.")
-        else:
-            self.message_label.setText(f"Run {event.status.value}: adapter saved.")
 
     def _on_worker_failed(self, message: str) -> None:
         # The session reports a failed run as RunFinished; this is a failure around it.
