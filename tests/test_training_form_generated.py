@@ -72,6 +72,7 @@ def test_each_field_gets_the_editor_its_type_calls_for(qtbot, make_form, workspa
 
 
 def test_every_problem_is_shown_next_to_its_field_and_unfolds_advanced_ones(qtbot, make_form, workspace):
+    fill_workspace(workspace, 8)
     form = make_form(workspace)
     seen = []
     form.problems_changed.connect(seen.append)

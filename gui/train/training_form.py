@@ -13,7 +13,7 @@ Public API (used by the train view): ``values()`` / ``full_values()``, ``config(
 ``set_value(key, v)``, ``set_values(dict)``, ``set_config(config)``, ``show_problems(dict)``,
 ``problems`` (setting -> message), ``is_valid()``, the signals ``changed`` and
 ``problems_changed(dict)``, ``refresh()``, ``set_device_memory(memory)``,
-``set_enabled_for_run(bool)`` and ``on_changes(changes)``.
+``set_enabled_for_run(bool)``, ``on_changes(changes)`` and ``stop_timers()``.
 """
 
 from __future__ import annotations
@@ -247,6 +247,8 @@ class TrainingForm(QWidget):
         model_check = inspect_model(str(values["base_model"]))
         if not model_check.ok:
             problems.setdefault("base_model", model_check.problem)
+        if DATA_KEY in self.problems:    # stays until the data is counted again
+            problems[DATA_KEY] = self.problems[DATA_KEY]
         self.show_problems(problems)
         self.fields["base_model"].set_caption(describe_model(str(values["base_model"])))
         self._update_captions(config)
@@ -287,8 +289,11 @@ class TrainingForm(QWidget):
         self.data_preview = result.data
         self.summary.show_preview(result.data, result.tokens, result.token_error)
         self._update_captions(self.config())
+        problems = {key: message for key, message in self.problems.items() if key != DATA_KEY}
         if result.data.total == 0:
-            self.show_problems({**self.problems, DATA_KEY: "the workspace has no labelled pairs to train on"})
+            problems[DATA_KEY] = "the workspace has no labelled pairs to train on"
+        if problems != self.problems:
+            self.show_problems(problems)
 
     # -- presets -----------------------------------------------------------------------------
     def save_preset(self, name: str) -> bool:
@@ -331,6 +336,10 @@ class TrainingForm(QWidget):
     def _delete_selected_preset(self) -> None:
         if self.preset_combo.currentText():
             self.delete_preset(self.preset_combo.currentText())
+
+    def stop_timers(self) -> None:
+        """No more live checks (the view is closing)."""
+        self._refresh_timer.stop()
 
     def set_enabled_for_run(self, running: bool) -> None:
         """While a run trains, its settings cannot change (the presets row stays usable)."""
