@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "core.cli.data_commands",   # import, export, stats
     "core.cli.train_commands",  # train, evaluate, runs
     "core.cli.demo_commands",   # demo, demo-eval, build-demo-model
+    "core.cli.bundle_commands",  # bundle export, bundle merge
 )
 
 

@@ -14,6 +14,7 @@ Chat prompts are stored as ``messages_json`` plus a readable ``text`` rendering
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -24,7 +25,7 @@ from storage.models import (Choice, Pair, Prompt, Response, ResponseOrigin, Verd
                             content_hash, utcnow)
 from storage.settings import settings_in
 from storage.splits import display_swapped_for, split_for
-from storage.verdicts import get_or_create_annotator, refresh_judged_count
+from storage.verdicts import get_or_create_annotator, refresh_judged_counts
 from storage.workspace import Workspace
 
 Text = str | list[dict]
@@ -147,12 +148,14 @@ def _in_chunks(values: list, size: int = 500):
 def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
                    progress: Callable[[int, int], None] | None = None, *,
                    origin: ResponseOrigin = ResponseOrigin.IMPORTED, model_name: str | None = None,
-                   labelled_by: str | None = None) -> ImportSummary:
+                   labelled_by: str | None = None, session: Session | None = None) -> ImportSummary:
     """Store ``records`` in one transaction (all or nothing) and say what was new.
 
     ``source`` names the pairs' origin (normally the file name) and, for labelled rows, the
     pseudo-annotator whose verdicts they become (``labelled_by`` overrides that name).
     ``progress(done, total)`` is called now and then while rows are processed.
+    ``session``: store inside the caller's open write transaction (``ws.writing()``) instead of
+    one of its own, so the rows commit or roll back with the caller's other writes.
     Raises ``IngestError`` naming the row and field for a record that cannot be stored.
     """
     records = list(records)
@@ -177,7 +180,7 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
                               "a labelled row needs exactly 2 responses and chosen 0 or 1")
         hashed.append((record, prompt_hash(record.prompt), keys))
 
-    with ws.writing() as session:
+    with _transaction(ws, session) as session:
         eval_fraction = settings_in(session).eval_fraction
         now = utcnow()
         pseudo_id = None
@@ -303,10 +306,13 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
         if new_verdicts:
             session.execute(Verdict.__table__.insert(), new_verdicts)
         summary.verdicts_added = len(new_verdicts)
-        for pair_id in relabelled_old:
-            refresh_judged_count(session, pair_id)
+        refresh_judged_counts(session, relabelled_old)
         _report(progress, total, total)
     return summary
+
+
+def _transaction(ws: Workspace, session: Session | None):
+    return nullcontext(session) if session is not None else ws.writing()
 
 
 def _report(progress: Callable[[int, int], None] | None, done: int, total: int) -> None:
