@@ -3,42 +3,46 @@
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import pytest
+# Before any module imports QTimer: every timer and single shot is tracked from its creation,
+# so that the test which leaves one running fails itself (see tests/qt_leaks.py).
+from tests import qt_leaks  # noqa: E402
 
-from storage.workspace import Workspace
+qt_leaks.install()
+qt_leaks.track_worker_threads()
 
+import pytest  # noqa: E402
 
-@pytest.fixture(scope="session")
-def _template_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("template") / "ws"
-    Workspace.open(root).close()
-    return root
+# The workspace fixtures, on SQLite and (in modules marked both_backends) on PostgreSQL too:
+# backend, workspace_location, workspace, postgres_databases, fresh_postgres_url (tests/backends.py).
+from tests.backends import (_template_workspace, backend, fresh_postgres_url, postgres_databases,  # noqa: E402,F401
+                            pytest_generate_tests, workspace, workspace_location)
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, _template_workspace: Path):
-    """A fresh, empty workspace: a copy of a template created once per test session."""
-    root = tmp_path / "ws"
-    shutil.copytree(_template_workspace, root)
-    ws = Workspace.open(root)
-    yield ws
-    ws.close()
+def report_figures(request):
+    """``report_figures(text)``: figures a test measured. Shown by ``-rA``/``-rP`` (as the section
+    "Captured figures call") and with a failure, printed as well under ``-s``; never in plain ``-q``."""
+    def report(text: str) -> None:
+        request.node.add_report_section("call", "figures", text)
+        if request.config.getoption("capture") == "no":
+            print(text)
+    return report
 
 
 @pytest.fixture(autouse=True)
-def _no_worker_thread_left_running():
-    """Every test must leave no worker QThread running (STYLE.md rule 3)."""
+def _no_timer_or_thread_left_running():
+    """Every test must leave no QTimer and no worker QThread running (STYLE.md rule 3): a leak
+    fails the test that made it, naming the object and where it was created, never a later test.
+    Its teardown runs after pytest-qt has closed the test's widgets and after the test's other
+    fixtures have ended (it is set up first, so it is torn down last)."""
+    since = qt_leaks.current_sequence()
     yield
-    import sys
-
-    workers = sys.modules.get("gui.common.workers")
-    if workers is not None:
-        assert workers.wait_for_all_workers(timeout_ms=5_000), "a worker QThread was left running"
+    problems = qt_leaks.leaks_at_teardown(since)
+    if problems:
+        pytest.fail("left running by this test:\n  " + "\n  ".join(problems), pytrace=False)

@@ -17,7 +17,7 @@ EVAL_PROMPTS = 64  # one sample each; enough to see a 30-point rise well clear o
 
 
 @pytest.mark.slow
-def test_default_training_raises_the_helpful_share_by_30_points(tmp_path, capsys):
+def test_default_training_raises_the_helpful_share_by_30_points(tmp_path, capsys, report_figures):
     folder = tmp_path / "demo"
     assert main(["demo", str(folder)]) == 0
     started = time.monotonic()
@@ -26,8 +26,8 @@ def test_default_training_raises_the_helpful_share_by_30_points(tmp_path, capsys
 
     with Workspace.open(folder, create=False) as ws:
         report = evaluate_demo(ws, prompts=EVAL_PROMPTS, seed=0)  # temperature 0.7, the documented default
-    with capsys.disabled():
-        print(f"\n[demo effect] default training took {train_seconds:.0f} s\n{format_report(report)}")
+    # Shown by -rA (or -s), never in plain -q output.
+    report_figures(f"[demo effect] default training took {train_seconds:.0f} s\n{format_report(report)}")
 
     assert report.tuned is not None and report.prompts == EVAL_PROMPTS
     assert report.helpful_gain >= 0.30, format_report(report)

@@ -107,7 +107,7 @@ def evaluate_demo(ws: Workspace, run_id: str | None = None, prompts: int = DEFAU
     import torch
     from peft import PeftModel
 
-    from core.engine.modeling import load_base_model, load_tokenizer
+    from core.engine.modeling import load_base_model, load_tokenizer, quiet_peft_wrap
 
     base_name = read_settings(ws).base_model
     if not base_name:
@@ -124,7 +124,8 @@ def evaluate_demo(ws: Workspace, run_id: str | None = None, prompts: int = DEFAU
     if adapter is None:
         return report
     report.run_id, adapter_dir = adapter
-    tuned = PeftModel.from_pretrained(model, str(adapter_dir))
+    with quiet_peft_wrap():
+        tuned = PeftModel.from_pretrained(model, str(adapter_dir))
     tuned.eval()
     tuned_samples = sample_replies(tuned, tokenizer, questions, **options)
     tuned_logps = reply_logps(tuned, tokenizer, tuned_samples)

@@ -43,7 +43,10 @@ def _wrap_miniature(model_type: str) -> bool:
         config = AutoConfig.for_model(model_type, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                       num_attention_heads=2, num_key_value_heads=1, vocab_size=64)
         model = AutoModelForCausalLM.from_config(config)
-        get_peft_model(model, LoraConfig(r=1, target_modules="all-linear", task_type="CAUSAL_LM"))
+        from core.engine.modeling import quiet_peft_wrap
+
+        with quiet_peft_wrap():
+            get_peft_model(model, LoraConfig(r=1, target_modules="all-linear", task_type="CAUSAL_LM"))
     except Exception:  # noqa: BLE001 - only a warm-up: the real load reports real problems
         return False
     return True

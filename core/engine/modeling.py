@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,6 +175,18 @@ def disable_dropout(model: torch.nn.Module) -> None:
             module.p = 0.0
 
 
+@contextmanager
+def quiet_peft_wrap():
+    """Around peft's ``get_peft_model`` / ``PeftModel.from_pretrained``: peft (0.21) reads the
+    ``is_gradient_checkpointing`` property, which transformers 5 deprecated, inside its own
+    ``PeftModel.__init__``, so a FutureWarning came with every model load although no project
+    code reads it. That one warning, there only, is silenced; every other warning still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                category=FutureWarning)
+        yield
+
+
 def attach_lora(model, config: TrainingConfig):
     """Wrap ``model`` in a peft LoRA adapter named "default". The adapter's B matrices start at
     zero, so at step 0 the policy equals the reference exactly."""
@@ -182,7 +196,8 @@ def attach_lora(model, config: TrainingConfig):
                       target_modules=config.target_modules(), bias="none", task_type="CAUSAL_LM")
     torch.manual_seed(config.seed)  # the A matrices' init is part of the run's reproducibility
     try:
-        peft_model = get_peft_model(model, lora)
+        with quiet_peft_wrap():
+            peft_model = get_peft_model(model, lora)
     except ValueError as exc:
         raise ModelLoadError(f"setting 'lora_target_modules' ({config.lora_target_modules!r}): {exc}") from exc
     if config.gradient_checkpointing:
@@ -226,7 +241,8 @@ def load_with_adapter(base_model: str, adapter_dir: str | Path, device: str = "a
     model = load_base_model(base_model, torch_device, torch_dtype, trust_remote_code)
     model.config.pad_token_id = tokenizer.pad_token_id
     try:
-        peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
+        with quiet_peft_wrap():
+            peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load the adapter in {adapter_dir}: {exc}") from exc
     peft_model.eval()
