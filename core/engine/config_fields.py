@@ -30,10 +30,10 @@ LOSS_CHOICES = (Choice("sigmoid", "Sigmoid (DPO)"), Choice("ipo", "IPO"), Choice
 SCHEDULE_CHOICES = (Choice("linear", "Linear decay"), Choice("cosine", "Cosine decay"),
                     Choice("constant", "Constant"))
 TRUNCATION_CHOICES = (Choice("keep_start", "Cut the end"), Choice("keep_end", "Cut the prompt's start"))
-DEVICE_CHOICES = (Choice("auto", "Automatic (GPU when present)"), Choice("cuda", "CUDA GPU"),
+DEVICE_CHOICES = (Choice("auto", "Automatic"), Choice("cuda", "CUDA GPU"),
                   Choice("mps", "Apple GPU (MPS)"), Choice("cpu", "CPU"))
 DTYPE_CHOICES = (Choice("auto", "Automatic"), Choice("bfloat16", "bfloat16"), Choice("float16", "float16"),
-                 Choice("float32", "float32 (full precision)"))
+                 Choice("float32", "float32 (full)"))
 # How several annotators' verdicts on a pair merge: the policies and their labels are storage.training_set's.
 SELECTION_POLICY_CHOICES = tuple(Choice(policy, POLICY_LABELS[policy]) for policy in POLICIES)
 

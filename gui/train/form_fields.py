@@ -170,6 +170,9 @@ class FieldEditor(QWidget):
             widget.toggled.connect(self._edited)
         elif spec.choices:
             widget = QComboBox()
+            # May be narrower than its longest label (elided): a narrow panel must not scroll sideways.
+            widget.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            widget.setMinimumContentsLength(10)
             for choice in spec.choices:
                 widget.addItem(choice.label, choice.value)
             widget.currentIndexChanged.connect(self._edited)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QToolButton,
                                QVBoxLayout)
 
 from core.engine.bundled_models import DEMO_MODEL
@@ -49,19 +49,19 @@ class PresetsRow(QHBoxLayout):
     def __init__(self, on_load: Callable[[], None], on_save: Callable[[], None], on_delete: Callable[[], None]):
         super().__init__()
         self.setSpacing(6)
-        label = QLabel("Preset")
-        label.setObjectName("fieldLabel")
-        self.addWidget(label)
         self.combo = QComboBox()
-        self.combo.setToolTip("Saved sets of settings (kept in this workspace).")
-        self.combo.setPlaceholderText("no presets yet")
-        self.combo.setMinimumWidth(90)
+        self.combo.setToolTip("Presets: saved sets of settings, kept in this workspace.")
+        self.combo.setPlaceholderText("No presets yet")
+        self.combo.setMinimumWidth(80)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(6)
         self.addWidget(self.combo, 1)
-        self.buttons: dict[str, QPushButton] = {}
+        self.buttons: dict[str, QToolButton] = {}
         for text, slot, tip in (("Load", on_load, "Fill the form from the selected preset."),
                                 ("Save…", on_save, "Save the current settings as a named preset."),
                                 ("Delete", on_delete, "Forget the selected preset.")):
-            button = QPushButton(text)
+            button = QToolButton()     # as narrow as its text (a push button insists on ~80 px)
+            button.setText(text)
             button.setObjectName("presetButton")
             button.setToolTip(tip)
             button.clicked.connect(slot)
@@ -187,5 +187,8 @@ QToolButton#moreSettings:hover, QToolButton#moreSettings:checked {{ background: 
 QToolButton#browseModel {{ border: 1px solid {c['border_strong']}; background: {c['card']}; color: {c['text']};
                           padding: 5px 10px; }}
 QToolButton#browseModel::menu-indicator {{ image: none; width: 0px; }}
-QPushButton#presetButton {{ padding: 4px 10px; }}
+QToolButton#presetButton {{ border: 1px solid {c['border_strong']}; background: {c['card']}; color: {c['text']};
+                           padding: 5px 8px; }}
+QToolButton#presetButton:hover {{ background: {c['neutral_soft']}; }}
+QToolButton#presetButton:disabled {{ color: {c['muted']}; background: {c['window']}; }}
 """
