@@ -10,8 +10,11 @@ find open pairs through an index.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import Annotator, Choice, Pair, Verdict, utcnow
@@ -63,19 +66,41 @@ def current_verdicts(session: Session, pair_ids: list[int] | None = None,
     return [CurrentVerdict(*row) for row in rows]
 
 
+def lock_pair(session: Session, pair_id: int) -> bool:
+    """Lock the pair's row until the transaction ends; False when there is no such pair.
+
+    Every write that recounts a pair takes this lock first, so on PostgreSQL (READ COMMITTED)
+    the writers of one pair run one after another and each recount, a statement started after
+    the lock was granted, sees every verdict committed before it: a count read from a snapshot
+    taken before another writer committed would be too low. ``FOR NO KEY UPDATE`` does not
+    block the foreign-key checks of inserts that refer to the pair. SQLite leaves the clause
+    out: its writers already run one at a time (``BEGIN IMMEDIATE``).
+    """
+    return session.scalar(select(Pair.id).where(Pair.id == pair_id).with_for_update(key_share=True)) is not None
+
+
 def refresh_judged_count(session: Session, pair_id: int) -> None:
-    """Recount the distinct annotators whose current verdict on ``pair_id`` is not a skip."""
+    """Recount the distinct annotators whose current verdict on ``pair_id`` is not a skip
+    (under the pair's row lock, see ``lock_pair``)."""
+    lock_pair(session, pair_id)
     current = current_verdicts_select().where(Verdict.pair_id == pair_id).subquery()
     count = (select(func.count(func.distinct(current.c.annotator_id)))
              .where(current.c.choice != Choice.SKIP).scalar_subquery())
     session.execute(update(Pair).where(Pair.id == pair_id).values(judged_count=count))
 
 
+def refresh_judged_counts(session: Session, pair_ids: Iterable[int]) -> None:
+    """``refresh_judged_count`` for many pairs, locked in id order (two writers of overlapping
+    sets never wait on each other in a circle)."""
+    for pair_id in sorted(set(pair_ids)):
+        refresh_judged_count(session, pair_id)
+
+
 def add_verdict(session: Session, pair_id: int, annotator_id: int, choice: Choice | str,
                 seconds_spent: float = 0.0, note: str = "", is_resolution: bool = False) -> int:
     """Insert one verdict and refresh the pair's count; the caller's transaction commits it."""
     choice = Choice(choice)
-    if session.get(Pair, pair_id) is None:
+    if not lock_pair(session, pair_id):  # locked before the insert: see lock_pair
         raise LookupError(f"no pair with id {pair_id}")
     if seconds_spent < 0:
         raise ValueError(f"seconds_spent must be >= 0, got {seconds_spent}")
@@ -90,30 +115,40 @@ def add_verdict(session: Session, pair_id: int, annotator_id: int, choice: Choic
 def retract_last(session: Session, annotator_id: int, verdict_id: int | None = None) -> int | None:
     """Retract the annotator's newest unretracted verdict — or, given ``verdict_id``, that one
     verdict of theirs if it is still current; returns its pair id (None if nothing to retract)."""
-    query = select(Verdict).where(Verdict.annotator_id == annotator_id, Verdict.retracted_at.is_(None))
+    query = select(Verdict.id, Verdict.pair_id).where(Verdict.annotator_id == annotator_id,
+                                                      Verdict.retracted_at.is_(None))
     if verdict_id is not None:
         newer = aliased(Verdict)
         query = query.where(Verdict.id == verdict_id, ~exists().where(  # still the current one on its pair
             newer.pair_id == Verdict.pair_id, newer.annotator_id == annotator_id,
             newer.retracted_at.is_(None), newer.id > Verdict.id))
-    last = session.scalars(query.order_by(Verdict.id.desc()).limit(1)).first()
-    if last is None:
+    query = query.order_by(Verdict.id.desc()).limit(1)
+    found = session.execute(query).first()
+    while found is not None:
+        lock_pair(session, found.pair_id)
+        # Read again under the lock: on PostgreSQL the same annotator on another computer may
+        # have changed their verdicts while this transaction waited for it.
+        again = session.execute(query).first()
+        if again == found:
+            break
+        found = again
+    if found is None:
         return None
-    last.retracted_at = utcnow()
-    session.flush()
-    refresh_judged_count(session, last.pair_id)
-    return last.pair_id
+    session.execute(update(Verdict).where(Verdict.id == found.id).values(retracted_at=utcnow()))
+    refresh_judged_count(session, found.pair_id)
+    return found.pair_id
 
 
 def get_or_create_annotator(session: Session, name: str, is_pseudo: bool = False) -> int:
-    """The id of the annotator called ``name``, creating it on first use."""
+    """The id of the annotator called ``name``, creating it on first use (two processes doing
+    so at once get the same row: the insert does nothing when the name already exists)."""
     name = name.strip()
     if not name:
         raise ValueError("an annotator needs a non-empty name")
     found = session.scalar(select(Annotator.id).where(Annotator.name == name))
     if found is not None:
         return found
-    annotator = Annotator(name=name, is_pseudo=is_pseudo)
-    session.add(annotator)
-    session.flush()
-    return annotator.id
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(Annotator).values(name=name, is_pseudo=is_pseudo, created_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=["name"]))
+    return session.scalar(select(Annotator.id).where(Annotator.name == name))

@@ -1,51 +1,61 @@
-"""A workspace: a folder holding ``studio.db`` plus ``runs/`` and ``exports/``.
+"""A workspace: a folder holding ``studio.db`` plus ``runs/`` and ``exports/`` — or a team
+store in a PostgreSQL database.
 
 Open one with ``Workspace.open(folder)`` (created on first use) or
-``Workspace.open("postgresql://...")`` for a shared team store. Work happens in short
-sessions: ``with ws.session() as s`` for reads and ordinary writes, ``with ws.writing() as
-s`` for a write that must not fail half-way under concurrent writers (it takes SQLite's
-write lock up front with ``BEGIN IMMEDIATE``, so a second process waits for the busy
-timeout instead of failing with "database is locked" when it upgrades a read lock).
+``Workspace.open("postgresql://user@host/db")`` for a shared team store (needs the ``team``
+extra: psycopg). Work happens in short sessions: ``with ws.session() as s`` for reads and
+ordinary writes, ``with ws.writing() as s`` for a write that must not fail half-way under
+concurrent writers. On SQLite it takes the write lock up front with ``BEGIN IMMEDIATE``, so a
+second process waits for the busy timeout instead of failing with "database is locked" when it
+upgrades a read lock. On PostgreSQL it is an ordinary READ COMMITTED transaction: writers that
+read-then-write one row lock that row first (``storage.verdicts`` locks the pair it recounts).
 Both commit on a clean exit and roll back on an exception. The workspace's settings are read
 and written through ``storage.settings`` (``read_settings`` / ``update_settings``).
+
+A URL may carry a password (as typed by the user): it stays in memory, in ``location``, for
+reopening; anything shown goes through ``display_location`` (``storage.locations``), which
+masks it.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.locations import (LocationError, database_url, display_location, is_url, scrub, server_folder,
+                               url_runs_dir, user_data_dir)
 from storage.migrations import SchemaTooNewError, ensure_schema
 
 DB_NAME = "studio.db"
 BUSY_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10
+# Any constant: the key of the advisory lock under which a PostgreSQL schema is created or upgraded.
+_SCHEMA_LOCK_KEY = 0x44504F53
 
-__all__ = ["Workspace", "WorkspaceError", "SchemaTooNewError", "default_workspace_dir"]
+__all__ = ["Workspace", "WorkspaceError", "MissingDriverError", "SchemaTooNewError", "default_workspace_dir",
+           "display_location"]
+
+TEAM_EXTRA_HINT = ('a PostgreSQL workspace needs the "team" extra: pip install "dpo-studio[team]" '
+                   '(in a checkout: pip install -e ".[team]")')
 
 
 class WorkspaceError(RuntimeError):
     pass
 
 
+class MissingDriverError(WorkspaceError):
+    """A postgresql:// workspace on an install without psycopg (the ``team`` extra)."""
+
+
 def default_workspace_dir() -> Path:
     """The default workspace in the user's data folder (XDG / AppData / Application Support)."""
-    if sys.platform.startswith("win"):
-        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "DPO Studio" / "default-workspace"
-
-
-def _is_url(location: str) -> bool:
-    return "://" in location
+    return user_data_dir() / "default-workspace"
 
 
 def _sqlite_engine(db_path: Path) -> Engine:
@@ -71,31 +81,71 @@ def _sqlite_engine(db_path: Path) -> Engine:
     return engine
 
 
+def _postgres_engine(location: str) -> Engine:
+    try:
+        url = database_url(location)
+    except LocationError as exc:
+        raise WorkspaceError(f"{display_location(location)}: {exc}") from None
+    try:
+        # pool_pre_ping: a connection the server dropped (restart, network) is replaced, not reused.
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    except ImportError:  # SQLAlchemy imports the driver here
+        raise MissingDriverError(TEAM_EXTRA_HINT) from None
+
+
+def connection_problem(exc: BaseException, location: str) -> str:
+    """One line saying why the database at ``location`` could not be used, password masked."""
+    original = getattr(exc, "orig", None) or exc
+    reason = " ".join(str(original).split()) or type(original).__name__
+    return scrub(f"cannot use the database {display_location(location)}: {reason}", location)
+
+
 class Workspace:
     """Handle on one workspace. Cheap to share: it holds an engine, never a session."""
 
-    def __init__(self, root: Path | None, engine: Engine, location: str, upgraded_from: int):
+    def __init__(self, root: Path | None, engine: Engine, location: str, upgraded_from: int,
+                 runs_dir: str | os.PathLike | None = None):
         self.root = root
         self.engine = engine
+        #: What opens it again: the folder, or the URL as given (which may hold a password:
+        #: show it only through ``display_location``).
         self.location = location
         #: The schema version found on disk before opening (equal to the current one if no upgrade ran).
         self.upgraded_from = upgraded_from
+        self._runs_dir_choice = runs_dir
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(engine.execution_options(sqlite_immediate=True),
                                             expire_on_commit=False)
 
+    def __repr__(self) -> str:
+        return f"Workspace({display_location(self.location)!r})"
+
+    @property
+    def display_location(self) -> str:
+        """The location as it may be shown (a URL's password masked)."""
+        return display_location(self.location)
+
+    @property
+    def is_server(self) -> bool:
+        """A team store on a database server (no workspace folder)."""
+        return self.root is None
+
     # -- opening -----------------------------------------------------------------------
     @classmethod
-    def open(cls, location: str | os.PathLike, create: bool = True) -> "Workspace":
-        """Open (and on first use create) a workspace folder, or a SQLAlchemy database URL.
+    def open(cls, location: str | os.PathLike, create: bool = True,
+             runs_dir: str | os.PathLike | None = None) -> "Workspace":
+        """Open (and on first use create) a workspace folder, or a PostgreSQL database URL.
 
-        Raises ``WorkspaceError`` when the folder cannot be used and ``SchemaTooNewError``
-        for a workspace written by a newer version.
+        ``runs_dir``: for a URL workspace, the local folder for run artifacts (default:
+        ``$DPO_STUDIO_RUNS_DIR``, else a folder per server and database in the user's data
+        folder); a workspace folder always keeps its runs in its own ``runs/``.
+        Raises ``WorkspaceError`` when the folder or database cannot be used (``MissingDriverError``
+        without psycopg) and ``SchemaTooNewError`` for a workspace written by a newer version.
         """
         location = os.fspath(location)
-        if _is_url(location):
+        if is_url(location):
             root = None
-            engine = create_engine(location)
+            engine = _postgres_engine(location)
         else:
             root = Path(location).expanduser().resolve()
             if root.exists() and not root.is_dir():
@@ -115,14 +165,24 @@ class Workspace:
             except OSError as exc:
                 raise WorkspaceError(f"cannot create workspace folder {root}: {exc.strerror}") from exc
             engine = _sqlite_engine(db_path)
+        shown = str(root) if root is not None else display_location(location)
         try:
             with engine.connect().execution_options(sqlite_immediate=True) as conn:
                 with conn.begin():
-                    found = ensure_schema(conn, str(root or location))
+                    if engine.dialect.name == "postgresql":
+                        # Two processes opening a new database at once: one creates the schema,
+                        # the other waits here and then finds it (PostgreSQL DDL is transactional).
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+                    found = ensure_schema(conn, shown)
         except SchemaTooNewError:
             engine.dispose()
             raise
-        return cls(root, engine, str(root or location), found)
+        except DBAPIError as exc:
+            engine.dispose()
+            if root is not None:
+                raise
+            raise WorkspaceError(connection_problem(exc, location)) from None
+        return cls(root, engine, str(root or location), found, runs_dir)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -134,18 +194,28 @@ class Workspace:
         self.close()
 
     # -- folders -----------------------------------------------------------------------
-    def _folder(self, name: str) -> Path:
-        if self.root is None:
-            raise WorkspaceError(f"a database-URL workspace ({self.location}) has no local {name}/ folder")
-        return self.root / name
-
     @property
     def runs_dir(self) -> Path:
-        return self._folder("runs")
+        """Run artifacts (checkpoints, adapters): the folder's ``runs/``; for a URL workspace a
+        folder on this computer (see ``storage.locations.url_runs_dir``), created on first use."""
+        if self.root is not None:
+            return self.root / "runs"
+        return self._local_folder(url_runs_dir(self.location, self._runs_dir_choice))
 
     @property
     def exports_dir(self) -> Path:
-        return self._folder("exports")
+        """Where exports go by default: the folder's ``exports/``, or one on this computer."""
+        if self.root is not None:
+            return self.root / "exports"
+        return self._local_folder(server_folder(self.location) / "exports")
+
+    def _local_folder(self, path: Path) -> Path:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create the local folder {path} for {self.display_location}: "
+                                 f"{exc.strerror}") from exc
+        return path
 
     # -- sessions ----------------------------------------------------------------------
     @contextmanager

@@ -6,6 +6,9 @@ from core.operations.wording import format_duration
 from storage.annotator_session import MAX_GAP_S, SessionPace, annotator_names, validate_annotator_name
 from storage.models import Annotator
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.both_backends
+
 
 class FakeClock:
     def __init__(self) -> None:

@@ -14,6 +14,9 @@ from storage.models import Annotator, Choice, Pair, Verdict
 from storage.settings import update_settings
 from tests.annotate_samples import add_sample_pairs
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.both_backends
+
 
 class FakeClock:
     def __init__(self) -> None:

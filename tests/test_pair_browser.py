@@ -11,6 +11,9 @@ from storage.pair_browser import count_pairs, list_pairs, sources
 from storage.team import resolve
 from storage.workspace import Workspace
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def browsed(workspace: Workspace):

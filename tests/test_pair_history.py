@@ -1,11 +1,16 @@
 """storage.pair_history: a pair's full verdict history, with each annotator's current one."""
 
+import pytest
+
 from storage.annotation_queue import AnnotationQueue
 from storage.models import Choice
 from storage.pair_history import owners, pair_history
 from storage.settings import update_settings
 from storage.team import resolve
 from tests.annotate_samples import add_sample_pairs
+
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.both_backends
 
 
 def test_history_keeps_changed_and_undone_verdicts(workspace):

@@ -11,6 +11,9 @@ from storage.models import Choice, Pair, Verdict
 from storage.settings import update_settings
 from storage.workspace import Workspace
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.both_backends
+
 
 def _add_unlabelled(ws: Workspace, n: int) -> list[int]:
     summary = import_records(ws, [ImportRecord(f"prompt {i}", [f"one {i}", f"two {i}"]) for i in range(n)], "c")

@@ -15,6 +15,9 @@ from storage.process_owner import ProcessOwner, is_gone, this_host, this_process
 from storage.runs import (INTERRUPTED_MESSAGE, create_run, get_run, is_resumable, list_runs, update_run)
 from storage.workspace import Workspace
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.both_backends
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -45,7 +48,7 @@ def test_a_run_whose_process_was_killed_is_listed_as_interrupted(workspace: Work
               "ws = Workspace.open(sys.argv[1])\n"
               "create_run(ws, 'killed', name='k', config_json='{}', base_model='m', run_dir='d', total_steps=5)\n"
               "print('ready', flush=True)\ntime.sleep(60)\n")
-    child = subprocess.Popen([sys.executable, "-c", script, str(workspace.root)], cwd=ROOT,
+    child = subprocess.Popen([sys.executable, "-c", script, workspace.location], cwd=ROOT,
                              stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "ready"

@@ -11,6 +11,9 @@ from storage.settings import (SETTINGS_VERSION, VERSION_KEY, SettingsError, Work
                               settings_in, update_settings)
 from storage.workspace import Workspace
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.both_backends
+
 
 def test_a_new_workspace_reads_the_defaults(workspace: Workspace) -> None:
     assert read_settings(workspace) == WorkspaceSettings()

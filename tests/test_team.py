@@ -17,6 +17,9 @@ from storage.settings import update_settings
 from storage.team import NotAnOwnerError, agreement, annotator_counts, disagreements, may_resolve, resolve
 from storage.workspace import Workspace
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.both_backends
+
 A, B, TIE, BAD, SKIP = Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD, Choice.SKIP
 
 

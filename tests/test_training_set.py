@@ -12,6 +12,9 @@ from storage.team import resolve
 from storage.training_set import build_training_set, merge_votes
 from storage.workspace import Workspace
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.both_backends
+
 A, B, TIE, BAD, SKIP = Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD, Choice.SKIP
 
 

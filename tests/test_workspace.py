@@ -15,6 +15,9 @@ from storage.settings import update_settings
 from storage.splits import display_swapped_for, split_for
 from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.both_backends
+
 
 def _counts(ws: Workspace) -> dict[str, int]:
     with ws.session() as s:
