@@ -4,7 +4,9 @@ A pair is *open* while fewer than ``overlap`` distinct annotators have judged it
 not a judgement; pseudo-annotators of labelled imports count). An annotator is never
 served a pair they hold a current verdict on, skips included. Among open pairs the queue
 serves those closest to their quota first (most judged, then oldest), so with overlap k a
-team finishes pairs instead of spreading thin.
+team finishes pairs instead of spreading thin. A pair another annotator has reserved (a live
+lease, storage.reservations) is taken like a judged one: ``claim`` serves and reserves the
+next pairs in one atomic step, ``record`` ends the lease in the verdict's transaction.
 
 Speed: ``Pair.judged_count`` is kept in step with the verdicts in the same transaction as
 every write, and the index ``(judged_count, id)`` lets ``next_pair`` read open pairs in order
@@ -14,14 +16,19 @@ without counting verdicts, so it answers in about a millisecond with 100,000 pai
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Collection
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import Choice, Pair, Prompt, Response, Verdict
+from storage.reservations import (db_now, holds_verdict, lease_seconds, open_among, others_live_leases,
+                                  release_leases, renew_leases, reserve)
 from storage.settings import read_settings
 from storage.verdicts import add_verdict, get_or_create_annotator, retract_last
 from storage.workspace import Workspace
@@ -80,41 +87,115 @@ class AnnotationQueue:
 
     def _mine(self):
         """EXISTS: this annotator holds an unretracted verdict on the outer ``Pair``."""
-        return exists().where(and_(Verdict.pair_id == Pair.id, Verdict.annotator_id == self.annotator_id,
-                                   Verdict.retracted_at.is_(None)))
+        return holds_verdict(self.annotator_id)
+
+    def _open_at(self, count: int, now, exclude: Collection[int]):
+        """SELECT of the pairs judged ``count`` times that this annotator may take now (not
+        theirs, and with room left beside the others' live leases), in id order. The index
+        (judged_count, id) serves the range; the lease test runs per row it passes."""
+        query = (select(Pair.id)
+                 .where(Pair.judged_count == count, ~self._mine(),
+                        others_live_leases(self.annotator_id, now) < self.overlap - count)
+                 .order_by(Pair.id))
+        if exclude:
+            query = query.where(Pair.id.not_in(list(exclude)))
+        return query
 
     def next_pair(self, exclude: Collection[int] = ()) -> PairView | None:
-        """The next open pair this annotator has not judged (None when there is none).
+        """The next open pair this annotator has not judged (None when there is none); it is
+        not reserved (``claim`` is). Pairs others hold leases on count as taken.
 
         ``exclude``: pair ids to pass over (e.g. the one on screen, pairs skipped this session).
         """
-        exclude = list(exclude)
         with self.ws.session() as session:
+            now = db_now(session)
             # One indexed range per count value, nearest-to-done first (overlap is small).
             for count in range(self.overlap - 1, -1, -1):
-                query = (select(Pair.id).where(Pair.judged_count == count, ~self._mine())
-                         .order_by(Pair.id).limit(1))
-                if exclude:
-                    query = query.where(Pair.id.not_in(exclude))
-                pair_id = session.scalar(query)
+                pair_id = session.scalar(self._open_at(count, now, exclude).limit(1))
                 if pair_id is not None:
                     return load_pair_view(session, pair_id)
         return None
+
+    def claim(self, n: int, exclude: Collection[int] = (), lease_s: float | None = None) -> list[PairView]:
+        """The next ``n`` (or fewer) open pairs, reserved for this annotator for ``lease_s``
+        seconds (None: the workspace's lease time), in queue order; one atomic step.
+
+        SQLite: the claim holds the write lock (BEGIN IMMEDIATE), so claims run one at a time.
+        PostgreSQL: candidates are locked ``FOR UPDATE SKIP LOCKED`` (another claim's pairs are
+        passed over, never waited for) and recounted under the lock (storage.reservations).
+        """
+        if n <= 0:
+            return []
+        with self.ws.writing() as session:
+            expiry = dt.timedelta(seconds=lease_seconds(session, lease_s))
+            now = db_now(session)
+            seen, taken = set(exclude), []
+            for count in range(self.overlap - 1, -1, -1):
+                while len(taken) < n:
+                    candidates = list(session.scalars(
+                        self._open_at(count, now, seen).limit(n - len(taken))
+                        .with_for_update(skip_locked=True, of=Pair)))
+                    if not candidates:
+                        break
+                    seen.update(candidates)
+                    still_open = open_among(session, candidates, self.annotator_id, self.overlap, now)
+                    taken.extend(pair_id for pair_id in candidates if pair_id in still_open)
+            reserve(session, self.annotator_id, taken, now + expiry)
+            return [load_pair_view(session, pair_id) for pair_id in taken]
+
+    def renew(self, pair_ids: Collection[int], lease_s: float | None = None) -> frozenset[int]:
+        """Extend this annotator's leases on ``pair_ids`` (those on screen and prefetched);
+        returns the pairs still theirs (a lapsed lease is taken again while the pair is open)."""
+        with self.ws.writing() as session:
+            return renew_leases(session, self.annotator_id, pair_ids, self.overlap, lease_s)
+
+    def release(self, pair_ids: Collection[int] | None = None) -> None:
+        """End this annotator's leases on ``pair_ids`` (all of theirs when None)."""
+        with self.ws.writing() as session:
+            release_leases(session, self.annotator_id, pair_ids)
 
     def pair_view(self, pair_id: int) -> PairView:
         with self.ws.session() as session:
             return load_pair_view(session, pair_id)
 
-    def record(self, pair_id: int, choice: Choice | str, seconds_spent: float = 0.0, note: str = "") -> int:
-        """Store a verdict in its own committed transaction; returns the verdict id."""
-        with self.ws.writing() as session:
-            return add_verdict(session, pair_id, self.annotator_id, choice, seconds_spent, note)
+    def record(self, pair_id: int, choice: Choice | str, seconds_spent: float = 0.0, note: str = "",
+               client_id: str | None = None) -> int:
+        """Store a verdict in its own committed transaction, ending this annotator's lease on
+        the pair in the same one; returns the verdict id.
 
-    def undo_last(self, verdict_id: int | None = None) -> int | None:
-        """Retract this annotator's newest verdict (or the verdict ``verdict_id`` of theirs, so a
-        screen can undo only what it recorded); returns its pair id (None if nothing to undo)."""
+        ``client_id`` (``new_client_id()``, made once per verdict by the client): sending the
+        same verdict again — a retry after a dropped connection — returns the stored row's id
+        and adds nothing.
+        """
         with self.ws.writing() as session:
-            return retract_last(session, self.annotator_id, verdict_id)
+            verdict_id = _verdict_by_client_id(session, client_id, pair_id, self.annotator_id)
+            if verdict_id is None:
+                try:
+                    with session.begin_nested():   # a savepoint: a duplicate id undoes only the insert
+                        verdict_id = add_verdict(session, pair_id, self.annotator_id, choice, seconds_spent,
+                                                 note, client_id=client_id)
+                except IntegrityError:
+                    # PostgreSQL: a resend racing its first sending, which committed meanwhile.
+                    verdict_id = _verdict_by_client_id(session, client_id, pair_id, self.annotator_id)
+                    if verdict_id is None:
+                        raise
+            release_leases(session, self.annotator_id, [pair_id])
+            return verdict_id
+
+    def undo_last(self, verdict_id: int | None = None, reserve_again: bool = False,
+                  lease_s: float | None = None) -> int | None:
+        """Retract this annotator's newest verdict (or the verdict ``verdict_id`` of theirs, so a
+        screen can undo only what it recorded); returns its pair id (None if nothing to undo).
+
+        ``reserve_again``: the pair goes back on this annotator's screen, so it is reserved for
+        them in the same transaction (their verdict's place in the overlap passes to the lease
+        without the pair ever looking free to others)."""
+        with self.ws.writing() as session:
+            pair_id = retract_last(session, self.annotator_id, verdict_id)
+            if pair_id is not None and reserve_again:
+                expiry = dt.timedelta(seconds=lease_seconds(session, lease_s))
+                reserve(session, self.annotator_id, [pair_id], db_now(session) + expiry)
+            return pair_id
 
     def current_choice(self, pair_id: int) -> Choice | None:
         """This annotator's current verdict on the pair, if any."""
@@ -138,3 +219,30 @@ class AnnotationQueue:
             open_and_mine = session.scalar(
                 select(func.count()).select_from(Pair).where(Pair.judged_count < self.overlap, self._mine()))
             return open_pairs - open_and_mine
+
+
+def new_client_id() -> str:
+    """A verdict id made on the client: 32 hex digits, unique in practice across computers."""
+    return uuid.uuid4().hex
+
+
+def _verdict_by_client_id(session: Session, client_id: str | None, pair_id: int, annotator_id: int) -> int | None:
+    """The stored verdict sent with ``client_id`` (None: none yet). A client id already used for
+    another annotator's or another pair's verdict is refused: it is not a resend."""
+    if client_id is None:
+        return None
+    row = session.execute(select(Verdict.id, Verdict.pair_id, Verdict.annotator_id)
+                          .where(Verdict.client_id == client_id)).first()
+    if row is None:
+        return None
+    if (row.pair_id, row.annotator_id) != (pair_id, annotator_id):
+        raise ValueError(f"client id {client_id} already names verdict #{row.id} on another pair or by "
+                         "another annotator")
+    return row.id
+
+
+def claim_pairs(ws: Workspace, annotator_name: str, n: int, lease_s: float | None = None,
+                exclude: Collection[int] = ()) -> list[PairView]:
+    """``AnnotationQueue.claim`` for a caller holding only a workspace and a name (created on
+    first use), with the workspace's overlap."""
+    return AnnotationQueue(ws, annotator_name).claim(n, exclude, lease_s)

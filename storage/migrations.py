@@ -15,7 +15,7 @@ from sqlalchemy import Connection, inspect, text
 from storage.models import Base
 from storage.splits import display_swapped_for, split_for
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class SchemaTooNewError(RuntimeError):
@@ -68,8 +68,16 @@ def _v2_to_v3(conn: Connection) -> None:
     conn.execute(text("UPDATE runs SET status = 'interrupted' WHERE status IN ('running', 'paused')"))
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """v4: pair reservations (leases) for team labelling, and verdict ids made on the client
+    so that a resent verdict is recognised instead of stored twice."""
+    Base.metadata.tables["reservations"].create(conn)
+    conn.execute(text("ALTER TABLE verdicts ADD COLUMN client_id VARCHAR(32)"))
+    conn.execute(text("CREATE UNIQUE INDEX ux_verdicts_client_id ON verdicts (client_id)"))
+
+
 # MIGRATIONS[v] upgrades a version-v workspace to v+1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def current_version(conn: Connection) -> int | None:

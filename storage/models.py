@@ -183,6 +183,9 @@ class Verdict(Base):
     __table_args__ = (
         Index("ix_verdicts_pair_annotator", "pair_id", "annotator_id"),
         Index("ix_verdicts_annotator_created", "annotator_id", "created_at"),
+        # A unique index, not a constraint, so that the v4 migration can add it to an
+        # existing table on SQLite (ALTER TABLE cannot add a UNIQUE column there).
+        Index("ux_verdicts_client_id", "client_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -195,9 +198,31 @@ class Verdict(Base):
     is_resolution: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     retracted_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    # Made by the client that first sent the verdict (uuid4 hex): a resend of the same verdict
+    # (a retry after a dropped connection, an outbox draining) finds this row instead of
+    # adding a second one. NULL for rows written before v4 and by imports.
+    client_id: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
 
     pair: Mapped[Pair] = relationship()
     annotator: Mapped[Annotator] = relationship()
+
+
+class Reservation(Base):
+    """A pair on an annotator's screen (or in their prefetch), reserved for them until
+    ``expires_at`` (a lease; storage.reservations). A live lease counts towards the pair's
+    overlap like a verdict, so with overlap k no more than k people hold or judged it at once;
+    an expired row is ignored and replaced by the next claim."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (UniqueConstraint("pair_id", "annotator_id", name="uq_reservation_pair_annotator"),
+                      Index("ix_reservations_annotator", "annotator_id", "expires_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), nullable=False)
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id", ondelete="CASCADE"), nullable=False)
+    # UTC, naive like every other timestamp of the schema; on PostgreSQL the server's clock.
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
 
 
 class TrainingRun(Base):

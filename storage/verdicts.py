@@ -97,15 +97,18 @@ def refresh_judged_counts(session: Session, pair_ids: Iterable[int]) -> None:
 
 
 def add_verdict(session: Session, pair_id: int, annotator_id: int, choice: Choice | str,
-                seconds_spent: float = 0.0, note: str = "", is_resolution: bool = False) -> int:
-    """Insert one verdict and refresh the pair's count; the caller's transaction commits it."""
+                seconds_spent: float = 0.0, note: str = "", is_resolution: bool = False,
+                client_id: str | None = None) -> int:
+    """Insert one verdict and refresh the pair's count; the caller's transaction commits it.
+    ``client_id``: the id the client made for it (unique; see storage.annotation_queue.record)."""
     choice = Choice(choice)
     if not lock_pair(session, pair_id):  # locked before the insert: see lock_pair
         raise LookupError(f"no pair with id {pair_id}")
     if seconds_spent < 0:
         raise ValueError(f"seconds_spent must be >= 0, got {seconds_spent}")
     verdict = Verdict(pair_id=pair_id, annotator_id=annotator_id, choice=choice,
-                      seconds_spent=float(seconds_spent), note=note, is_resolution=is_resolution)
+                      seconds_spent=float(seconds_spent), note=note, is_resolution=is_resolution,
+                      client_id=client_id)
     session.add(verdict)
     session.flush()
     refresh_judged_count(session, pair_id)
