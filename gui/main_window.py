@@ -141,6 +141,9 @@ class MainWindow(QMainWindow):
         self._add(file_menu, "&Import…", self.open_import, "Ctrl+I")
         self._add(file_menu, "&Export training data…", self.open_export, "Ctrl+E")
         file_menu.addSeparator()
+        self._add(file_menu, "Export my verdicts as a &bundle…", self.open_bundle_export)
+        self._add(file_menu, "&Merge a bundle…", self.open_bundle_merge)
+        file_menu.addSeparator()
         self._add(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         view_menu = self.menuBar().addMenu("&View")
@@ -213,6 +216,22 @@ class MainWindow(QMainWindow):
 
         default_dir = str(self.workspace.exports_dir) if self.workspace.root is not None else ""
         dialog = ExportDialog(self.workspace, default_dir, self)
+        dialog.open()
+        return dialog
+
+    def open_bundle_export(self):
+        from gui.data.bundle_dialogs import ExportBundleDialog
+
+        default_dir = str(self.workspace.exports_dir) if self.workspace.root is not None else ""
+        dialog = ExportBundleDialog(self.workspace, self.annotate.annotator_name, default_dir, self)
+        dialog.open()
+        return dialog
+
+    def open_bundle_merge(self, path: str = ""):
+        from gui.data.bundle_dialogs import MergeBundleDialog
+
+        dialog = MergeBundleDialog(self.workspace, path, self)
+        dialog.changes_made.connect(self.forward_changes)
         dialog.open()
         return dialog
 

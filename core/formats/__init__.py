@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from core.formats.containers import READERS, container_for
+from core.formats.containers import READERS, container_for, read_file_bytes
 from core.formats.errors import FormatError
 from core.formats.shapes import FORMATS, RowReader, canonical_format, detect_format
 from core.formats.writer import EXPORT_FORMATS, write_preference_file
@@ -51,14 +51,7 @@ def read_preference_file(path: str | os.PathLike, format: str = "auto",
     path = Path(path)
     shape = None if format == "auto" else canonical_format(format, path)
     container = container_for(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FormatError(path, 0, None, "no such file") from None
-    except IsADirectoryError:
-        raise FormatError(path, 0, None, "is a folder, not a file") from None
-    except OSError as exc:
-        raise FormatError(path, 0, None, f"cannot read: {exc.strerror}") from None
+    data = read_file_bytes(path)
     reader: RowReader | None = None
     records: list[ImportRecord] = []
     for line, row in READERS[container](path, data, progress):

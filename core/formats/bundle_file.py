@@ -38,7 +38,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from core.formats.containers import read_jsonl
+from core.formats.containers import read_file_bytes, read_jsonl
 from core.formats.errors import FormatError
 from core.formats.shapes import RowReader
 from storage.annotator_session import validate_annotator_name
@@ -205,14 +205,7 @@ class _BundleReader(RowReader):
 def read_bundle(path: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> AnnotatorBundle:
     """Read and check a whole bundle; raises ``FormatError`` naming the file, line and field."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FormatError(path, 0, None, "no such file") from None
-    except IsADirectoryError:
-        raise FormatError(path, 0, None, "is a folder, not a bundle file") from None
-    except OSError as exc:
-        raise FormatError(path, 0, None, f"cannot read: {exc.strerror}") from None
+    data = read_file_bytes(path)
     if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         raise FormatError(path, 0, None, "not a DPO Studio bundle (a bundle is JSON Lines, its header first)")
     reader = _BundleReader(path)

@@ -21,6 +21,18 @@ _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "cs
 Progress = Callable[[int, int], None]  # (done, total), in lines or characters
 
 
+def read_file_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing, folder or unreadable path is a ``FormatError`` saying which."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FormatError(path, 0, None, "no such file") from None
+    except IsADirectoryError:
+        raise FormatError(path, 0, None, "is a folder, not a file") from None
+    except OSError as exc:
+        raise FormatError(path, 0, None, f"cannot read: {exc.strerror}") from None
+
+
 def container_for(path: Path) -> str:
     try:
         return _SUFFIXES[path.suffix.lower()]

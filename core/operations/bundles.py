@@ -103,15 +103,16 @@ def export_bundle(workspace: Workspace | str | os.PathLike, annotator: str, out:
     to ``out``, whole or not at all. Raises ``InputRefused`` (no such annotator or folder)."""
     out = Path(out)
     if not out.parent.is_dir():
-        raise InputRefused(f"{out.parent}: no such folder for the bundle", str(out))
+        raise InputRefused(f"{out.parent}: no such folder for the bundle", str(out),
+                           message=f"no such folder: {out.parent}")
     if out.is_dir():
         raise InputRefused(f"{out}: is a folder; give a file name such as {annotator or 'me'}{BUNDLE_SUFFIX}",
-                           str(out))
+                           str(out), message="is a folder, not a file name")
     ws, opened = _open(workspace)
     try:
         bundle = read_annotator_bundle(ws, annotator, progress=_reporter(progress, Stage.BUILDING))
     except BundleRefused as exc:
-        raise InputRefused(str(exc), str(out)) from None
+        raise InputRefused(str(exc), str(out), message=str(exc)) from None
     finally:
         if opened:
             ws.close()
@@ -119,7 +120,8 @@ def export_bundle(workspace: Workspace | str | os.PathLike, annotator: str, out:
     try:
         write_bundle(out, bundle, utcnow())
     except OSError as exc:
-        raise InputRefused(f"{out}: cannot write the bundle: {exc.strerror or exc}", str(out)) from None
+        reason = f"cannot write the bundle: {exc.strerror or exc}"
+        raise InputRefused(f"{out}: {reason}", str(out), message=reason) from None
     _reporter(progress, Stage.WRITING)(1, 1)
     retractions = sum(1 for v in bundle.verdicts if v.retracted_at is not None)
     return BundleExportReport(str(out), bundle.annotator, len(bundle.pairs), len(bundle.verdicts) - retractions,
@@ -142,7 +144,7 @@ def merge_bundle(workspace: Workspace | str | os.PathLike, path: str | os.PathLi
     try:
         summary = merge_annotator_bundle(ws, bundle, progress=_reporter(progress, Stage.STORING))
     except BundleRefused as exc:
-        raise InputRefused(f"{path}: {exc}", str(path)) from None
+        raise InputRefused(f"{path}: {exc}", str(path), message=str(exc)) from None
     finally:
         if opened:
             ws.close()
