@@ -8,7 +8,9 @@ hashes, and a verdict's "a"/"b" refer to that order (not to the workspace's id o
 
 A verdict is known by (annotator, pair key, created time, choice): the created time travels
 with it, so a verdict merged once is found again and merging the same bundle twice changes
-nothing. ``read_annotator_bundle`` reads what an export writes; ``merge_annotator_bundle``
+nothing. Its client id (``Verdict.client_id``, made where it was given) travels too; a merged
+row keeps it, or gets ``verdict_key`` when it had none, and a client id already stored here
+also marks the verdict as present. ``read_annotator_bundle`` reads what an export writes; ``merge_annotator_bundle``
 stores a bundle in one transaction:
 
 - pairs the workspace lacks are added (prompt, responses, source, split, as an import would);
@@ -65,6 +67,7 @@ class BundleVerdict:
     note: str = ""
     seconds_spent: float = 0.0
     retracted_at: dt.datetime | None = None   # a retraction: take this verdict back where it is held
+    client_id: str | None = None              # as stored where it was given (None: it has none)
 
 
 @dataclass
@@ -134,7 +137,7 @@ def read_annotator_bundle(ws: Workspace, annotator: str, progress: Progress | No
                                 "import that file in the other workspace instead")
         rows = session.execute(
             select(Verdict.pair_id, Verdict.choice, Verdict.note, Verdict.seconds_spent, Verdict.created_at,
-                   Verdict.retracted_at)
+                   Verdict.retracted_at, Verdict.client_id)
             .where(Verdict.annotator_id == annotator_id, Verdict.is_resolution.is_(False))
             .order_by(Verdict.id)).all()
         current: dict[int, tuple] = {}
@@ -154,7 +157,7 @@ def read_annotator_bundle(ws: Workspace, annotator: str, progress: Progress | No
     for row in sorted(list(current.values()) + retracted, key=lambda r: (r.created_at, r.pair_id)):
         pair, swapped = pairs[row.pair_id]
         bundle.verdicts.append(BundleVerdict(pair.key, _flip(Choice(row.choice), swapped), row.created_at,
-                                             row.note, float(row.seconds_spent), row.retracted_at))
+                                             row.note, float(row.seconds_spent), row.retracted_at, row.client_id))
     return bundle
 
 
@@ -202,12 +205,15 @@ def merge_annotator_bundle(ws: Workspace, bundle: AnnotatorBundle, progress: Pro
         _report(progress, len(bundle.pairs), total)
 
         held = _held_verdicts(session, annotator_id, sorted(set(pair_ids.values())))
+        known_ids = _stored_client_ids(session, [v.client_id for v in bundle.verdicts if v.client_id])
         retractions = [v for v in bundle.verdicts if v.retracted_at is not None]
         for verdict in retractions:  # first, so a verdict they uncover counts as current below
             pid = pair_ids[verdict.pair_key]
             choice = _flip(verdict.choice, swapped[pid])
             for row in held[pid]:
-                if row.created_at == verdict.created_at and row.choice == choice and row.retracted_at is None:
+                same = (row.client_id is not None and row.client_id == verdict.client_id) or (
+                    row.created_at == verdict.created_at and row.choice == choice)
+                if same and row.retracted_at is None:
                     row.retracted_at = verdict.retracted_at
                     summary.retracted += 1
                     summary.pair_ids.add(pid)
@@ -215,7 +221,8 @@ def merge_annotator_bundle(ws: Workspace, bundle: AnnotatorBundle, progress: Pro
             pid = pair_ids[verdict.pair_key]
             choice = _flip(verdict.choice, swapped[pid])
             rows = held[pid]
-            if any(r.created_at == verdict.created_at and r.choice == choice for r in rows):
+            if verdict.client_id in known_ids or any(r.created_at == verdict.created_at and r.choice == choice
+                                                     for r in rows):
                 summary.already_present += 1
                 continue
             standing = [r for r in rows if r.retracted_at is None]
@@ -224,7 +231,7 @@ def merge_annotator_bundle(ws: Workspace, bundle: AnnotatorBundle, progress: Pro
                 continue
             row = Verdict(pair_id=pid, annotator_id=annotator_id, choice=choice, note=verdict.note,
                           seconds_spent=max(0.0, float(verdict.seconds_spent)), is_resolution=False,
-                          created_at=verdict.created_at)
+                          created_at=verdict.created_at, client_id=verdict.client_id or verdict_key(name, verdict))
             session.add(row)
             rows.append(row)
             summary.verdicts_added += 1
@@ -273,6 +280,13 @@ def _held_verdicts(session: Session, annotator_id: int, pair_ids: list[int]) -> 
                                                          Verdict.pair_id.in_(chunk)).order_by(Verdict.id)):
             held[row.pair_id].append(row)
     return held
+
+
+def _stored_client_ids(session: Session, client_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(client_ids):
+        found.update(session.scalars(select(Verdict.client_id).where(Verdict.client_id.in_(chunk))))
+    return found
 
 
 def _report(progress: Progress | None, done: int, total: int) -> None:

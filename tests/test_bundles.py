@@ -12,19 +12,22 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 import main
 from core.formats.bundle_file import BUNDLE_FORMAT, BUNDLE_VERSION
 from core.operations.bundles import export_bundle, merge_bundle
 from core.operations.data import InputRefused, import_file
+from storage.annotation_queue import AnnotationQueue
 from storage.bundles import pair_key
 from storage.ingest import ImportRecord, import_records, prompt_hash, response_hash
 from storage.models import (Annotator, Choice, Pair, Prompt, Response, ResponseOrigin, Verdict)
 from storage.team import disagreements
 from storage.verdicts import add_verdict, get_or_create_annotator, retract_last
 from storage.workspace import Workspace
+
+pytestmark = pytest.mark.both_backends   # the owner's workspace on SQLite and on PostgreSQL
 
 PROMPTS = [f"How do I {verb} a {noun}?" for verb, noun in
            [("bake", "cake"), ("fix", "bike"), ("paint", "fence"), ("plant", "tree"), ("tune", "guitar")]]
@@ -84,17 +87,35 @@ def current_by_content(ws: Workspace) -> dict[tuple[str, str], tuple[str, str, f
 
 
 def dump(ws: Workspace) -> dict[str, list]:
-    """Every row of the tables a merge writes."""
+    """Every row of the tables a merge writes, in id order."""
     with ws.session() as s:
-        return {model.__tablename__: [tuple(row) for row in s.execute(select(model.__table__)).all()]
+        return {model.__tablename__: sorted((tuple(row) for row in s.execute(select(model.__table__)).all()),
+                                            key=lambda row: row[0])
                 for model in (Annotator, Prompt, Response, Pair, Verdict)}
 
 
-def new_ws(path: Path, *files: Path) -> Workspace:
-    ws = Workspace.open(path)
+def new_ws(location: Path | str, *files: Path) -> Workspace:
+    ws = Workspace.open(location)
     for file in files:
         import_file(ws, file)
     return ws
+
+
+@pytest.fixture
+def workspaces(workspace_location: str, tmp_path: Path):
+    """``make(name, *files)``: a workspace holding those imports, "owner" on the backend under
+    test (SQLite, or PostgreSQL in the [postgresql] runs), the annotators' copies SQLite folders
+    (a laptop's). All are closed at the end."""
+    opened: list[Workspace] = []
+
+    def make(name: str, *files: Path) -> Workspace:
+        ws = new_ws(workspace_location if name == "owner" else tmp_path / name, *files)
+        opened.append(ws)
+        return ws
+
+    yield make
+    for ws in opened:
+        ws.close()
 
 
 P = PROMPTS
@@ -137,14 +158,14 @@ def haiku_file(path: Path) -> Path:
     return path
 
 
-def test_merged_bundles_give_the_same_verdicts_as_labelling_directly(tmp_path: Path) -> None:
+def test_merged_bundles_give_the_same_verdicts_as_labelling_directly(tmp_path: Path, workspaces) -> None:
     shared = candidates_file(tmp_path / "pairs.jsonl")
     other = candidates_file(tmp_path / "other.jsonl", ["What is a monad?", "Why is the sky blue?"])
     haiku = haiku_file(tmp_path / "haiku.jsonl")
-    owner = new_ws(tmp_path / "owner", shared)
-    alice = new_ws(tmp_path / "alice", other, shared)      # another file first: every id differs
-    bob = new_ws(tmp_path / "bob", shared, haiku)          # a pair the owner does not have
-    direct = new_ws(tmp_path / "direct", shared, haiku)
+    owner = workspaces("owner", shared)
+    alice = workspaces("alice", other, shared)      # another file first: every id differs
+    bob = workspaces("bob", shared, haiku)          # a pair the owner does not have
+    direct = workspaces("direct", shared, haiku)
     play(alice, ALICE)
     play(bob, BOB + BOB_ONLY)
     play(direct, ALICE + BOB + BOB_ONLY)
@@ -187,9 +208,9 @@ def test_merged_bundles_give_the_same_verdicts_as_labelling_directly(tmp_path: P
     assert dump(owner) == before
 
 
-def test_the_newer_verdict_of_the_same_annotator_stays_current(tmp_path: Path) -> None:
+def test_the_newer_verdict_of_the_same_annotator_stays_current(tmp_path: Path, workspaces) -> None:
     shared = candidates_file(tmp_path / "pairs.jsonl")
-    owner, copy = new_ws(tmp_path / "owner", shared), new_ws(tmp_path / "copy", shared)
+    owner, copy = workspaces("owner", shared), workspaces("copy", shared)
     label(owner, "alice", *ways(0, "first", "second"), "first", "said at the owner's desk")
     label(copy, "alice", *ways(0, "first", "second"), "second", "later, at home")   # newer: wins
     label(copy, "alice", *ways(1, "first", "second"), "tie")                        # older: loses
@@ -205,9 +226,9 @@ def test_the_newer_verdict_of_the_same_annotator_stays_current(tmp_path: Path) -
     assert dump(owner) == before
 
 
-def test_a_verdict_taken_back_after_a_merge_is_taken_back_by_the_next_merge(tmp_path: Path) -> None:
+def test_a_verdict_taken_back_after_a_merge_is_taken_back_by_the_next_merge(tmp_path: Path, workspaces) -> None:
     shared = candidates_file(tmp_path / "pairs.jsonl")
-    owner, copy = new_ws(tmp_path / "owner", shared), new_ws(tmp_path / "copy", shared)
+    owner, copy = workspaces("owner", shared), workspaces("copy", shared)
     label(copy, "alice", *ways(0, "first", "second"), "first")
     label(copy, "alice", *ways(0, "first", "second"), "second")
     export_bundle(copy, "alice", tmp_path / "one.dpobundle")
@@ -224,11 +245,11 @@ def test_a_verdict_taken_back_after_a_merge_is_taken_back_by_the_next_merge(tmp_
     assert rows == [False, True]   # the newer one taken back, the older one added: current again
 
 
-def test_chat_pairs_and_generated_responses_travel_with_their_content(tmp_path: Path) -> None:
+def test_chat_pairs_and_generated_responses_travel_with_their_content(tmp_path: Path, workspaces) -> None:
     chat = [{"role": "user", "content": "Name a colour"}]
     records = [ImportRecord(chat, [[{"role": "assistant", "content": "Blue"}],
                                    [{"role": "assistant", "content": "Seven"}]], split="eval")]
-    copy, owner = Workspace.open(tmp_path / "copy"), Workspace.open(tmp_path / "owner")
+    copy, owner = workspaces("copy"), workspaces("owner")
     import_records(copy, records, "chat.jsonl")
     import_records(copy, [ImportRecord("Say hi", ["hi", "hello there"])], "generated",
                    origin=ResponseOrigin.GENERATED, model_name="tiny-llama+run-3")
@@ -251,6 +272,28 @@ def test_chat_pairs_and_generated_responses_travel_with_their_content(tmp_path: 
         assert owner_splits == sorted(s.execute(select(Prompt.text, Pair.split)
                                                 .join(Pair, Pair.prompt_id == Prompt.id)).all())
     assert ("User: Name a colour", "eval") in owner_splits
+
+
+def test_a_verdict_keeps_its_client_id_and_a_merged_one_without_gets_the_bundle_id(tmp_path: Path, workspaces) -> None:
+    shared = candidates_file(tmp_path / "pairs.jsonl")
+    owner, copy = workspaces("owner", shared), workspaces("copy", shared)
+    with_id, _ = find_pair(copy, *ways(0, "first", "second"))
+    AnnotationQueue(copy, "alice", overlap=1).record(with_id, Choice.A, seconds_spent=2.0, client_id="c0ffee" * 5 + "00")
+    label(copy, "alice", *ways(1, "first", "second"), "second")    # no client id
+    export_bundle(copy, "alice", tmp_path / "alice.dpobundle")
+    lines = [json.loads(line) for line in (tmp_path / "alice.dpobundle").read_text(encoding="utf-8").splitlines()]
+    assert sorted(str(line.get("client_id")) for line in lines if line.get("type") == "verdict") == \
+        ["None", "c0ffee" * 5 + "00"]
+    merge_bundle(owner, tmp_path / "alice.dpobundle")
+    with owner.session() as s:
+        ids = dict(s.execute(select(Verdict.pair_id, Verdict.client_id)).all())
+    assert ids[find_pair(owner, *ways(0, "first", "second"))[0]] == "c0ffee" * 5 + "00"
+    made = ids[find_pair(owner, *ways(1, "first", "second"))[0]]
+    assert made == next(line["verdict"] for line in lines if line.get("type") == "verdict" and not line["client_id"])
+    # The owner's copy exported and merged back into the annotator's copy: all present already.
+    export_bundle(owner, "alice", tmp_path / "back.dpobundle")
+    back = merge_bundle(copy, tmp_path / "back.dpobundle")
+    assert (back.verdicts_added, back.already_present) == (0, 2) and not back.changes
 
 
 @pytest.fixture
@@ -290,8 +333,9 @@ BAD_BUNDLES = [
 
 
 @pytest.mark.parametrize("what, edit, message", BAD_BUNDLES, ids=[b[0] for b in BAD_BUNDLES])
-def test_a_bad_bundle_is_refused_whole_with_nothing_written(tmp_path, bundle_path, what, edit, message) -> None:
-    owner = new_ws(tmp_path / "owner", candidates_file(tmp_path / "pairs.jsonl"))
+def test_a_bad_bundle_is_refused_whole_with_nothing_written(tmp_path, workspaces, bundle_path, what, edit,
+                                                           message) -> None:
+    owner = workspaces("owner", candidates_file(tmp_path / "pairs.jsonl"))
     before = dump(owner)
     bad = rewrite(bundle_path, edit)
     with pytest.raises(InputRefused, match=message) as refused:
@@ -300,8 +344,8 @@ def test_a_bad_bundle_is_refused_whole_with_nothing_written(tmp_path, bundle_pat
     assert dump(owner) == before
 
 
-def test_a_bundle_of_a_name_used_by_an_import_is_refused(tmp_path, bundle_path) -> None:
-    owner = Workspace.open(tmp_path / "owner")
+def test_a_bundle_of_a_name_used_by_an_import_is_refused(workspaces, bundle_path) -> None:
+    owner = workspaces("owner")
     import_records(owner, [ImportRecord("Q", ["x", "y"], chosen=0)], "alice")   # "alice" the file's labels
     before = dump(owner)
     with pytest.raises(InputRefused, match="imported file's labels"):

@@ -20,10 +20,12 @@ A bundle is UTF-8 JSON Lines, one object per line, written whole or not at all:
    ``retracted_at``) one they took back::
 
        {"type": "verdict", "verdict": ID, "pair": KEY, "choice": "a", "note": "",
-        "seconds_spent": 4.2, "created_at": "2025-05-01T09:58:12.123456", "retracted_at": null}
+        "seconds_spent": 4.2, "created_at": "2025-05-01T09:58:12.123456", "retracted_at": null,
+        "client_id": "9f0c…"}
 
    ``choice`` is a, b, tie, both_bad or skip; times are UTC without an offset; ``ID``
-   (``storage.bundles.verdict_key``) is the verdict's identity in every workspace.
+   (``storage.bundles.verdict_key`` of annotator, pair, time and choice) is the verdict's
+   identity in every workspace; ``client_id`` the id its client made (null if none).
 
 ``read_bundle`` refuses a file that is not a bundle, a version newer than ``BUNDLE_VERSION``,
 a line that does not match its key or id (changed or damaged), and a file with fewer lines
@@ -44,12 +46,13 @@ from core.formats.shapes import RowReader
 from storage.annotator_session import validate_annotator_name
 from storage.bundles import AnnotatorBundle, BundlePair, BundleVerdict, pair_key, verdict_key
 from storage.ingest import prompt_hash, response_hash
-from storage.models import Choice, ResponseOrigin
+from storage.models import Choice, ResponseOrigin, Verdict
 
 BUNDLE_FORMAT = "dpo-studio-bundle"
 BUNDLE_VERSION = 1
 BUNDLE_SUFFIX = ".dpobundle"
 SPLITS = ("train", "eval")
+CLIENT_ID_MAX = Verdict.__table__.c.client_id.type.length
 
 
 def _time(value: dt.datetime | None) -> str | None:
@@ -69,7 +72,7 @@ def bundle_lines(bundle: AnnotatorBundle, exported_at: dt.datetime) -> list[dict
         lines.append({"type": "verdict", "verdict": verdict_key(bundle.annotator, verdict), "pair": verdict.pair_key,
                       "choice": verdict.choice.value, "note": verdict.note,
                       "seconds_spent": round(verdict.seconds_spent, 3), "created_at": _time(verdict.created_at),
-                      "retracted_at": _time(verdict.retracted_at)})
+                      "retracted_at": _time(verdict.retracted_at), "client_id": verdict.client_id})
     return lines
 
 
@@ -191,8 +194,12 @@ class _BundleReader(RowReader):
         seconds = row.get("seconds_spent", 0.0)
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
             raise self.fail("seconds_spent", f"expected a number of seconds, got {seconds!r}")
+        client_id = row.get("client_id")
+        if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= CLIENT_ID_MAX):
+            raise self.fail("client_id", f"expected an id of 1 to {CLIENT_ID_MAX} characters, got {client_id!r}")
         verdict = BundleVerdict(key, Choice(choice), self._time(self._get(row, "created_at"), "created_at"),
-                                note, float(seconds), self._time(row.get("retracted_at"), "retracted_at", True))
+                                note, float(seconds), self._time(row.get("retracted_at"), "retracted_at", True),
+                                client_id)
         identity = verdict_key(self.annotator, verdict)
         if self._get(row, "verdict") != identity:
             raise self.fail("verdict", "does not match the verdict (the file was changed or damaged)")
