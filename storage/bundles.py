@@ -41,6 +41,7 @@ from storage.verdicts import get_or_create_annotator, refresh_judged_count
 from storage.workspace import Workspace
 
 Text = str | list[dict]
+CLIENT_ID_MAX = Verdict.__table__.c.client_id.type.length   # the longest client id a verdict can keep
 Progress = Callable[[int, int], None]
 
 
@@ -294,5 +295,5 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
         progress(done, total)
 
 
-__all__ = ["AnnotatorBundle", "BundlePair", "BundleRefused", "BundleVerdict", "MergeSummary", "content_of",
+__all__ = ["CLIENT_ID_MAX", "AnnotatorBundle", "BundlePair", "BundleRefused", "BundleVerdict", "MergeSummary", "content_of",
            "merge_annotator_bundle", "pair_key", "read_annotator_bundle", "verdict_key"]

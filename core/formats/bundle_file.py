@@ -44,15 +44,14 @@ from core.formats.containers import read_file_bytes, read_jsonl
 from core.formats.errors import FormatError
 from core.formats.shapes import RowReader
 from storage.annotator_session import validate_annotator_name
-from storage.bundles import AnnotatorBundle, BundlePair, BundleVerdict, pair_key, verdict_key
+from storage.bundles import CLIENT_ID_MAX, AnnotatorBundle, BundlePair, BundleVerdict, pair_key, verdict_key
 from storage.ingest import prompt_hash, response_hash
-from storage.models import Choice, ResponseOrigin, Verdict
+from storage.models import Choice, ResponseOrigin
 
 BUNDLE_FORMAT = "dpo-studio-bundle"
 BUNDLE_VERSION = 1
 BUNDLE_SUFFIX = ".dpobundle"
 SPLITS = ("train", "eval")
-CLIENT_ID_MAX = Verdict.__table__.c.client_id.type.length
 
 
 def _time(value: dt.datetime | None) -> str | None:
