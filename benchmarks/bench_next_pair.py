@@ -5,7 +5,8 @@
 For each size: a workspace with that many pairs, half of them labelled by an imported file
 (its pseudo-annotator), and an annotator who has already judged a tenth of the rest. Times
 ``next_pair`` (each followed by an untimed ``record``, as in a labelling session) with
-overlap 1 and overlap 3, plus ``record``, ``undo_last`` and ``remaining_count``, and prints
+overlap 1 and overlap 3, ``claim`` (serve and reserve one pair, as a labelling screen does),
+plus ``record``, ``undo_last`` and ``remaining_count``, and prints
 median and 95th-percentile milliseconds.
 """
 
@@ -71,6 +72,16 @@ def bench(n: int, calls: int) -> None:
                 ms, _ = timed(lambda: queue.record(view.pair_id, Choice.A if i % 2 else Choice.B))
                 record_ms.append(ms)
             print(summary(f"next_pair overlap {overlap}", next_ms))
+            # A labelling screen's way: claim (serve and reserve) the next pair, then answer it.
+            claimer = AnnotationQueue(ws, f"claimer-{overlap}", overlap=overlap)
+            claim_ms = []
+            for i in range(calls):
+                ms, views = timed(lambda: claimer.claim(1))
+                claim_ms.append(ms)
+                if not views:
+                    break
+                claimer.record(views[0].pair_id, Choice.A)
+            print(summary(f"claim overlap {overlap}", claim_ms))
             if overlap == 1:
                 print(summary("record", record_ms))
                 print(summary("undo_last", [timed(queue.undo_last)[0] for _ in range(min(calls, 50))]))
