@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "core.cli.train_commands",  # train, evaluate, runs
     "core.cli.demo_commands",   # demo, demo-eval, build-demo-model
     "core.cli.bundle_commands",  # bundle export, bundle merge
+    "core.cli.check_commands",  # check
 )
 
 

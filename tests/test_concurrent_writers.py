@@ -1,17 +1,21 @@
-"""Several OS processes labelling one workspace at once lose nothing and never see
-"database is locked" (each verdict is its own BEGIN IMMEDIATE transaction; WAL readers
-never block)."""
+"""Several OS processes labelling one workspace at once lose nothing, never see "database is
+locked" (SQLite: each verdict is its own BEGIN IMMEDIATE transaction; WAL readers never
+block) and leave every pair's judged_count equal to a recount (PostgreSQL: each recount runs
+under the pair's row lock). Every test runs on SQLite and on PostgreSQL (tests/backends.py)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import random
+import time
 import traceback
-from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from storage.annotation_queue import AnnotationQueue
 from storage.ingest import ImportRecord, import_records
+from storage.integrity import check_workspace
 from storage.models import Choice, Pair, Verdict
 from storage.verdicts import current_verdicts
 from storage.workspace import Workspace
@@ -19,6 +23,8 @@ from storage.workspace import Workspace
 PROCESSES = 4
 VERDICTS_EACH = 120
 CHOICES = [Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD, Choice.SKIP]
+
+pytestmark = pytest.mark.both_backends
 
 
 def label_many(root: str, name: str, overlap: int, results) -> None:
@@ -40,11 +46,11 @@ def label_many(root: str, name: str, overlap: int, results) -> None:
         results.put((name, [], 0, traceback.format_exc()))
 
 
-def _run_annotators(root: Path, overlap: int) -> list[tuple]:
+def _run_annotators(root: str, overlap: int, target=label_many, processes: int = PROCESSES) -> list[tuple]:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    workers = [context.Process(target=label_many, args=(str(root), f"annotator-{i}", overlap, results))
-               for i in range(PROCESSES)]
+    workers = [context.Process(target=target, args=(root, f"annotator-{i}", overlap, results))
+               for i in range(processes)]
     for worker in workers:
         worker.start()
     outcomes = [results.get(timeout=180) for _ in workers]
@@ -54,8 +60,8 @@ def _run_annotators(root: Path, overlap: int) -> list[tuple]:
     return outcomes
 
 
-def test_processes_labelling_at_once_lose_nothing(tmp_path: Path) -> None:
-    root = tmp_path / "ws"
+def test_processes_labelling_at_once_lose_nothing(workspace_location: str) -> None:
+    root = workspace_location
     with Workspace.open(root) as ws:
         import_records(ws, [ImportRecord(f"prompt {i}", [f"a {i}", f"b {i}"]) for i in range(300)], "c")
     outcomes = _run_annotators(root, overlap=PROCESSES)
@@ -78,8 +84,15 @@ def test_processes_labelling_at_once_lose_nothing(tmp_path: Path) -> None:
                 assert pair.judged_count == len(recount.get(pair.id, ()))
 
 
-def test_with_overlap_1_racing_annotators_share_out_the_pairs(tmp_path: Path) -> None:
-    root = tmp_path / "ws"
+def test_with_overlap_1_racing_annotators_share_out_the_pairs(workspace_location: str, backend: str,
+                                                              request: pytest.FixtureRequest) -> None:
+    if backend == "postgresql":
+        # next_pair only reads: PostgreSQL's readers run side by side, so racing annotators are
+        # served the same pair far more often than on SQLite and reach their quota before the
+        # queue runs dry. Pair reservations (AnnotationQueue.claim) make the serving atomic.
+        request.applymarker(pytest.mark.xfail(reason="served without a reservation (issue 11: claim)",
+                                              strict=False))
+    root = workspace_location
     with Workspace.open(root) as ws:
         import_records(ws, [ImportRecord(f"prompt {i}", [f"a {i}", f"b {i}"]) for i in range(200)], "c")
     outcomes = _run_annotators(root, overlap=1)
@@ -104,3 +117,45 @@ def test_with_overlap_1_racing_annotators_share_out_the_pairs(tmp_path: Path) ->
     assert judged == 200 and unjudged <= skipped
     assert served == unjudged
     assert sum(len(r) - u for _, r, u, _ in outcomes) < PROCESSES * VERDICTS_EACH
+
+
+CONTENDED_PAIRS = 30
+CONTENDED_PROCESSES = 8
+
+
+def label_with_think_time(root: str, name: str, overlap: int, results) -> None:
+    """One annotator of a team walking through the same pairs as everyone else: read a pair,
+    think 0.05–0.3 s, answer (now and then changing their mind or undoing)."""
+    try:
+        draw = random.Random(name)
+        with Workspace.open(root) as ws:
+            queue = AnnotationQueue(ws, name, overlap=overlap)
+            recorded, undone = [], 0
+            for pair_id in range(1, CONTENDED_PAIRS + 1):
+                queue.pair_view(pair_id)                      # read it …
+                time.sleep(draw.uniform(0.05, 0.3))           # … think …
+                recorded.append(queue.record(pair_id, draw.choice(CHOICES)))   # … and answer
+                if draw.random() < 0.2:
+                    recorded.append(queue.record(pair_id, draw.choice(CHOICES)))   # a changed mind
+                if draw.random() < 0.15:
+                    assert queue.undo_last() == pair_id
+                    undone += 1
+            results.put((name, recorded, undone, None))
+    except Exception:  # report every failure to the parent, which asserts there were none
+        results.put((name, [], 0, traceback.format_exc()))
+
+
+def test_judged_counts_equal_a_recount_after_a_team_labels_with_think_time(workspace_location: str) -> None:
+    with Workspace.open(workspace_location) as ws:
+        import_records(ws, [ImportRecord(f"prompt {i}", [f"a {i}", f"b {i}"]) for i in range(CONTENDED_PAIRS)], "c")
+    outcomes = _run_annotators(workspace_location, overlap=CONTENDED_PROCESSES, target=label_with_think_time,
+                               processes=CONTENDED_PROCESSES)
+    assert not [error for *_, error in outcomes if error]
+    with Workspace.open(workspace_location) as ws:
+        report = check_workspace(ws)
+        with ws.session() as s:
+            stored = s.scalar(select(func.count()).select_from(Verdict))
+            retracted = s.scalar(select(func.count()).select_from(Verdict).where(Verdict.retracted_at.is_not(None)))
+    assert stored == sum(len(recorded) for _, recorded, _, _ in outcomes)
+    assert retracted == sum(undone for *_, undone, _ in outcomes)
+    assert report.clean, report.problems
