@@ -23,8 +23,13 @@ Two kinds of methods, so a GUI can keep the database off its UI thread:
 Rules kept here (not in a screen): undo retracts exactly what this sitting recorded, never a
 later change made elsewhere; a verdict not yet stored is undone by not storing it; a pair
 with a write in the outbox is never served again meanwhile; a note belongs to the pair it
-was typed for. ``claim``/``release`` are the seam for the reservations (leases) a team store
-adds: today a pair on screen is not reserved, so they do nothing.
+was typed for.
+
+Reservations (storage.reservations): each pair held, on screen or ahead, is leased to this
+annotator. ``fetch_pairs`` claims what it fetches (after ending the leases of pairs dropped since);
+a stored verdict ends its lease, a stored undo keeps the pair reserved. ``take_renewal`` /
+``renew_leases`` / ``renewed`` keep leases alive (a screen calls them from a timer); ``close`` /
+``release_pairs`` hand the pairs back. A verdict's client id makes a resend harmless.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from enum import Enum
 from typing import Callable
 
 from core.operations.changes import Changes
-from storage.annotation_queue import AnnotationQueue, PairView
+from storage.annotation_queue import AnnotationQueue, PairView, new_client_id
 from storage.annotator_session import MAX_GAP_S, SessionPace, pair_count
 from storage.models import Choice
 from storage.settings import read_settings
@@ -71,6 +76,7 @@ class Write:
     cancelled: bool = False             # VERDICT undone before it was stored: never store it
     attempts: int = 0
     last_error: str = ""
+    client_id: str = field(default_factory=new_client_id)   # VERDICT: a resend is recognised by it
 
     @property
     def pair_id(self) -> int:
@@ -97,6 +103,7 @@ class FetchRequest:
     exclude: tuple[int, ...]    # pairs held by the session (on screen, ready, judged this sitting)
     count: int
     generation: int             # answers to an older generation are dropped
+    release: tuple[int, ...] = ()   # pairs the sitting dropped: end their leases first
 
 
 @dataclass(frozen=True)
@@ -120,14 +127,19 @@ class LabellingSession:
     _fetching: bool = False
     _generation: int = 0
     _shown_at: float = 0.0
+    lease_s: float | None = None     # None: the workspace's lease time
+    _to_release: set = field(default_factory=set)
+    _renewed_at: float | None = None
 
     # -- database work ------------------------------------------------------------------
     @classmethod
     def open(cls, ws: Workspace, annotator_name: str, target: int = 100,
              clock: Callable[[], float] = time.monotonic) -> "LabellingSession":
         """Start labelling as ``annotator_name`` (created on first use). Database work."""
-        queue = AnnotationQueue(ws, annotator_name, read_settings(ws).overlap)
-        return cls(queue, pace=SessionPace(target=target, clock=clock), clock=clock)
+        settings = read_settings(ws)
+        queue = AnnotationQueue(ws, annotator_name, settings.overlap)
+        return cls(queue, pace=SessionPace(target=target, clock=clock), clock=clock,
+                   lease_s=settings.lease_minutes * 60.0)
 
     @property
     def annotator_name(self) -> str:
@@ -146,15 +158,19 @@ class LabellingSession:
             self.forget_ahead()
 
     def fetch_pairs(self, request: "FetchRequest") -> list[PairView]:
-        """Up to ``request.count`` open pairs, none of ``request.exclude``, in queue order. Database work."""
-        queue, skip, found = self.queue, list(request.exclude), []
-        while len(found) < request.count:
-            view = queue.next_pair(skip)
-            if view is None:
-                break
-            found.append(view)
-            skip.append(view.pair_id)
-        return found
+        """Up to ``request.count`` open pairs, none of ``request.exclude``, in queue order, claimed
+        (leased) for this annotator in one step. Database work."""
+        if request.release:
+            self.queue.release(request.release)
+        return self.queue.claim(request.count, request.exclude, self.lease_s)
+
+    def renew_leases(self, pair_ids: tuple[int, ...]) -> frozenset[int]:
+        """Extend the leases of the pairs held (``take_renewal``); returns those still ours. Database work."""
+        return self.queue.renew(pair_ids, self.lease_s)
+
+    def release_pairs(self, pair_ids: tuple[int, ...]) -> None:
+        """End the leases of ``pair_ids`` (``close``). Database work."""
+        self.queue.release(pair_ids)
 
     def store(self, write: Write) -> Changes:
         """Store one write in its own committed transaction. Database work: it touches only
@@ -163,14 +179,17 @@ class LabellingSession:
         if write.kind is WriteKind.VERDICT:
             if write.verdict_id is None:
                 try:
-                    write.verdict_id = queue.record(write.pair_id, write.choice, write.seconds_spent, write.note)
+                    write.verdict_id = queue.record(write.pair_id, write.choice, write.seconds_spent, write.note,
+                                                    client_id=write.client_id)
                 except LookupError as exc:   # the pair was deleted meanwhile
                     raise PermanentWriteError(str(exc)) from exc
         else:
             target = write.retracts
             verdict_id = target.verdict_id if target is not None else None
             # None: the verdict never reached the database (its store failed): nothing to take back.
-            write.retracted_pair = queue.undo_last(verdict_id) if verdict_id is not None else None
+            # The undone pair is back on screen: it stays reserved for this annotator.
+            write.retracted_pair = (queue.undo_last(verdict_id, reserve_again=True, lease_s=self.lease_s)
+                                    if verdict_id is not None else None)
         return Changes(verdicts=True, pair_ids=frozenset({write.pair_id}))
 
     def counts(self) -> QueueCounts:
@@ -194,15 +213,17 @@ class LabellingSession:
         if self._fetching or wanted <= 0 or self.exhausted:
             return None
         self._fetching = True
-        return FetchRequest(tuple(sorted(self._held())), wanted, self._generation)
+        return FetchRequest(tuple(sorted(self._held())), wanted, self._generation, tuple(sorted(self._to_release)))
 
     def receive_pairs(self, request: "FetchRequest", pairs: list[PairView]) -> bool:
         """Take the fetched pairs; True when the pair on screen changed. The answer to a fetch
         made before ``forget_ahead`` is dropped (fetch again)."""
         self._fetching = False
-        if request.generation != self._generation:
-            return False
+        self._to_release.difference_update(request.release)
         held = self._held()
+        if request.generation != self._generation:
+            self._to_release.update(p.pair_id for p in pairs if p.pair_id not in held)
+            return False
         self.exhausted = len(pairs) < request.count
         self.ahead.extend(p for p in pairs if p.pair_id not in held)
         if self.current is None and self.ahead:
@@ -219,25 +240,46 @@ class LabellingSession:
         self._fetching = False
 
     def forget_ahead(self) -> None:
-        """Drop the prefetched pairs (the queue changed elsewhere: import, overlap, Pairs tab)."""
+        """Drop the prefetched pairs (the queue changed elsewhere: import, overlap, Pairs tab);
+        the next fetch ends their leases."""
+        self._to_release.update(v.pair_id for v in self.ahead)
         self.ahead.clear()
         self.exhausted = False
         self._generation += 1
 
     def _show(self, view: PairView | None) -> None:
-        if self.current is not None:
-            self.release(self.current.pair_id)
         self.current = view
         self._shown_at = self.clock()
-        if view is not None:
-            self.claim(view.pair_id)
 
-    # -- reservations (the team store's seam) -------------------------------------------
-    def claim(self, pair_id: int) -> None:
-        """The pair is on this annotator's screen. A team store will reserve it (a lease) here."""
+    # -- reservations -------------------------------------------------------------------
+    def _leased(self) -> tuple[int, ...]:
+        return tuple(sorted({v.pair_id for v in self.ahead} | ({self.current.pair_id} if self.current else set())))
 
-    def release(self, pair_id: int) -> None:
-        """The pair left the screen without a verdict. A team store will end its lease here."""
+    def take_renewal(self) -> tuple[int, ...] | None:
+        """The pairs whose leases to renew now (answer with ``renew_leases``, then ``renewed``),
+        or None when not due: a third of the lease time after the last renewal."""
+        now, interval = self.clock(), (self.lease_s or 600.0) / 3
+        if self._renewed_at is None:
+            self._renewed_at = now        # the leases were taken with the first fetch
+        if now - self._renewed_at < interval or not self._leased():
+            return None
+        self._renewed_at = now
+        return self._leased()
+
+    def renewed(self, pair_ids: tuple[int, ...], held: frozenset[int]) -> set[int]:
+        """Take the renewal's answer: prefetched pairs no longer ours are dropped. Returns the
+        pairs lost (the one on screen among them: its verdict is still stored if given)."""
+        lost = set(pair_ids) - held
+        self.ahead = deque(v for v in self.ahead if v.pair_id not in lost)
+        return lost
+
+    def close(self) -> tuple[int, ...]:
+        """The sitting ends: the pairs to hand back (answer with ``release_pairs``)."""
+        pairs = tuple(sorted(set(self._leased()) | self._to_release))
+        self.ahead.clear()
+        self._to_release.clear()
+        self._show(None)
+        return pairs
 
     # -- notes --------------------------------------------------------------------------
     def draft(self, pair_id: int) -> str:
@@ -343,6 +385,9 @@ class LabellingSession:
         request = self.take_fetch()
         if request is not None:
             self.receive_pairs(request, self.fetch_pairs(request))
+        renewal = self.take_renewal()
+        if renewal is not None:
+            self.renewed(renewal, self.renew_leases(renewal))
 
     def record(self, choice: Choice | str, note: str | None = None) -> Changes:
         """Judge the pair on screen and store the verdict now; the next pair is current."""
