@@ -37,6 +37,7 @@ class RedrawSchedule(QObject):
         self._timer.setObjectName("train-redraw")
         self._timer.setInterval(REDRAW_INTERVAL_MS)
         self._timer.timeout.connect(self._tick)
+        plots.panel_built.connect(self.mark_dirty)   # a panel built late draws what is there
 
     def mark_dirty(self, *_args) -> None:
         self._dirty = True
@@ -51,7 +52,7 @@ class RedrawSchedule(QObject):
         if self._dirty:
             self._dirty = False
             # Panels still waiting from the last change go first, then the rest.
-            self._stale_panels += [key for key in self._plots.panels if key not in self._stale_panels]
+            self._stale_panels += [key for key in self._plots.built_panels if key not in self._stale_panels]
             self._on_news()
         if self._stale_panels:
             batch, self._stale_panels = self._stale_panels[:PANELS_PER_TICK], self._stale_panels[PANELS_PER_TICK:]

@@ -65,7 +65,7 @@ class TrainView(TrainLayout):
         self._opened_newest = False
 
         self.form = TrainingForm(workspace, db)
-        self.plots = TrainingPlots()
+        self.plots = TrainingPlots(gradually=True)
         self.runs = RunsPanel(workspace, db, grab_plots=self.plots.grab)
         self._build_layout(self.form, self.plots, self.runs)
         self.redraws = RedrawSchedule(self.plots, self._what_to_draw, self._update_status, self)
@@ -90,6 +90,7 @@ class TrainView(TrainLayout):
     def stop_timers(self) -> None:
         """Before the window closes (and at a test's end): no timer of this tab fires again."""
         self.redraws.stop()
+        self.plots.build_all()
         form_timers = getattr(self.form, "stop_timers", None)   # the form's, once it has any to stop
         if form_timers is not None:
             form_timers()

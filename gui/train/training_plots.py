@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -241,33 +241,83 @@ class MetricPanel(QWidget):
 
 
 class TrainingPlots(QWidget):
-    """The grid of panels (two rows of three)."""
+    """The grid of panels (two rows of three).
 
-    def __init__(self, parent: QWidget | None = None):
+    With ``gradually=True`` the panels are built one per turn of the event loop (a pyqtgraph
+    plot costs tens of milliseconds to make; six at once froze the Train tab's first opening);
+    ``panel_built`` fires for each. Reading ``panels`` builds the rest at once."""
+
+    panel_built = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, gradually: bool = False):
         super().__init__(parent)
         pg.setConfigOptions(antialias=True, foreground=colors()["text"])
-        grid = QGridLayout(self)
+        self._grid = grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(6)
-        self.panels = {spec.key: MetricPanel(spec) for spec in PANELS}
-        for index, panel in enumerate(self.panels.values()):
-            grid.addWidget(panel, index // 3, index % 3)
         for column in range(3):
             grid.setColumnStretch(column, 1)
         for row in range(2):
             grid.setRowStretch(row, 1)
         self._overlay_count = 0
+        self._built: dict[str, MetricPanel] = {}
+        self._waiting = list(PANELS)
+        self._next = QTimer(self)
+        self._next.setObjectName("plots-build")
+        self._next.setSingleShot(True)
+        self._next.setInterval(0)
+        self._next.timeout.connect(self._build_next)
+        if gradually:
+            self._next.start()
+        else:
+            self.build_all()
+
+    @property
+    def panels(self) -> dict[str, MetricPanel]:
+        """Every panel (building those not built yet)."""
+        self.build_all()
+        return self._built
+
+    @property
+    def built_panels(self) -> dict[str, MetricPanel]:
+        return self._built
+
+    def build_all(self) -> None:
+        self._next.stop()
+        while self._waiting:
+            self._build_one()
+
+    def _build_next(self) -> None:
+        if self._waiting:
+            self._build_one()
+        if self._waiting:
+            self._next.start()
+
+    def _build_one(self) -> None:
+        spec = self._waiting.pop(0)
+        panel = MetricPanel(spec)
+        if self._overlay_count:
+            panel.set_overlays(self._overlay_count)
+        index = len(self._built)
+        self._built[spec.key] = panel
+        self._grid.addWidget(panel, index // 3, index % 3)
+        self.panel_built.emit(spec.key)
+
+    def grab(self, *args):  # noqa: D102 - QWidget.grab, with every panel there
+        self.build_all()
+        return super().grab(*args)
 
     def redraw(self, series: MetricSeries, smoothing: float, overlays: list[MetricSeries] | None = None,
                panels: list[str] | None = None) -> None:
         """Update the curves of ``panels`` (all by default) from ``series`` and the overlays."""
         overlays = overlays or []
         if len(overlays) != self._overlay_count:
-            for panel in self.panels.values():
+            for panel in self._built.values():
                 panel.set_overlays(len(overlays))
             self._overlay_count = len(overlays)
-        for key in panels or self.panels:
-            self.panels[key].redraw(series, smoothing, overlays)
+        for key in panels or list(self._built):
+            if key in self._built:
+                self._built[key].redraw(series, smoothing, overlays)
 
     def set_log_loss(self, on: bool) -> None:
         self.panels["loss"].set_log_y(on)
