@@ -11,7 +11,6 @@ for the verdicts still being stored, then ends the database thread.
 
 from __future__ import annotations
 
-import inspect
 import time
 
 from PySide6.QtCore import Qt
@@ -34,14 +33,6 @@ THEME_SETTING = "view/theme"
 _windows: list["MainWindow"] = []
 
 
-def _make_view(cls, workspace: Workspace, db: DatabaseWorker) -> QWidget:
-    """``cls(workspace, db)``. Transitional: a view not yet converted to the database worker
-    takes the workspace alone."""
-    if "db" in inspect.signature(cls.__init__).parameters:
-        return cls(workspace, db)
-    return cls(workspace)
-
-
 def _placeholder(text: str) -> QWidget:
     widget = QWidget()
     layout = QVBoxLayout(widget)
@@ -61,7 +52,7 @@ class MainWindow(QMainWindow):
         if self.theme_name not in theme.THEMES:
             self.theme_name = "system"
         theme.apply_theme(self.theme_name)
-        self.setWindowTitle(f"DPO Studio — {workspace.location}")
+        self.setWindowTitle(f"DPO Studio — {workspace.display_location}")
         self.resize(1380, 880)
 
         self._closing = False
@@ -69,8 +60,8 @@ class MainWindow(QMainWindow):
         self.db.job_failed.connect(self._on_job_failed)
         remembered = annotator_name or app_settings.remembered_annotator(workspace.location)
         self.annotate = AnnotateView(workspace, self.db, remembered)
-        self.pairs = _make_view(PairsBrowser, workspace, self.db)
-        self.team = _make_view(TeamPanel, workspace, self.db)
+        self.pairs = PairsBrowser(workspace, self.db)
+        self.team = TeamPanel(workspace, self.db)
         self.train_page = QWidget()
         QVBoxLayout(self.train_page).setContentsMargins(0, 0, 0, 0)
         self.train_view: QWidget | None = None
@@ -87,7 +78,7 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tab)
         self.setCentralWidget(self.tabs)
 
-        self.workspace_label = QLabel(f"Workspace: {workspace.location}")
+        self.workspace_label = QLabel(f"Workspace: {workspace.display_location}")
         self.annotator_label = QLabel("")
         self.statusBar().addPermanentWidget(self.annotator_label)
         self.statusBar().addWidget(self.workspace_label, 1)
@@ -109,13 +100,6 @@ class MainWindow(QMainWindow):
             status.connect(self.show_status)
         if hasattr(view, "changes_made"):
             view.changes_made.connect(self.forward_changes)
-            return
-        # Transitional, for views not yet reporting Changes: their old signals, as Changes.
-        if hasattr(view, "changed"):
-            view.changed.connect(lambda pair_id: self.forward_changes(
-                Changes(verdicts=True, pair_ids=frozenset({pair_id}))))
-        if hasattr(view, "overlap_changed"):
-            view.overlap_changed.connect(lambda _v: self.forward_changes(Changes(settings=True)))
 
     def forward_changes(self, changes: Changes) -> None:
         """Give ``changes`` to every view; each redraws what it shows of them."""
@@ -260,7 +244,7 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         QMessageBox.about(self, "About DPO Studio",
                           "DPO Studio — label preference pairs and train LoRA adapters with DPO.\n\n"
-                          f"Workspace: {self.workspace.location}")
+                          f"Workspace: {self.workspace.display_location}")
 
     # -- wiring ------------------------------------------------------------------------
     def _on_annotator(self, name: str) -> None:
@@ -284,7 +268,7 @@ class MainWindow(QMainWindow):
             if exc.name != "gui.train.train_view":
                 raise
             return _placeholder("The training view is not part of this build yet.")
-        return _make_view(TrainView, self.workspace, self.db)
+        return TrainView(self.workspace, self.db)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # A training run: ask, then stop and save it. Verdicts still being stored: wait for them,
@@ -324,7 +308,7 @@ class MainWindow(QMainWindow):
         """Ask whether to close although ``unsaved`` writes could not be stored (False: stay open)."""
         error = unsaved[0].last_error or "no answer from the database"
         box = QMessageBox(QMessageBox.Icon.Warning, "Verdicts not saved",
-                          f"{len(unsaved)} of your verdicts could not be saved to {self.workspace.location} "
+                          f"{len(unsaved)} of your verdicts could not be saved to {self.workspace.display_location} "
                           f"({error}).\n\nKeep the window open and the app keeps retrying; close now and "
                           "they are lost.", parent=self)
         keep = box.addButton("Keep open and retry", QMessageBox.ButtonRole.RejectRole)

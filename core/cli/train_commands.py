@@ -27,7 +27,8 @@ def register(subparsers) -> None:
                                               "training settings (core.operations.training.training_defaults: "
                                               "its base_model setting wins), then --config, then --set. "
                                               "Ctrl+C stops the run cleanly; it can be resumed.")
-    train.add_argument("workspace", help="workspace folder")
+    train.add_argument("workspace", help="workspace folder or database URL")
+    _add_runs_dir(train)
     train.add_argument("--config", help="TOML file of training settings (see core/engine/training_config.py)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override one setting, e.g. --set lr=1e-4 --set max_steps=200 (repeatable)")
@@ -36,7 +37,8 @@ def register(subparsers) -> None:
     train.set_defaults(func=run_train)
 
     evaluate = subparsers.add_parser("evaluate", help="DPO metrics of an adapter (policy) against its base (reference)")
-    evaluate.add_argument("workspace", help="workspace folder")
+    evaluate.add_argument("workspace", help="workspace folder or database URL")
+    _add_runs_dir(evaluate)
     evaluate.add_argument("--adapter", required=True, help="a run id of this workspace, or an adapter folder")
     evaluate.add_argument("--split", choices=("eval", "train", "all"), default="eval")
     evaluate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -45,7 +47,8 @@ def register(subparsers) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
     runs = subparsers.add_parser("runs", help="list the workspace's training runs")
-    runs.add_argument("workspace", help="workspace folder")
+    runs.add_argument("workspace", help="workspace folder or database URL")
+    _add_runs_dir(runs)
     runs.add_argument("--json", action="store_true", help="print the runs as JSON")
     runs.add_argument("--export-adapter", nargs=2, metavar=("RUN_ID", "FOLDER"),
                       help="copy the run's LoRA adapter into FOLDER (new or empty)")
@@ -56,12 +59,21 @@ def register(subparsers) -> None:
     runs.set_defaults(func=run_runs)
 
 
-def _open(path: str):
-    from storage.workspace import Workspace, WorkspaceError
+def _add_runs_dir(parser) -> None:
+    from storage.locations import RUNS_DIR_ENV
+
+    parser.add_argument("--runs-dir", metavar="FOLDER",
+                        help="for a database-URL workspace: the folder on this computer for run artifacts "
+                             f"(default: ${RUNS_DIR_ENV}, else a folder per server and database in your data "
+                             "folder); a workspace folder keeps its runs in its own runs/")
+
+
+def _open(args: argparse.Namespace):
+    from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError
 
     try:
-        return Workspace.open(path, create=False)
-    except WorkspaceError as exc:
+        return Workspace.open(args.workspace, create=False, runs_dir=args.runs_dir)
+    except (WorkspaceError, SchemaTooNewError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
 
@@ -170,7 +182,7 @@ def run_train(args: argparse.Namespace) -> int:
     from core.engine.training_config import ConfigError, load_config
     from core.operations.training import TrainingSession, default_training_config
 
-    ws = _open(args.workspace)
+    ws = _open(args)
     if ws is None:
         return 2
     with ws:
@@ -210,7 +222,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    ws = _open(args.workspace)
+    ws = _open(args)
     if ws is None:
         return 2
     with ws:
@@ -234,7 +246,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_runs(args: argparse.Namespace) -> int:
-    ws = _open(args.workspace)
+    ws = _open(args)
     if ws is None:
         return 2
     with ws:
@@ -259,7 +271,9 @@ def run_runs(args: argparse.Namespace) -> int:
         if row["error"]:
             print(f"{'':<22} error: {row['error']}")
     if any(row["resumable"] for row in rows):
-        print(f"* can be resumed: python main.py train {args.workspace} --resume RUN")
+        from storage.workspace import display_location
+
+        print(f"* can be resumed: python main.py train {display_location(args.workspace)} --resume RUN")
     return 0
 
 

@@ -77,11 +77,11 @@ def find_adapter(ws: Workspace, run_id: str | None) -> tuple[str, Path]:
     if run_id is not None:
         run = get_run(ws, run_id)
         if run is None:
-            raise DemoEvalError(f"no run {run_id!r} in {ws.location} (see `python main.py runs`)")
+            raise DemoEvalError(f"no run {run_id!r} in {ws.display_location} (see `python main.py runs`)")
     else:
         finished = [r for r in list_runs(ws) if r.adapter_path and r.status == RunStatus.COMPLETED]
         if not finished:
-            raise DemoEvalError(f"no completed training run in {ws.location}; train one first "
+            raise DemoEvalError(f"no completed training run in {ws.display_location}; train one first "
                                 "(`python main.py train WORKSPACE`) or evaluate the base model alone with --base-only")
         run = finished[-1]
     candidates = [Path(run.adapter_path)] if run.adapter_path else []
@@ -111,7 +111,7 @@ def evaluate_demo(ws: Workspace, run_id: str | None = None, prompts: int = DEFAU
 
     base_name = read_settings(ws).base_model
     if not base_name:
-        raise DemoEvalError(f"{ws.location} has no base_model setting; is it a demo workspace "
+        raise DemoEvalError(f"{ws.display_location} has no base_model setting; is it a demo workspace "
                             "(`python main.py demo FOLDER`)?")
     adapter = None if base_only else find_adapter(ws, run_id)
     tokenizer = load_tokenizer(base_name)

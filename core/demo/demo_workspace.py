@@ -106,7 +106,7 @@ def fill_demo_workspace(ws: Workspace, progress: Callable[[int, int], None] | No
     """Fill ``ws``, an open workspace without pairs, with the demo (the app's welcome panel).
     All or nothing: the pairs and labels go in one transaction."""
     if pair_count(ws):
-        raise FileExistsError(f"{ws.location} already holds pairs; the demo goes into an empty workspace")
+        raise FileExistsError(f"{ws.display_location} already holds pairs; the demo goes into an empty workspace")
     populate_demo_workspace(ws, progress)
 
 

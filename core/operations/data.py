@@ -245,5 +245,5 @@ def workspace_stats(workspace: Workspace | str | os.PathLike) -> WorkspaceStats:
     for annotator in annotators:
         for choice, n in annotator.by_choice.items():
             by_choice[choice] = by_choice.get(choice, 0) + n
-    return WorkspaceStats(ws.location, counts.prompts, counts.responses, counts.pairs, counts.pairs_judged,
+    return WorkspaceStats(ws.display_location, counts.prompts, counts.responses, counts.pairs, counts.pairs_judged,
                           counts.pairs_by_split, by_choice, [a.to_dict() for a in annotators], report.to_dict())

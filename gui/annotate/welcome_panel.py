@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QGridLayout, QHBo
 
 from core.operations.changes import Changes
 from gui.common.workers import Worker, start_worker
+from storage.locations import display_location
 
 DEMO_TEXT = (
     "Fills this workspace with 800 labelled pairs — a helpful answer preferred over a curt one and "
@@ -183,6 +184,6 @@ class WelcomePanel(QWidget):
     def _on_failed(self, message: str) -> None:
         self._worker = None
         self.demo_progress.setVisible(False)
-        self._set_status(f"The demo could not be created in {self.location}: {message}")
+        self._set_status(f"The demo could not be created in {display_location(self.location)}: {message}")
         self.demo_option.button.setEnabled(True)
         self.import_option.button.setEnabled(True)

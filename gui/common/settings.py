@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSettings
 
+from storage.locations import display_location
+
 ORGANISATION = "DPO Studio"
 APPLICATION = "DPO Studio"
 
@@ -19,7 +21,8 @@ def app_settings() -> QSettings:
 
 def _workspace_key(location: str, name: str) -> str:
     # QSettings treats "/" and "\" as group separators; keep the location as one key segment.
-    safe = location.replace("\\", "|").replace("/", "|")
+    # A URL's password never reaches the settings file: the key is the location as shown.
+    safe = display_location(location).replace("\\", "|").replace("/", "|")
     return f"workspaces/{safe}/{name}"
 
 
