@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from core.cli.data_commands import _refused  # the one way a refusal is printed (exit code 2)
+from core.operations.wording import plural
 
 BUNDLE_HELP = """\
 For a team without a server: each annotator labels in their own copy of a workspace (made
@@ -55,7 +56,8 @@ def run_bundle_export(args: argparse.Namespace) -> int:
     except (InputRefused, WorkspaceError, SchemaTooNewError) as exc:
         return _refused(exc)
     taken_back = f" and {report.retractions} taken back" if report.retractions else ""
-    print(f"wrote {report.verdicts} verdicts of {report.annotator}{taken_back} on {report.pairs} pairs "
+    print(f"wrote {plural(report.verdicts, 'verdict', grouped=False)} of {report.annotator}{taken_back} "
+          f"on {plural(report.pairs, 'pair', grouped=False)} "
           f"to {report.path}")
     return 0
 
@@ -69,7 +71,7 @@ def run_bundle_merge(args: argparse.Namespace) -> int:
         report = merge_bundle(args.workspace, args.bundle)
     except (InputRefused, WorkspaceError, SchemaTooNewError) as exc:
         return _refused(exc)
-    print(f"merged {report.in_bundle} verdicts of {report.annotator} from {report.path}: "
+    print(f"merged {plural(report.in_bundle, 'verdict', grouped=False)} of {report.annotator} from {report.path}: "
           f"added {report.verdicts_added}, already present {report.already_present}, "
           f"kept the workspace's newer {report.kept_newer}, taken back {report.retracted}; "
           f"pairs added {report.pairs_added}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from core.operations.wording import plural
+
 CHECK_HELP = """\
 Recounts every pair's judged_count from its current verdicts and looks for verdicts, pairs,
 responses or metrics that point at rows which do not exist, annotators with more than one
@@ -49,6 +51,8 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"problem [{problem.kind}]: {problem.count} {problem.description}: {examples}{more}")
     if any(problem.repairable for problem in report.problems):
         print("check again with --fix to repair the counts and sequences")
-    verdict = "no problems found" if report.clean else f"{len(report.problems)} kinds of problem found"
-    print(f"{report.location}: {report.pairs_checked} pairs, {report.verdicts_checked} verdicts checked; {verdict}")
+    verdict = ("no problems found" if report.clean
+               else f"{plural(len(report.problems), 'kind', grouped=False)} of problem found")
+    print(f"{report.location}: {plural(report.pairs_checked, 'pair', grouped=False)}, "
+          f"{plural(report.verdicts_checked, 'verdict', grouped=False)} checked; {verdict}")
     return 0 if report.clean else 1

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from core.operations.wording import plural
+
 EXPORT_HELP = """\
 Writes JSONL that TRL's DPOTrainer loads as it is (datasets.load_dataset("json", data_files=OUT)).
 --format trl: {"prompt", "chosen", "rejected"} strings (chat prompts flattened to text);
@@ -143,8 +145,11 @@ def run_import(args: argparse.Namespace) -> int:
         return _refused(exc)
     splits = ", ".join(f"{report.pairs_by_split[s]} {s}" for s in ("train", "eval") if s in report.pairs_by_split)
     print(f"{path.name}: {report.rows} {report.description}")
-    print(f"added {report.pairs_added} pairs ({report.prompts_added} prompts, {report.responses_added} "
-          f"responses, {report.verdicts_added} verdicts); skipped {report.duplicates} duplicate rows"
+    print(f"added {plural(report.pairs_added, 'pair', grouped=False)} "
+          f"({plural(report.prompts_added, 'prompt', grouped=False)}, "
+          f"{plural(report.responses_added, 'response', grouped=False)}, "
+          f"{plural(report.verdicts_added, 'verdict', grouped=False)}); "
+          f"skipped {plural(report.duplicates, 'duplicate row', grouped=False)}"
           f"{f'; new pairs: {splits}' if splits else ''} [{report.seconds:.1f} s]")
     return 0
 
@@ -158,7 +163,8 @@ def run_export(args: argparse.Namespace) -> int:
     except (InputRefused, WorkspaceError, SchemaTooNewError) as exc:
         return _refused(exc)
     dropped = ", ".join(f"{reason} {n}" for reason, n in report.dropped.items() if n) or "none"
-    print(f"wrote {report.written} examples to {report.path} ({report.train} train, {report.eval} eval in the set; "
+    print(f"wrote {plural(report.written, 'example', grouped=False)} to {report.path} "
+          f"({report.train} train, {report.eval} eval in the set; "
           f"policy {report.policy}, split {report.split}); dropped pairs/verdicts: {dropped}")
     return 0
 
@@ -183,7 +189,8 @@ def run_stats(args: argparse.Namespace) -> int:
     agree = stats["agreement"]
     if agree["pairs_with_2_or_more"]:
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-        print(f"  agreement over {agree['pairs_with_2_or_more']} pairs: {fmt(agree['percent_agreement'])} "
+        print(f"  agreement over {plural(agree['pairs_with_2_or_more'], 'pair', grouped=False)}: "
+              f"{fmt(agree['percent_agreement'])} "
               f"(Fleiss' kappa {fmt(agree['fleiss_kappa'])}, Krippendorff's alpha {fmt(agree['krippendorff_alpha'])})")
     else:
         print("  agreement: no pair has two human annotators yet")

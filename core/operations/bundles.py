@@ -26,6 +26,7 @@ from core.formats.bundle_file import BUNDLE_SUFFIX, read_bundle, write_bundle
 from core.formats.errors import FormatError
 from core.operations.changes import NOTHING, Changes
 from core.operations.data import DataProgress, InputRefused, Progress, Stage
+from core.operations.wording import plural
 from storage.annotator_session import annotator_names
 from storage.bundles import BundleRefused, merge_annotator_bundle, read_annotator_bundle
 from storage.models import utcnow
@@ -46,7 +47,8 @@ class BundleExportReport:
 
     def summary_text(self) -> str:
         taken_back = f" and {self.retractions:,} taken back" if self.retractions else ""
-        return (f"Wrote {self.verdicts:,} verdicts of {self.annotator}{taken_back} on {self.pairs:,} pairs "
+        return (f"Wrote {plural(self.verdicts, 'verdict')} of {self.annotator}{taken_back} "
+                f"on {plural(self.pairs, 'pair')} "
                 f"to {self.path}.")
 
 
@@ -64,12 +66,12 @@ class BundleMergeReport:
     changes: Changes
 
     def summary_text(self) -> str:
-        parts = [f"{self.verdicts_added:,} verdicts added", f"{self.already_present:,} already present"]
+        parts = [f"{plural(self.verdicts_added, 'verdict')} added", f"{self.already_present:,} already present"]
         if self.kept_newer:
             parts.append(f"{self.kept_newer:,} older than the workspace's own (the newer kept)")
         if self.retracted:
             parts.append(f"{self.retracted:,} taken back")
-        parts.append(f"{self.pairs_added:,} pairs added")
+        parts.append(f"{plural(self.pairs_added, 'pair')} added")
         created = f"; annotator {self.annotator} created" if self.annotator_created else ""
         return f"Merged the bundle of {self.annotator}: " + ", ".join(parts) + created + "."
 

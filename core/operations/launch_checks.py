@@ -17,6 +17,7 @@ from core.engine.bundled_models import DEMO_MODEL
 from core.engine.model_location import ModelCheck, inspect_model
 from core.engine.training_config import ConfigError, TrainingConfig
 from core.engine.training_control import planned_steps, steps_per_epoch
+from core.operations.wording import plural
 from storage.settings import WorkspaceSettings
 from storage.training_set import TrainingSet, build_training_set
 from storage.workspace import Workspace
@@ -67,8 +68,8 @@ class RunLength:
     def describe(self) -> str:
         """"≈ 4.4 epochs at 200 steps" (max steps wins) or "= 38 steps" (from the epochs)."""
         if self.from_max_steps:
-            return f"≈ {self.epochs:.1f} epochs at {self.steps:,} steps (max steps wins)"
-        return f"= {self.steps:,} optimizer steps ({self.steps_per_epoch:,} per epoch)"
+            return f"≈ {self.epochs:.1f} epochs at {plural(self.steps, 'step')} (max steps wins)"
+        return f"= {plural(self.steps, 'optimizer step')} ({self.steps_per_epoch:,} per epoch)"
 
 
 def run_length(config: TrainingConfig, train_pairs: int) -> RunLength:
@@ -92,7 +93,8 @@ class DataPreview:
 
     def describe(self) -> str:
         approx = "about " if self.eval_estimated else ""
-        text = f"{self.total} pairs: {self.train_pairs} to train on, {approx}{self.eval_pairs} held out for evaluation"
+        text = (f"{plural(self.total, 'pair', grouped=False)}: {self.train_pairs} to train on, "
+                f"{approx}{self.eval_pairs} held out for evaluation")
         if self.dropped:
             text += "; left out: " + ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in self.dropped.items())
         return text

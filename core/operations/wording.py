@@ -18,3 +18,15 @@ def format_duration(seconds: float | None, with_seconds: bool = False) -> str:
     if minutes < 60:
         return f"{minutes} min {rest:02d} s" if with_seconds else f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def plural(count: int, noun: str, plural_form: str | None = None, grouped: bool = True) -> str:
+    """``count`` and ``noun``, the noun plural unless the count is exactly one: "1 turn",
+    "2 turns", "1,200 pairs".
+
+    ``plural_form`` for nouns that do not just take an "s" ("query" -> "queries"); ``grouped``
+    writes thousands with commas (the CLI's plain numbers pass ``grouped=False``).
+    """
+    word = noun if count == 1 else (plural_form or f"{noun}s")
+    number = f"{count:,}" if grouped else str(count)
+    return f"{number} {word}"

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
+from core.operations.wording import plural
 from gui.common.markdown_render import prepare_document, render_chat, render_text
 
 
@@ -122,7 +123,7 @@ class PromptPanel(Card):
         self._text = text
         if messages:
             render_chat(self.browser.document(), messages, raw)
-            self.set_chip("turns", f"{len(messages)} turns")
+            self.set_chip("turns", plural(len(messages), "turn"))
         else:
             render_text(self.browser.document(), text, raw)
             self.set_chip("turns", "")

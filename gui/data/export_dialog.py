@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLa
                                QVBoxLayout, QWidget)
 
 from core.operations.data import ExportReport, export_training_data
+from core.operations.wording import plural
 from gui.common.workers import Worker, start_worker
 from gui.data.dialog_form import form_rows, muted_note
 from storage.training_set import POLICY_LABELS
@@ -25,7 +26,7 @@ SPLIT_LABELS = {"all": "Train and eval, with a 'split' column", "train": "Train 
 
 def describe_export(report: ExportReport) -> str:
     dropped = ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in report.dropped.items() if n) or "none"
-    return (f"Wrote {report.written:,} examples to {report.path} ({report.train:,} train, {report.eval:,} eval). "
+    return (f"Wrote {plural(report.written, 'example')} to {report.path} ({report.train:,} train, {report.eval:,} eval). "
             f"Not exported: {dropped}.")
 
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFrame, QHBoxLay
 
 from core.operations.changes import NOTHING, Changes
 from core.operations.data import Cancelled, CancelFlag, DataProgress, ImportReport, InputRefused, import_file
+from core.operations.wording import plural
 from gui.common.workers import Worker, start_worker
 from gui.data.dialog_form import form_rows, muted_note
 from storage.workspace import Workspace
@@ -63,8 +64,10 @@ class ImportOutcome:
     def summary_text(self) -> str:
         r = self.report
         splits = ", ".join(f"{r.pairs_by_split[s]:,} {s}" for s in ("train", "eval") if s in r.pairs_by_split)
-        return (f"Added {r.pairs_added:,} pairs{f' ({splits})' if splits else ''} and {r.verdicts_added:,} labels "
-                f"from {r.rows:,} rows ({r.description}); {r.duplicates:,} rows were already in the workspace.")
+        return (f"Added {plural(r.pairs_added, 'pair')}{f' ({splits})' if splits else ''} and "
+                f"{plural(r.verdicts_added, 'label')} "
+                f"from {plural(r.rows, 'row')} ({r.description}); "
+                f"{plural(r.duplicates, 'row')} {'was' if r.duplicates == 1 else 'were'} already in the workspace.")
 
     def error_text(self) -> str:
         where = f"Line {self.line}" if self.line else "The file"

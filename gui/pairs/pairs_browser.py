@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
 
 from core.operations.changes import Changes
 from core.operations.pairs import PairFilters, PairPage, browse_pairs, pair_sources
+from core.operations.wording import plural
 from gui.common.db_worker import DatabaseWorker
 from gui.pairs.pair_dialog import PairDialog
 from storage.pair_browser import PairRow
@@ -183,7 +184,7 @@ class PairsBrowser(QWidget):
         if generation != self._generation:
             return
         self.model.reset(page)
-        self.count.setText(f"{self.model.total:,} pairs")
+        self.count.setText(plural(self.model.total, "pair"))
 
     def _request_more(self, offset: int) -> None:
         generation = self._generation

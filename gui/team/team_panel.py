@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHBoxLayout, QHea
 
 from core.operations.changes import Changes
 from core.operations.team import TeamSettings, TeamStats, set_overlap, team_settings, team_stats
+from core.operations.wording import plural
 from gui.annotate.response_panel import Card
 from gui.common.db_worker import DatabaseWorker
 from gui.pairs.pair_dialog import PairDialog
@@ -156,7 +157,7 @@ class TeamPanel(QWidget):
         self.stats["fleiss"].setText(_fmt(report.fleiss_kappa))
         self.stats["alpha"].setText(_fmt(report.krippendorff_alpha))
         self.kappas.setText("Cohen's κ per pair of annotators: " + ", ".join(
-            f"{a} & {b}: {_fmt(kappa)} ({n} pairs)" for (a, b), (kappa, n) in sorted(report.cohen_kappa.items()))
+            f"{a} & {b}: {_fmt(kappa)} ({plural(n, 'pair')})" for (a, b), (kappa, n) in sorted(report.cohen_kappa.items()))
             if report.cohen_kappa else "Cohen's κ appears once two annotators judged the same pairs.")
 
         rows = stats.annotators

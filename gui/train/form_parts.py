@@ -13,6 +13,7 @@ from core.engine.bundled_models import DEMO_MODEL
 from core.engine.memory_estimate import DeviceMemory, estimate_for_config, format_bytes, judge_fit, read_model_config
 from core.engine.training_config import TrainingConfig
 from core.operations.launch_checks import DataPreview, TokenPreview
+from core.operations.wording import plural
 from gui.common.theme import colors
 from gui.train.form_fields import FieldEditor
 
@@ -122,7 +123,7 @@ class SummaryCard(QFrame):
                 text += (f" {tokens.truncated} longer than max length will be cut"
                          + (f", {dropped} dropped (nothing of the answer left)" if dropped else "") + ".")
             else:
-                text += f" All fit in max length (longest {tokens.longest} tokens)."
+                text += f" All fit in max length (longest {plural(tokens.longest, 'token')})."
         elif token_error:
             text += f" (Could not count too-long pairs: {token_error})"
         self.preview.setText(text)

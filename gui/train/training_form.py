@@ -31,6 +31,7 @@ from core.engine.model_location import describe_model, inspect_model
 from core.engine.training_config import TrainingConfig
 from core.operations import presets
 from core.operations.launch_checks import DATA_KEY, config_problems, default_config, run_length
+from core.operations.wording import plural
 from gui.common.theme import colors
 from gui.train.form_checks import FormChecks, PreviewResult
 from gui.train.form_fields import FieldEditor
@@ -128,7 +129,7 @@ class TrainingForm(QWidget):
             more = QToolButton()
             more.setObjectName("moreSettings")
             more.setCheckable(True)
-            more.setToolTip(f"Show the {len(advanced)} less common settings of this group.")
+            more.setToolTip(f"Show the {plural(len(advanced), 'less common setting')} of this group.")
             more.toggled.connect(lambda shown, g=group: self._show_more(g, shown))
             grid.addWidget(more, grid.rowCount(), 0, 1, 2)
             self._more[group] = (more, advanced)
@@ -265,7 +266,7 @@ class TrainingForm(QWidget):
             return
         effective = config.batch_size * config.gradient_accumulation_steps
         if config.gradient_accumulation_steps > 1:
-            self.fields["gradient_accumulation_steps"].set_caption(f"Effective batch: {effective:,} pairs per step")
+            self.fields["gradient_accumulation_steps"].set_caption(f"Effective batch: {plural(effective, 'pair')} per step")
         if self.data_preview is not None and self.data_preview.train_pairs:
             self.fields["num_epochs"].set_caption(run_length(config, self.data_preview.train_pairs).describe())
 
