@@ -31,13 +31,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, aliased
 
 from storage.annotator_session import validate_annotator_name
 from storage.ingest import ImportRecord, import_records, prompt_hash, response_hash
 from storage.models import Annotator, Choice, Pair, Prompt, Response, ResponseOrigin, Verdict, content_hash
-from storage.verdicts import get_or_create_annotator, refresh_judged_count
+from storage.verdicts import get_or_create_annotator, refresh_judged_counts
 from storage.workspace import Workspace
 
 Text = str | list[dict]
@@ -208,6 +208,7 @@ def merge_annotator_bundle(ws: Workspace, bundle: AnnotatorBundle, progress: Pro
         held = _held_verdicts(session, annotator_id, sorted(set(pair_ids.values())))
         known_ids = _stored_client_ids(session, [v.client_id for v in bundle.verdicts if v.client_id])
         retractions = [v for v in bundle.verdicts if v.retracted_at is not None]
+        retracted: list[dict] = []
         for verdict in retractions:  # first, so a verdict they uncover counts as current below
             pid = pair_ids[verdict.pair_key]
             choice = _flip(verdict.choice, swapped[pid])
@@ -216,8 +217,15 @@ def merge_annotator_bundle(ws: Workspace, bundle: AnnotatorBundle, progress: Pro
                     row.created_at == verdict.created_at and row.choice == choice)
                 if same and row.retracted_at is None:
                     row.retracted_at = verdict.retracted_at
-                    summary.retracted += 1
+                    retracted.append({"verdict_id": row.id, "at": verdict.retracted_at})
                     summary.pair_ids.add(pid)
+                    break
+        summary.retracted = len(retracted)
+        if retracted:
+            table = Verdict.__table__
+            session.execute(update(table).where(table.c.id == bindparam("verdict_id"))
+                            .values(retracted_at=bindparam("at")), retracted)
+        added: list[dict] = []
         for done, verdict in enumerate(v for v in bundle.verdicts if v.retracted_at is None):
             pid = pair_ids[verdict.pair_key]
             choice = _flip(verdict.choice, swapped[pid])
@@ -230,18 +238,19 @@ def merge_annotator_bundle(ws: Workspace, bundle: AnnotatorBundle, progress: Pro
             if standing and standing[-1].created_at >= verdict.created_at:
                 summary.kept_newer += 1
                 continue
-            row = Verdict(pair_id=pid, annotator_id=annotator_id, choice=choice, note=verdict.note,
-                          seconds_spent=max(0.0, float(verdict.seconds_spent)), is_resolution=False,
-                          created_at=verdict.created_at, client_id=verdict.client_id or verdict_key(name, verdict))
-            session.add(row)
-            rows.append(row)
-            summary.verdicts_added += 1
+            client_id = verdict.client_id or verdict_key(name, verdict)
+            added.append({"pair_id": pid, "annotator_id": annotator_id, "choice": choice, "note": verdict.note,
+                          "seconds_spent": max(0.0, float(verdict.seconds_spent)), "is_resolution": False,
+                          "retracted_at": None, "created_at": verdict.created_at, "client_id": client_id})
+            rows.append(_Held(0, verdict.created_at, choice, None, client_id))
             summary.pair_ids.add(pid)
             if done % 500 == 0:
                 _report(progress, len(bundle.pairs) + len(retractions) + done, total)
-        session.flush()
-        for pid in sorted(summary.pair_ids):
-            refresh_judged_count(session, pid)
+        summary.verdicts_added = len(added)
+        if added:
+            # Inserted in the bundle's order (by time), so ids follow the times they were given.
+            session.execute(Verdict.__table__.insert(), added)
+        refresh_judged_counts(session, summary.pair_ids)
         _report(progress, total, total)
     return summary
 
@@ -272,14 +281,28 @@ def _store_pairs(session: Session, ws: Workspace, pairs: list[BundlePair],
     return pair_ids, swapped
 
 
-def _held_verdicts(session: Session, annotator_id: int, pair_ids: list[int]) -> dict[int, list[Verdict]]:
-    """The annotator's label rows on those pairs, oldest (lowest id) first, as ORM objects."""
-    held: dict[int, list[Verdict]] = defaultdict(list)
+@dataclass
+class _Held:
+    """One of the annotator's label rows in the workspace, as the merge sees it (plain data:
+    no ORM objects, so a merge of thousands of verdicts keeps the session's identity map empty)."""
+
+    id: int
+    created_at: dt.datetime
+    choice: Choice
+    retracted_at: dt.datetime | None
+    client_id: str | None
+
+
+def _held_verdicts(session: Session, annotator_id: int, pair_ids: list[int]) -> dict[int, list[_Held]]:
+    """The annotator's label rows on those pairs, oldest (lowest id) first."""
+    held: dict[int, list[_Held]] = defaultdict(list)
     for chunk in _chunks(pair_ids):
-        for row in session.scalars(select(Verdict).where(Verdict.annotator_id == annotator_id,
-                                                         Verdict.is_resolution.is_(False),
-                                                         Verdict.pair_id.in_(chunk)).order_by(Verdict.id)):
-            held[row.pair_id].append(row)
+        for row in session.execute(
+                select(Verdict.pair_id, Verdict.id, Verdict.created_at, Verdict.choice, Verdict.retracted_at,
+                       Verdict.client_id)
+                .where(Verdict.annotator_id == annotator_id, Verdict.is_resolution.is_(False),
+                       Verdict.pair_id.in_(chunk)).order_by(Verdict.id)):
+            held[row.pair_id].append(_Held(row.id, row.created_at, Choice(row.choice), row.retracted_at, row.client_id))
     return held
 
 
