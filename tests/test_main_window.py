@@ -85,7 +85,8 @@ def test_tabs_menus_and_lazy_train_tab(qtbot, workspace):
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus == ["File", "View", "Help"]
     file_items = [a.text().replace("&", "") for a in window.menuBar().actions()[0].menu().actions() if a.text()]
-    assert file_items == ["Open workspace…", "Import…", "Export training data…", "Quit"]
+    assert file_items == ["Open workspace…", "Import…", "Export training data…", "Export my verdicts as a bundle…",
+                          "Merge a bundle…", "Quit"]
     assert window.train_view is None  # not built (nor the engine imported) until shown
     window.tabs.setCurrentWidget(window.train_page)
     assert window.train_view is not None and window.train_page.layout().count() == 1
