@@ -26,6 +26,11 @@ def _false(conn: Connection) -> str:
     return "false" if conn.dialect.name == "postgresql" else "0"
 
 
+def _datetime(conn: Connection) -> str:
+    """The column type SQLAlchemy's DateTime makes on this database (PostgreSQL has no DATETIME)."""
+    return "TIMESTAMP WITHOUT TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+
+
 def _v1_to_v2(conn: Connection) -> None:
     """v2: workspace settings; pairs remember their display side and split; verdicts gain a
     note, a resolution flag and retraction (undo no longer deletes history)."""
@@ -35,7 +40,7 @@ def _v1_to_v2(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE pairs ADD COLUMN split VARCHAR(8) NOT NULL DEFAULT 'train'"))
     conn.execute(text("ALTER TABLE verdicts ADD COLUMN note TEXT NOT NULL DEFAULT ''"))
     conn.execute(text(f"ALTER TABLE verdicts ADD COLUMN is_resolution BOOLEAN NOT NULL DEFAULT {false}"))
-    conn.execute(text("ALTER TABLE verdicts ADD COLUMN retracted_at DATETIME"))
+    conn.execute(text(f"ALTER TABLE verdicts ADD COLUMN retracted_at {_datetime(conn)}"))
     conn.execute(text("ALTER TABLE pairs ADD COLUMN judged_count INTEGER NOT NULL DEFAULT 0"))
     conn.execute(text("CREATE INDEX ix_pairs_judged_count ON pairs (judged_count, id)"))
     # v1 had no retraction, so every annotator's rows are current; skips do not count.

@@ -13,7 +13,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import create_engine, select, text, update
 
 from main import main
 from storage.annotation_queue import AnnotationQueue
@@ -166,3 +166,39 @@ def test_a_scripted_session_never_prints_the_password(fresh_postgres_url: str, t
     assert SECRET not in out + err
     assert f"postgres:***@" in out and f"postgres:***@" in err
     assert len(err.strip().splitlines()) == len(refused)   # one line each
+
+
+def test_a_v1_database_is_upgraded_in_place(postgres_databases) -> None:
+    """The v1 DDL (written for SQLite) with PostgreSQL's timestamp type, rows as v1 wrote them:
+    every migration step runs on PostgreSQL too."""
+    from storage.ingest import prompt_hash, response_hash
+    from storage.migrations import SCHEMA_VERSION
+    from tests.test_migrations import NOW, SCHEMA_V1
+
+    name = postgres_databases.create(empty=True)
+    try:
+        ddl = "\n".join(line for line in SCHEMA_V1.read_text().replace("DATETIME", "TIMESTAMP").splitlines()
+                        if not line.startswith("--"))
+        v1_engine = create_engine(database_url(url_for(name)))
+        with v1_engine.begin() as conn:
+            for statement in (s for s in ddl.split(";") if s.strip()):
+                conn.exec_driver_sql(statement)
+            conn.execute(text("INSERT INTO annotators VALUES (1, 'alice', false, :t), (2, 'old.jsonl', true, :t)"),
+                         {"t": NOW})
+            conn.execute(text("INSERT INTO prompts VALUES (1, 'Capital?', NULL, :h, :t)"),
+                         {"h": prompt_hash("Capital?"), "t": NOW})
+            for rid, answer in [(1, "Paris"), (2, "Lyon")]:
+                conn.execute(text("INSERT INTO responses VALUES (:id, 1, :x, NULL, 'imported', NULL, NULL, :h, :t)"),
+                             {"id": rid, "x": answer, "h": response_hash(answer), "t": NOW})
+            conn.execute(text("INSERT INTO pairs VALUES (1, 1, 1, 2, 'old.jsonl', :t)"), {"t": NOW})
+            conn.execute(text("INSERT INTO verdicts VALUES (1, 1, 2, 'a', 0, :t), (2, 1, 1, 'skip', 1.5, :t)"),
+                         {"t": NOW})
+        v1_engine.dispose()
+        with Workspace.open(url_for(name)) as ws:
+            assert ws.upgraded_from == 1
+            with ws.session() as s:
+                assert s.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
+                assert s.scalar(select(Pair.judged_count)) == 1      # the pseudo-annotator; a skip does not count
+                assert s.execute(text("SELECT COUNT(*) FROM verdicts WHERE retracted_at IS NULL")).scalar() == 2
+    finally:
+        postgres_databases.drop(name)
