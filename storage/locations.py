@@ -69,34 +69,43 @@ def database_url(location: str) -> URL:
     raise LocationError(f"{scheme}:// is not a database this app can use; a team store is postgresql://…")
 
 
+def _parsed_url(location: str | os.PathLike) -> URL | None:
+    """The location as a URL; None for a folder or a URL too malformed to parse."""
+    text = os.fspath(location)
+    if not is_url(text):
+        return None
+    try:
+        return make_url(text)
+    except ArgumentError:
+        return None
+
+
+def _password_keys(url: URL) -> list[str]:
+    return [key for key in url.query if key.lower() == "password"]
+
+
 def display_location(location: str | os.PathLike) -> str:
     """The location as it may be shown, printed or logged: a URL's password masked."""
     text = os.fspath(location)
-    if not is_url(text):
-        return text
-    try:
-        url = make_url(text)
-    except ArgumentError:
-        return re.sub(r"://[^/?#]*@", f"://{MASK}@", text)  # cannot parse it: hide the whole user part
+    url = _parsed_url(text)
+    if url is None:
+        # A folder as it is; a URL that cannot be parsed without its whole user part.
+        return re.sub(r"://[^/?#]*@", f"://{MASK}@", text) if is_url(text) else text
     placeholder = "MASKEDPASSWORD"  # URL-safe, so the mask is not %-escaped
-    if any(key.lower() == "password" for key in url.query):
-        url = url.update_query_dict({key: placeholder for key in url.query if key.lower() == "password"})
+    if _password_keys(url):
+        url = url.update_query_dict({key: placeholder for key in _password_keys(url)})
     return url.render_as_string(hide_password=True).replace(placeholder, MASK)
 
 
 def scrub(message: str, location: str | os.PathLike) -> str:
     """``message`` with the location's password (if any) replaced by the mask, wherever it occurs."""
-    text = os.fspath(location)
-    if not is_url(text):
+    url = _parsed_url(location)
+    if url is None:
         return message
-    try:
-        url = make_url(text)
-    except ArgumentError:
-        return message
-    secrets = [url.password] if url.password else []
-    secrets += [value for key, value in url.query.items() if key.lower() == "password" and isinstance(value, str)]
+    secrets = ([url.password] if url.password else []) + [url.query[key] for key in _password_keys(url)]
     for secret in secrets:
-        message = message.replace(str(secret), MASK)
+        if isinstance(secret, str) and secret:
+            message = message.replace(secret, MASK)
     return message
 
 
