@@ -13,16 +13,9 @@ from core.operations.labelling import PREFETCH, LabellingSession
 from storage.models import Choice, Verdict
 from storage.reservations import live_leases
 from tests.annotate_samples import add_sample_pairs
+from tests.test_labelling import FakeClock, opened
 
 pytestmark = pytest.mark.both_backends
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def held(session: LabellingSession) -> set[int]:
@@ -31,12 +24,6 @@ def held(session: LabellingSession) -> set[int]:
 
 def leased_to(ws, name: str) -> set[int]:
     return {lease.pair_id for lease in live_leases(ws) if lease.annotator_name == name}
-
-
-def opened(ws, name: str, **kw) -> LabellingSession:
-    session = LabellingSession.open(ws, name, **kw)
-    session.fill()
-    return session
 
 
 @pytest.fixture

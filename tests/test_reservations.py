@@ -1,7 +1,7 @@
 """Pair reservations (leases): a claimed pair is nobody else's while its lease lives; a verdict,
 a skip or a release ends it; an expired one returns the pair to the queue; a resent verdict
 (same client id) is stored once. Each test runs on SQLite and, when DPO_TEST_POSTGRES_URL
-names a server, on a fresh PostgreSQL database."""
+names a server, on a fresh PostgreSQL database (tests/backends.py)."""
 
 from __future__ import annotations
 
@@ -18,16 +18,16 @@ from storage.models import Choice, Pair, Reservation, Verdict
 from storage.reservations import live_leases, release, renew
 from storage.settings import update_settings
 from storage.workspace import Workspace
-from tests.backends import workspace_location  # noqa: F401  (the fixture)
 from tests.test_migrations import _schema, make_v2_workspace
+
+pytestmark = pytest.mark.both_backends
 
 SHORT = 1.0   # seconds: a lease that runs out within a test
 
 
 @pytest.fixture
-def ws(workspace_location: str):
-    with Workspace.open(workspace_location) as opened:
-        yield opened
+def ws(workspace: Workspace) -> Workspace:
+    return workspace
 
 
 def _add_pairs(ws: Workspace, n: int) -> list[int]:

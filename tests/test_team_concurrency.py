@@ -20,7 +20,8 @@ from storage.ingest import ImportRecord, import_records
 from storage.models import Choice, Pair, Reservation, Verdict
 from storage.verdicts import current_verdicts
 from storage.workspace import Workspace
-from tests.backends import workspace_location  # noqa: F401  (the fixture; both backends)
+
+pytestmark = pytest.mark.both_backends
 
 PEOPLE = 8
 AHEAD = 2                     # pairs claimed behind the one being read, as a labelling screen prefetches
