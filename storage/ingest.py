@@ -2,13 +2,19 @@
 
 ``import_records`` is all-or-nothing and idempotent: a prompt, a response (per prompt) and
 a pair are identified by content hashes, so the same prompt and responses are never stored
-twice, and a labelled row adds a verdict only if its pseudo-annotator (named after the
-source file) has none on that pair yet. It is built for 100,000-row files: the hashes
-already in the workspace are looked up in memory and new rows go in as bulk inserts, not
-as one ORM round trip per row.
+twice. A labelled row adds a verdict (of its pseudo-annotator, named after the source file)
+only if that pseudo-annotator has none on the pair yet and no current verdict on the pair
+already makes the same choice — a label the workspace holds is not new, whoever gave it, so
+our own export re-imported (under any file name) adds nothing. With ``match_forms`` a prompt
+or response is also found when it arrives in its other form, text or chat
+(``storage.content_keys``). It is built for 100,000-row files: the hashes already in the
+workspace are looked up in memory and new rows go in as bulk inserts, not as one ORM round
+trip per row.
 
 Chat prompts are stored as ``messages_json`` plus a readable ``text`` rendering
 (``render_messages``); conversational completions keep their assistant messages likewise.
+Numbers the source gives about a labelled pair (``ImportRecord.metadata``: scores, ratings)
+are kept with its label, as the JSON text of the pseudo-annotator's verdict note.
 """
 
 from __future__ import annotations
@@ -21,16 +27,14 @@ from typing import Callable, Iterable
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from storage.models import (Choice, Pair, Prompt, Response, ResponseOrigin, Verdict,
-                            content_hash, utcnow)
+from storage.content_keys import (Text, canonical_json, completion_text, find_response, match_prompts,
+                                  prompt_alternatives, prompt_hash, render_messages, response_alternatives,
+                                  response_hash, stored_responses)
+from storage.models import Choice, Pair, Prompt, Response, ResponseOrigin, Verdict, utcnow
 from storage.settings import settings_in
 from storage.splits import display_swapped_for, split_for
 from storage.verdicts import get_or_create_annotator, refresh_judged_counts
 from storage.workspace import Workspace
-
-Text = str | list[dict]
-
-ROLE_LABELS = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
 
 
 @dataclass
@@ -43,6 +47,7 @@ class ImportRecord:
     chosen: int | None = None    # index into responses of the preferred one, for labelled rows
     line: int = 0                # source line/row, for messages
     split: str | None = None     # "train" / "eval" given by the file; None: drawn from content hashes
+    metadata: dict | None = None  # labelled rows: what the source says about the pair (scores, ratings)
 
 
 @dataclass
@@ -65,36 +70,9 @@ class IngestError(ValueError):
         super().__init__(f"{source}:{line}: field '{field_name}': {message}")
 
 
-def canonical_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def _stored_json(messages: list[dict]) -> str:
     # Stored as given (role before content reads naturally); hashes use canonical_json.
     return json.dumps(messages, ensure_ascii=False)
-
-
-def render_messages(messages: list[dict]) -> str:
-    """A readable plain-text rendering of chat turns ("User: ...", blank line between turns)."""
-    return "\n\n".join(f"{ROLE_LABELS.get(m['role'], str(m['role']).title())}: {m['content']}"
-                       for m in messages)
-
-
-def completion_text(messages: list[dict]) -> str:
-    """The text of a conversational completion (normally one assistant turn)."""
-    if len(messages) == 1:
-        return messages[0]["content"]
-    return render_messages(messages)
-
-
-def prompt_hash(prompt: Text) -> str:
-    """Content key of a prompt; a text prompt and a chat prompt never share one."""
-    return content_hash("text", prompt) if isinstance(prompt, str) else content_hash("chat", canonical_json(prompt))
-
-
-def response_hash(response: Text) -> str:
-    return content_hash("text", response) if isinstance(response, str) else content_hash(
-        "chat", canonical_json(response))
 
 
 def pair_draws(prompt_key: str, hash_1: str, hash_2: str, eval_fraction: float) -> tuple[str, bool]:
@@ -148,7 +126,8 @@ def _in_chunks(values: list, size: int = 500):
 def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
                    progress: Callable[[int, int], None] | None = None, *,
                    origin: ResponseOrigin = ResponseOrigin.IMPORTED, model_name: str | None = None,
-                   labelled_by: str | None = None, session: Session | None = None) -> ImportSummary:
+                   labelled_by: str | None = None, session: Session | None = None,
+                   match_forms: bool = False) -> ImportSummary:
     """Store ``records`` in one transaction (all or nothing) and say what was new.
 
     ``source`` names the pairs' origin (normally the file name) and, for labelled rows, the
@@ -156,29 +135,14 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
     ``progress(done, total)`` is called now and then while rows are processed.
     ``session``: store inside the caller's open write transaction (``ws.writing()``) instead of
     one of its own, so the rows commit or roll back with the caller's other writes.
+    ``match_forms``: find a stored prompt or response also in its other form, text or chat
+    (what a file import wants; ``storage.content_keys``).
     Raises ``IngestError`` naming the row and field for a record that cannot be stored.
     """
     records = list(records)
     total = len(records)
     summary = ImportSummary(rows=total)
-    # Hash everything first, validating as we go, so a bad row fails before any write.
-    hashed: list[tuple[ImportRecord, str, list[str]]] = []
-    for record in records:
-        if not isinstance(record.prompt, (str, list)):
-            raise IngestError(source, record.line, "prompt", f"expected text or messages, got {type(record.prompt).__name__}")
-        if len(record.responses) < 2:
-            raise IngestError(source, record.line, "responses", f"needs at least 2 responses, got {len(record.responses)}")
-        keys = [response_hash(r) for r in record.responses]
-        if len(set(keys)) != len(keys):
-            first = keys.index(next(k for k in keys if keys.count(k) > 1))
-            repeat = keys.index(keys[first], first + 1)
-            raise IngestError(source, record.line, f"responses[{repeat}]", f"same as responses[{first}]")
-        if record.split not in (None, "train", "eval"):
-            raise IngestError(source, record.line, "split", f"expected 'train' or 'eval', got {record.split!r}")
-        if record.chosen is not None and (len(record.responses) != 2 or record.chosen not in (0, 1)):
-            raise IngestError(source, record.line, "chosen",
-                              "a labelled row needs exactly 2 responses and chosen 0 or 1")
-        hashed.append((record, prompt_hash(record.prompt), keys))
+    hashed = _checked(records, source)
 
     with _transaction(ws, session) as session:
         eval_fraction = settings_in(session).eval_fraction
@@ -187,33 +151,55 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
         if any(r.chosen is not None for r in records):
             pseudo_id = get_or_create_annotator(session, labelled_by or source, is_pseudo=True)
 
-        # -- prompts ------------------------------------------------------------------
-        prompt_ids: dict[str, int] = {}
-        wanted = list({key for _, key, _ in hashed})
-        for chunk in _in_chunks(wanted):
-            prompt_ids.update(session.execute(select(Prompt.hash, Prompt.id).where(Prompt.hash.in_(chunk))).all())
-        new_prompts: dict[str, dict] = {}
+        # -- prompts: incoming key -> the key of the prompt it is (stored, or new here) ------
+        incoming: dict[str, Text] = {}
         for record, key, _ in hashed:
-            if key not in prompt_ids and key not in new_prompts:
-                new_prompts[key] = _prompt_row(record.prompt, key, now)
-        for key, new_id in zip(new_prompts, _bulk_insert_ids(session, Prompt, list(new_prompts.values()))):
-            prompt_ids[key] = new_id
+            incoming.setdefault(key, record.prompt)
+        prompt_key, prompt_ids = match_prompts(session, incoming, match_forms)
+        new_prompts: dict[str, dict] = {}
+        aliases: dict[str, str] = {}   # another form's key -> a new prompt's key
+        for key, prompt in incoming.items():
+            if key in prompt_key:
+                continue
+            same = aliases.get(key) if match_forms else None
+            if same is not None:
+                prompt_key[key] = same
+                continue
+            prompt_key[key] = key
+            new_prompts[key] = _prompt_row(prompt, key, now)
+            if match_forms:
+                for alt in prompt_alternatives(prompt):
+                    aliases.setdefault(alt, key)
+        prompt_ids.update(zip(new_prompts, _bulk_insert_ids(session, Prompt, list(new_prompts.values()))))
         summary.prompts_added = len(new_prompts)
         _report(progress, total // 4, total)
 
-        # -- responses ----------------------------------------------------------------
+        # -- responses: (prompt id, incoming key) -> the key of the response it is -------------
+        known_prompts = {prompt_ids[k] for k in set(prompt_key.values()) if k not in new_prompts}
+        stored = stored_responses(session, known_prompts, match_forms)
         response_ids: dict[tuple[int, str], int] = {}
-        known_prompt_ids = [prompt_ids[k] for k in wanted if k not in new_prompts]
-        for chunk in _in_chunks(known_prompt_ids):
-            for pid, rkey, rid in session.execute(
-                    select(Response.prompt_id, Response.hash, Response.id).where(Response.prompt_id.in_(chunk))):
-                response_ids[(pid, rkey)] = rid
+        response_key: dict[tuple[int, str], str] = {}
         new_responses: dict[tuple[int, str], dict] = {}
+        response_aliases: dict[tuple[int, str], str] = {}
         for record, key, rkeys in hashed:
-            pid = prompt_ids[key]
+            pid = prompt_ids[prompt_key[key]]
             for response, rkey in zip(record.responses, rkeys):
-                if (pid, rkey) not in response_ids and (pid, rkey) not in new_responses:
-                    new_responses[(pid, rkey)] = _response_row(pid, response, rkey, origin, model_name, now)
+                if (pid, rkey) in response_key:
+                    continue
+                hit = find_response(stored, pid, rkey, response, match_forms)
+                if hit is not None:
+                    response_ids[(pid, hit[1])] = hit[0]
+                    response_key[(pid, rkey)] = hit[1]
+                    continue
+                same = response_aliases.get((pid, rkey))
+                if same is not None:
+                    response_key[(pid, rkey)] = same
+                    continue
+                response_key[(pid, rkey)] = rkey
+                new_responses[(pid, rkey)] = _response_row(pid, response, rkey, origin, model_name, now)
+                if match_forms:
+                    for alt in response_alternatives(response):
+                        response_aliases.setdefault((pid, alt), rkey)
         inserted = _bulk_insert_ids(session, Response, list(new_responses.values()))
         response_ids.update(zip(new_responses, inserted))
         new_response_ids = set(inserted)
@@ -226,18 +212,23 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
         row_pairs: list[tuple[ImportRecord, list[tuple[int, int, Choice | None]]]] = []
         pair_hashes: dict[tuple[int, int], tuple[str, str, str]] = {}
         for record, key, rkeys in hashed:
-            pid = prompt_ids[key]
-            rids = [response_ids[(pid, rk)] for rk in rkeys]
+            pkey = prompt_key[key]
+            pid = prompt_ids[pkey]
+            keys = [response_key[(pid, rk)] for rk in rkeys]
+            rids = [response_ids[(pid, k)] for k in keys]
+            if len(set(rids)) != len(rids):
+                repeat = next(i for i, r in enumerate(rids) if rids.index(r) != i)
+                raise IngestError(source, record.line, f"responses[{repeat}]",
+                                  f"same as responses[{rids.index(rids[repeat])}] (as text and as chat)")
             named = []
             for i in range(len(rids)):
                 for j in range(i + 1, len(rids)):
                     low, high = sorted((rids[i], rids[j]))
                     choice = None
                     if record.chosen is not None:
-                        chosen_id = rids[record.chosen]
-                        choice = Choice.A if chosen_id == low else Choice.B
+                        choice = Choice.A if rids[record.chosen] == low else Choice.B
                     named.append((low, high, choice))
-                    pair_hashes[(low, high)] = (key, rkeys[i], rkeys[j])
+                    pair_hashes[(low, high)] = (pkey, keys[i], keys[j])
             row_pairs.append((record, named))
         pair_ids: dict[tuple[int, int], int] = {}
         candidate_keys = list(pair_hashes)
@@ -276,12 +267,10 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
 
         # -- verdicts of the pseudo-annotator -------------------------------------------
         already_judged: set[int] = set()
+        standing: set[tuple[int, Choice]] = set()
         if pseudo_id is not None:
             old_pair_ids = [pair_ids[pk] for pk in candidate_keys if pk not in new_pairs]
-            for chunk in _in_chunks(old_pair_ids):
-                already_judged.update(session.scalars(
-                    select(Verdict.pair_id).where(Verdict.annotator_id == pseudo_id,
-                                                  Verdict.retracted_at.is_(None), Verdict.pair_id.in_(chunk))))
+            already_judged, standing = _held_labels(session, pseudo_id, old_pair_ids)
         new_verdicts: list[dict] = []
         relabelled_old: list[int] = []
         claimed: set[tuple[int, int]] = set()  # new pairs already credited to an earlier row
@@ -293,10 +282,11 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
                 if (low, high) in new_pairs and (low, high) not in claimed:
                     claimed.add((low, high))
                     added_something = True
-                if choice is not None and pair_id not in already_judged:
+                if choice is not None and pair_id not in already_judged and (pair_id, choice) not in standing:
                     already_judged.add(pair_id)
+                    note = json.dumps(record.metadata, ensure_ascii=False) if record.metadata else ""
                     new_verdicts.append({"pair_id": pair_id, "annotator_id": pseudo_id, "choice": choice,
-                                         "seconds_spent": 0.0, "note": "", "is_resolution": False,
+                                         "seconds_spent": 0.0, "note": note, "is_resolution": False,
                                          "retracted_at": None, "created_at": now})
                     if (low, high) not in new_pairs:
                         relabelled_old.append(pair_id)
@@ -311,8 +301,57 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
     return summary
 
 
+def _checked(records: list[ImportRecord], source: str) -> list[tuple[ImportRecord, str, list[str]]]:
+    """Each record with its prompt and response keys, validated first so a bad row fails before any write."""
+    hashed: list[tuple[ImportRecord, str, list[str]]] = []
+    for record in records:
+        if not isinstance(record.prompt, (str, list)):
+            raise IngestError(source, record.line, "prompt", f"expected text or messages, got {type(record.prompt).__name__}")
+        if len(record.responses) < 2:
+            raise IngestError(source, record.line, "responses", f"needs at least 2 responses, got {len(record.responses)}")
+        keys = [response_hash(r) for r in record.responses]
+        if len(set(keys)) != len(keys):
+            first = keys.index(next(k for k in keys if keys.count(k) > 1))
+            repeat = keys.index(keys[first], first + 1)
+            raise IngestError(source, record.line, f"responses[{repeat}]", f"same as responses[{first}]")
+        if record.split not in (None, "train", "eval"):
+            raise IngestError(source, record.line, "split", f"expected 'train' or 'eval', got {record.split!r}")
+        if record.chosen is not None and (len(record.responses) != 2 or record.chosen not in (0, 1)):
+            raise IngestError(source, record.line, "chosen",
+                              "a labelled row needs exactly 2 responses and chosen 0 or 1")
+        hashed.append((record, prompt_hash(record.prompt), keys))
+    return hashed
+
+
+def _held_labels(session: Session, pseudo_id: int, pair_ids: list[int]) -> tuple[set[int], set[tuple[int, Choice]]]:
+    """(pairs the pseudo-annotator already judged, (pair, choice) of every current verdict) among ``pair_ids``."""
+    judged: set[int] = set()
+    newest: dict[tuple[int, int], tuple[int, Choice]] = {}
+    for chunk in _in_chunks(pair_ids):
+        for verdict_id, pair_id, annotator_id, choice in session.execute(
+                select(Verdict.id, Verdict.pair_id, Verdict.annotator_id, Verdict.choice)
+                .where(Verdict.retracted_at.is_(None), Verdict.pair_id.in_(chunk))):
+            if annotator_id == pseudo_id:
+                judged.add(pair_id)
+            held = newest.get((pair_id, annotator_id))
+            if held is None or verdict_id > held[0]:
+                newest[(pair_id, annotator_id)] = (verdict_id, choice)
+    return judged, {(pair_id, choice) for (pair_id, _), (_, choice) in newest.items()}
+
+
 def _transaction(ws: Workspace, session: Session | None):
     return nullcontext(session) if session is not None else ws.writing()
+
+
+def source_metadata(note: str) -> dict | None:
+    """The scores/ratings an import kept in its verdict's note, or None for a person's note."""
+    if not note.startswith("{"):
+        return None
+    try:
+        value = json.loads(note)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _report(progress: Callable[[int, int], None] | None, done: int, total: int) -> None:
@@ -321,4 +360,4 @@ def _report(progress: Callable[[int, int], None] | None, done: int, total: int) 
 
 
 __all__ = ["ImportRecord", "ImportSummary", "IngestError", "import_records", "render_messages",
-           "completion_text", "prompt_hash", "response_hash", "canonical_json"]
+           "completion_text", "prompt_hash", "response_hash", "canonical_json", "source_metadata"]

@@ -174,7 +174,8 @@ def test_a_row_of_another_shape_than_the_first_is_refused(tmp_path: Path) -> Non
     ("bytes.csv", b"prompt,chosen,rejected\np,a,b\np,\xff,b\n", 3, "not UTF-8"),
     ("ragged.csv", b"prompt,chosen,rejected\np,a,b,extra\n", 2, "more cells than the header"),
     ("unknown.jsonl", b'{"question": "q", "answer": "a"}\n', 1, "cannot tell the format"),
-    ("data.parquet", b"PAR1", 0, "unknown file type '.parquet'"),
+    ("data.xlsx", b"PK", 0, "unknown file type '.xlsx'"),
+    ("data.parquet", b"PAR1", 0, "not a readable Parquet file"),
 ])
 def test_malformed_files_are_refused_with_the_line(tmp_path: Path, name, content, line, message) -> None:
     path = tmp_path / name
@@ -182,7 +183,10 @@ def test_malformed_files_are_refused_with_the_line(tmp_path: Path, name, content
     with pytest.raises(FormatError) as caught:
         read_preference_file(path)
     assert caught.value.line == line and message in caught.value.message
-    assert str(caught.value).startswith(f"{path}:{line}: " if line else f"{path}: ")
+    if caught.value.item:   # an item of a JSON array is named with its line
+        assert str(caught.value).startswith(f"{path}: item {caught.value.item} (line {line}): ")
+    else:
+        assert str(caught.value).startswith(f"{path}:{line}: " if line else f"{path}: ")
 
 
 def test_missing_file_and_unknown_format_name(tmp_path: Path) -> None:

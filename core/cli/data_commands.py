@@ -19,9 +19,12 @@ from typing import TextIO
 from core.operations.wording import plural
 
 EXPORT_HELP = """\
-Writes JSONL that TRL's DPOTrainer loads as it is (datasets.load_dataset("json", data_files=OUT)).
+Writes JSONL that TRL's DPOTrainer loads as it is (datasets.load_dataset("json", data_files=OUT)),
+or Parquet when OUT ends in .parquet (datasets.load_dataset("parquet", ...); needs pyarrow).
 --format trl: {"prompt", "chosen", "rejected"} strings (chat prompts flattened to text);
---format conversational: the same fields as lists of {"role", "content"} messages.
+--format conversational: the same fields as lists of {"role", "content"} messages;
+--format openai: OpenAI preference fine-tuning JSONL (input.messages, preferred_output,
+non_preferred_output; no "split" field: export --split train and --split eval apart).
 --split all (default) writes every example with a "split" column ("train"/"eval");
 --split train or --split eval writes only that part, without the column.
 --policy decides how several verdicts on one pair merge: majority (default; ties of the vote
@@ -29,17 +32,28 @@ are dropped), unanimous, or all (every a/b verdict its own example). Ties, both-
 never become examples; an owner's resolution overrides the policy."""
 
 IMPORT_HELP = """\
-Reads JSONL, JSON (an array of rows) or CSV. Row shapes (--format):
+Reads JSONL, JSON (an array of rows), CSV, Parquet or Arrow files, a folder written by
+datasets' save_to_disk, or a folder of Parquet shards (Parquet/Arrow need pyarrow:
+pip install -e ".[parquet]"). Row shapes (--format; auto picks one from the first row):
   standard        {"prompt": str, "chosen": str, "rejected": str}        (alias: trl)
   conversational  prompt/chosen/rejected as lists of {"role","content"} messages
   implicit        only chosen/rejected; the prompt is their shared start
                   (Anthropic-HH "\\n\\nHuman:/\\n\\nAssistant:" transcripts become chat turns)
-  candidates      {"prompt": ..., "responses": [r1, r2, ...]} -> every pair, to annotate
+  ultrafeedback   prompt text, chosen/rejected whole conversations (HuggingFaceH4 UltraFeedback)
+  openai          OpenAI preference fine-tuning: input.messages, preferred_output, non_preferred_output
+  candidates      {"prompt": ..., "responses": [r1, r2, ...]} or response_1, response_2, ...
+                  -> every pair, to annotate
+  argilla         Argilla exports (fields + a ranking, label or rating question)
+  labelstudio     Label Studio JSON exports with a Pairwise choice
 An optional "split" field (train/eval) fixes a new pair's split, as in our own exports;
 without it the split is drawn from the pair's content (setting eval_fraction, default 0.1).
-Labelled rows are stored as verdicts of a pseudo-annotator named after the file. Rows
-already in the workspace are skipped, so importing a file twice changes nothing. Any bad
-row refuses the whole file (exit code 2) with the file, line and field named."""
+Labelled rows are stored as verdicts of a pseudo-annotator named after the file; scores and
+ratings the rows carry are kept in that verdict's note. Rows already in the workspace are
+skipped (a prompt is found whether it comes as text or as chat, and a label the workspace
+already holds is not added again), so importing a file twice - or our own export - changes
+nothing. Any bad row refuses the whole file (exit code 2) with the file, line and field
+named; --skip-bad-rows imports the good rows and lists the bad ones in a report file in the
+workspace's exports folder."""
 
 # Show a progress bar for files at least this big when stderr is a terminal.
 PROGRESS_MIN_BYTES = 2_000_000
@@ -53,16 +67,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("import", help="import preference pairs or candidates into a workspace",
                               description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workspace", help="workspace folder (created if new or empty) or database URL")
-    p.add_argument("file", help="a .jsonl, .ndjson, .json or .csv file")
+    p.add_argument("file", help="a .jsonl, .ndjson, .json, .csv, .parquet or .arrow file, or a dataset folder")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS,
                    help="row shape (default: auto, picked from the first row)")
     p.add_argument("--source", help="name the pairs' source and pseudo-annotator (default: the file name)")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="import the good rows; list the bad ones in a report in the workspace's exports folder")
     p.set_defaults(func=run_import)
 
     p = subparsers.add_parser("export", help="export the training set as TRL-ready JSONL",
                               description=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workspace", help="an existing workspace folder or database URL")
-    p.add_argument("out", help="output .jsonl file")
+    p.add_argument("out", help="output .jsonl file (or .parquet)")
     p.add_argument("--format", default="trl", choices=EXPORT_FORMATS, help="default: trl")
     p.add_argument("--policy", default="majority", choices=POLICIES,
                    help="how verdicts on one pair merge (default: majority)")
@@ -140,7 +156,8 @@ def run_import(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     try:
-        report = import_file(args.workspace, path, args.format, args.source, progress=StageBars(path))
+        report = import_file(args.workspace, path, args.format, args.source, progress=StageBars(path),
+                             skip_bad_rows=args.skip_bad_rows)
     except (InputRefused, WorkspaceError, SchemaTooNewError) as exc:
         return _refused(exc)
     splits = ", ".join(f"{report.pairs_by_split[s]} {s}" for s in ("train", "eval") if s in report.pairs_by_split)
@@ -151,6 +168,8 @@ def run_import(args: argparse.Namespace) -> int:
           f"{plural(report.verdicts_added, 'verdict', grouped=False)}); "
           f"skipped {plural(report.duplicates, 'duplicate row', grouped=False)}"
           f"{f'; new pairs: {splits}' if splits else ''} [{report.seconds:.1f} s]")
+    if report.skipped_rows:
+        print(f"left out {report.skipped_rows} bad rows, listed in {report.bad_rows_report}")
     return 0
 
 

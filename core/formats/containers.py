@@ -1,8 +1,12 @@
-"""Reading rows out of JSONL, JSON and CSV files, each with the line it starts on.
+"""Reading rows out of JSONL, JSON and CSV files, each with where it starts.
 
-Every reader yields ``(line, row)`` where ``row`` is whatever the file holds there (normally a
-dict) and raises ``FormatError`` for bytes that are not UTF-8, malformed JSON or an empty
-file, naming the line. A UTF-8 byte-order mark is accepted.
+Every reader yields ``(Place, row)`` where ``row`` is whatever the file holds there (normally a
+dict) and raises ``FormatError`` for bytes that are not UTF-8, malformed JSON or an empty file,
+naming the line (and for a JSON array the item). Given ``bad`` (a callback), a problem that
+spoils only one row — a JSONL line that is not JSON or not UTF-8, a CSV row with the wrong
+number of cells — goes to ``bad`` and reading goes on; a problem with the file as a whole
+(a JSON array that does not parse) is still raised. A UTF-8 byte-order mark is accepted.
+Parquet, Arrow and dataset folders are read in ``core.formats.tables``.
 """
 
 from __future__ import annotations
@@ -13,12 +17,18 @@ import json
 from pathlib import Path
 from typing import Callable, Iterator
 
-from core.formats.errors import FormatError
+from core.formats.errors import FormatError, Place
 
-CONTAINERS = ("jsonl", "json", "csv")
-_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
+TEXT_CONTAINERS = ("jsonl", "json", "csv")
+TABLE_CONTAINERS = ("parquet", "arrow")
+CONTAINERS = TEXT_CONTAINERS + TABLE_CONTAINERS
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
+             ".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow"}
+#: The file types ``container_for`` knows, for messages and file dialogs.
+SUFFIXES = tuple(_SUFFIXES)
 
-Progress = Callable[[int, int], None]  # (done, total), in lines or characters
+Progress = Callable[[int, int], None]  # (done, total), in lines, characters or rows
+BadRow = Callable[[FormatError], None]
 
 
 def read_file_bytes(path: Path) -> bytes:
@@ -34,11 +44,14 @@ def read_file_bytes(path: Path) -> bytes:
 
 
 def container_for(path: Path) -> str:
+    """The container of a file (by its suffix) or folder ("folder": a dataset or Parquet shards)."""
+    if path.is_dir():
+        return "folder"
     try:
         return _SUFFIXES[path.suffix.lower()]
     except KeyError:
-        raise FormatError(path, 0, None, f"unknown file type {path.suffix or '(no suffix)'!r}; "
-                          "expected .jsonl, .ndjson, .json or .csv") from None
+        raise FormatError(path, 0, None, f"unknown file type {path.suffix or '(no suffix)'!r}; expected "
+                          f"{', '.join(SUFFIXES)}, or a folder written by datasets' save_to_disk") from None
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -52,23 +65,50 @@ def _decode(path: Path, data: bytes) -> str:
     return text.removeprefix("\ufeff")
 
 
-def read_jsonl(path: Path, data: bytes, progress: Progress | None = None) -> Iterator[tuple[int, object]]:
-    lines = _decode(path, data).split("\n")
+def _jsonl_lines(path: Path, data: bytes, bad: BadRow | None) -> list[str | None]:
+    """The file's lines as text; with ``bad``, a line that is not UTF-8 is reported and kept as None."""
+    if bad is None:
+        return _decode(path, data).split("\n")
+    lines: list[str | None] = []
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            column = exc.start + 1
+            bad(FormatError(path, number, None, f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {column} "
+                            "cannot be decoded (save the file as UTF-8)"))
+            lines.append(None)
+    return lines
+
+
+def jsonl_rows(path: Path, data: bytes, progress: Progress | None = None,
+               bad: BadRow | None = None) -> Iterator[tuple[Place, object]]:
+    lines = _jsonl_lines(path, data, bad)
     for number, line in enumerate(lines, start=1):
         if progress is not None and number % 2000 == 0:
             progress(number, len(lines))
-        if not line.strip():
+        if line is None or not line.strip():
             continue
         try:
-            yield number, json.loads(line)
+            yield Place(number), json.loads(line)
         except json.JSONDecodeError as exc:
-            raise FormatError(path, number, None, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+            error = FormatError(path, number, None, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            if bad is None:
+                raise error from None
+            bad(error)
     if progress is not None:
         progress(len(lines), len(lines))
 
 
-def read_json(path: Path, data: bytes, progress: Progress | None = None) -> Iterator[tuple[int, object]]:
-    """A JSON array of rows; each row's line is where its value starts."""
+def read_jsonl(path: Path, data: bytes, progress: Progress | None = None) -> Iterator[tuple[int, object]]:
+    """``(line, row)`` of every line of a JSONL file (bundles read their lines with this)."""
+    for place, row in jsonl_rows(path, data, progress):
+        yield place.line, row
+
+
+def json_rows(path: Path, data: bytes, progress: Progress | None = None,
+              bad: BadRow | None = None) -> Iterator[tuple[Place, object]]:
+    """A JSON array of rows; each row's place is its item number and the line where it starts."""
     text = _decode(path, data)
     decoder = json.JSONDecoder()
     position = _skip_space(text, 0)
@@ -86,9 +126,10 @@ def read_json(path: Path, data: bytes, progress: Progress | None = None) -> Iter
         try:
             row, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
-            raise FormatError(path, exc.lineno, None, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
-        yield _line_at(text, position), row
+            raise FormatError(path, exc.lineno, None, f"invalid JSON: {exc.msg} (column {exc.colno})",
+                              item=count + 1) from None
         count += 1
+        yield Place(_line_at(text, position), count), row
         if progress is not None and count % 2000 == 0:
             progress(end, len(text))
         position = _skip_space(text, end)
@@ -98,12 +139,14 @@ def read_json(path: Path, data: bytes, progress: Progress | None = None) -> Iter
         if position < len(text) and text[position] == "]":
             _expect_end(path, text, position + 1)
             break
-        raise FormatError(path, _line_at(text, position), None, "invalid JSON: expected ',' or ']' after a row")
+        raise FormatError(path, _line_at(text, position), None, "invalid JSON: expected ',' or ']' after a row",
+                          item=count)
     if progress is not None:
         progress(len(text), len(text))
 
 
-def read_csv(path: Path, data: bytes, progress: Progress | None = None) -> Iterator[tuple[int, object]]:
+def csv_rows(path: Path, data: bytes, progress: Progress | None = None,
+             bad: BadRow | None = None) -> Iterator[tuple[Place, object]]:
     """Rows of a CSV file with a header line, as dicts of strings (line = the row's first line)."""
     text = _decode(path, data)
     total_lines = text.count("\n") + 1
@@ -116,12 +159,18 @@ def read_csv(path: Path, data: bytes, progress: Progress | None = None) -> Itera
             raise FormatError(path, 1, None, f"the CSV header repeats a column: {header}")
         line = reader.line_num + 1
         for row in reader:
+            error = None
             if None in row:
-                raise FormatError(path, line, None, f"row has more cells than the header's {len(header)} columns")
-            if any(value is None for value in row.values()):
+                error = FormatError(path, line, None, f"row has more cells than the header's {len(header)} columns")
+            elif any(value is None for value in row.values()):
                 missing = [k for k, v in row.items() if v is None]
-                raise FormatError(path, line, missing[0], "missing (row has fewer cells than the header)")
-            yield line, row
+                error = FormatError(path, line, missing[0], "missing (row has fewer cells than the header)")
+            if error is None:
+                yield Place(line), row
+            elif bad is None:
+                raise error
+            else:
+                bad(error)
             line = reader.line_num + 1
             if progress is not None and line % 2000 == 0:
                 progress(min(line, total_lines), total_lines)
@@ -129,7 +178,7 @@ def read_csv(path: Path, data: bytes, progress: Progress | None = None) -> Itera
         raise FormatError(path, reader.line_num, None, f"malformed CSV: {exc}") from None
 
 
-READERS = {"jsonl": read_jsonl, "json": read_json, "csv": read_csv}
+READERS = {"jsonl": jsonl_rows, "json": json_rows, "csv": csv_rows}
 
 
 def _skip_space(text: str, position: int) -> int:

@@ -1,9 +1,17 @@
-"""Writing preference examples as JSONL that TRL's DPOTrainer loads as it is.
+"""Writing preference examples in the files trainers load as they are.
+
+Formats (the row shape):
 
 - ``trl`` (TRL standard): ``{"prompt": str, "chosen": str, "rejected": str}``; a chat prompt
   is flattened to its readable text rendering (use ``conversational`` to keep the turns).
 - ``conversational``: ``prompt`` a list of ``{"role", "content"}`` messages, ``chosen`` and
   ``rejected`` lists of assistant messages; a text prompt becomes one user turn.
+- ``openai`` (OpenAI preference fine-tuning): ``{"input": {"messages": [...]},
+  "preferred_output": [...], "non_preferred_output": [...]}``; never with a ``split`` field
+  (OpenAI takes the training and validation files apart).
+
+Containers, by the file's suffix: ``.parquet`` writes Parquet (``trl`` and ``conversational``;
+``datasets.load_dataset("parquet", ...)`` reads it), anything else JSONL.
 
 With ``include_split`` every row also has ``split`` ("train" / "eval"); TRL ignores the
 extra column. The file is written to a temporary name and moved into place, so a failed
@@ -20,7 +28,9 @@ from typing import Iterable
 from storage.ingest import completion_text, render_messages
 from storage.training_set import PreferenceExample
 
-EXPORT_FORMATS = ("trl", "conversational")
+EXPORT_FORMATS = ("trl", "conversational", "openai")
+#: Formats a Parquet file can hold.
+PARQUET_FORMATS = ("trl", "conversational")
 
 
 def _as_text(value: str | list[dict], is_prompt: bool) -> str:
@@ -33,6 +43,23 @@ def _as_messages(value: str | list[dict], role: str) -> list[dict]:
     return [{"role": role, "content": value}] if isinstance(value, str) else value
 
 
+def container_of(path: Path) -> str:
+    return "parquet" if path.suffix.lower() == ".parquet" else "jsonl"
+
+
+def check_export(path: Path, format: str) -> None:
+    """Raises ``ValueError`` for a format this app does not write, or one a Parquet file cannot hold."""
+    if format not in EXPORT_FORMATS and format != "standard":
+        raise ValueError(f"unknown export format {format!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    if container_of(path) == "parquet":
+        if format == "openai":
+            raise ValueError("OpenAI preference files are JSONL: name the file .jsonl, or choose trl or "
+                             "conversational for Parquet")
+        from core.formats.tables import require_pyarrow
+
+        require_pyarrow(path)
+
+
 def example_row(example: PreferenceExample, format: str, include_split: bool = True) -> dict:
     if format in ("trl", "standard"):
         row = {"prompt": _as_text(example.prompt, True), "chosen": _as_text(example.chosen, False),
@@ -40,6 +67,10 @@ def example_row(example: PreferenceExample, format: str, include_split: bool = T
     elif format == "conversational":
         row = {"prompt": _as_messages(example.prompt, "user"), "chosen": _as_messages(example.chosen, "assistant"),
                "rejected": _as_messages(example.rejected, "assistant")}
+    elif format == "openai":
+        return {"input": {"messages": _as_messages(example.prompt, "user")},
+                "preferred_output": _as_messages(example.chosen, "assistant"),
+                "non_preferred_output": _as_messages(example.rejected, "assistant")}
     else:
         raise ValueError(f"unknown export format {format!r}; expected one of {', '.join(EXPORT_FORMATS)}")
     if include_split:
@@ -49,10 +80,19 @@ def example_row(example: PreferenceExample, format: str, include_split: bool = T
 
 def write_preference_file(path: str | os.PathLike, examples: Iterable[PreferenceExample], format: str = "trl",
                           include_split: bool = True) -> int:
-    """Write ``examples`` as JSONL in ``format``; returns the number of rows written."""
+    """Write ``examples`` in ``format`` (JSONL, or Parquet for a .parquet path); returns the rows written."""
     path = Path(path)
-    if format not in EXPORT_FORMATS and format != "standard":
-        raise ValueError(f"unknown export format {format!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    check_export(path, format)
+    if container_of(path) == "parquet":
+        from core.formats.tables import write_parquet
+
+        rows = [example_row(example, format, include_split) for example in examples]
+        kind = "string" if format in ("trl", "standard") else "messages"
+        columns = {"prompt": kind, "chosen": kind, "rejected": kind}
+        if include_split:
+            columns["split"] = "string"
+        write_parquet(path, rows, columns)
+        return len(rows)
     temporary = path.with_name(f".{path.name}.partial")
     count = 0
     try:

@@ -9,10 +9,15 @@ or not at all. No Qt, no torch: the GUI runs these on a worker thread, the CLI o
 
     report = import_file(ws, "prefs.jsonl", progress=print)
     report.changes      # Changes(pairs=True, verdicts=True, ...) for the screens
+
+With ``skip_bad_rows=True`` an import keeps the good rows of a file and writes the bad ones,
+one ``FILE:LINE:FIELD: message`` line each, to a report in the workspace's exports folder
+(``ImportReport.bad_rows_report``); the default stays all or nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import os
 import threading
@@ -21,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from core.formats import EXPORT_FORMATS, FormatError, read_preference_file, write_preference_file
+from core.formats import EXPORT_FORMATS, FORMATS, FormatError, read_preference_file, write_preference_file
+from core.formats.writer import check_export
 from core.operations.changes import NOTHING, Changes
 from storage.content_counts import content_counts
 from storage.ingest import IngestError, import_records
@@ -30,7 +36,7 @@ from storage.training_set import POLICIES, build_training_set
 from storage.workspace import Workspace
 
 #: The row shapes ``import_file`` reads ("trl" is an alias of "standard").
-IMPORT_FORMATS = ("auto", "standard", "trl", "conversational", "implicit", "candidates")
+IMPORT_FORMATS = ("auto", "trl") + FORMATS
 #: Which examples an export writes: both splits (with a "split" column), or one of them.
 EXPORT_SPLITS = ("all", "train", "eval")
 
@@ -53,13 +59,15 @@ Progress = Callable[[DataProgress], None]
 
 
 class InputRefused(ValueError):
-    """Bad input; nothing was written. ``str()`` reads "FILE:LINE: field 'x': message"."""
+    """Bad input; nothing was written. ``str()`` reads "FILE:LINE: field 'x': message";
+    ``where`` says the place in words ("line 4", "item 2 (line 1)", "row 7"; "" for the file)."""
 
     def __init__(self, text: str, path: str = "", line: int = 0, field_name: str | None = None,
-                 message: str | None = None):
+                 message: str | None = None, where: str | None = None):
         super().__init__(text)
         self.path, self.line, self.field = path, line, field_name
         self.message = text if message is None else message
+        self.where = where if where is not None else (f"line {line}" if line else "")
 
 
 class Cancelled(Exception):
@@ -94,6 +102,8 @@ class ImportReport:
     pairs_by_split: dict[str, int]   # new pairs per split ("train", "eval")
     seconds: float
     changes: Changes
+    skipped_rows: int = 0            # with skip_bad_rows: bad rows left out
+    bad_rows_report: str | None = None   # ... and the file that lists them
 
 
 @dataclass(frozen=True)
@@ -154,13 +164,14 @@ def _open(workspace: Workspace | str | os.PathLike, create: bool) -> tuple[Works
 
 def import_file(workspace: Workspace | str | os.PathLike, path: str | os.PathLike, format: str = "auto",
                 source: str | None = None, progress: Progress | None = None,
-                cancelled: Callable[[], bool] | None = None) -> ImportReport:
+                cancelled: Callable[[], bool] | None = None, skip_bad_rows: bool = False) -> ImportReport:
     """Read ``path`` whole, then store it in one transaction (idempotent: rows already in
-    the workspace add nothing).
+    the workspace add nothing; a prompt or response is found whether it arrives as text or chat).
 
     ``workspace``: an open workspace, or a location, opened (and created if new) only after
     the file has been read without a problem, so a bad file does not even create it.
     ``source`` names the pairs' origin and the labels' pseudo-annotator (default: the file name).
+    ``skip_bad_rows``: store the good rows and list the bad ones in a report file (see the module).
     Raises ``InputRefused`` naming file, line and field, or ``Cancelled``.
     """
     started = time.perf_counter()
@@ -168,13 +179,16 @@ def import_file(workspace: Workspace | str | os.PathLike, path: str | os.PathLik
     if format not in IMPORT_FORMATS:
         raise InputRefused(f"unknown format {format!r}; expected one of {', '.join(IMPORT_FORMATS)}", str(path))
     try:
-        parsed = read_preference_file(path, format, progress=_reporter(progress, cancelled, Stage.READING))
+        parsed = read_preference_file(path, format, progress=_reporter(progress, cancelled, Stage.READING),
+                                      skip_bad_rows=skip_bad_rows)
     except FormatError as exc:
-        raise InputRefused(str(exc), str(exc.path), exc.line, exc.field, exc.message) from None
+        raise InputRefused(str(exc), str(exc.path), exc.line, exc.field, exc.message, exc.place.describe()) from None
     source = (source or "").strip() or path.name
     ws, opened = _open(workspace, create=True)
     try:
-        summary = import_records(ws, parsed.records, source, progress=_reporter(progress, cancelled, Stage.STORING))
+        summary = import_records(ws, parsed.records, source, progress=_reporter(progress, cancelled, Stage.STORING),
+                                 match_forms=True)
+        report_path = _write_bad_rows(ws, path, parsed.bad_rows) if parsed.bad_rows else None
     except IngestError as exc:
         raise InputRefused(str(exc), str(path), exc.line, exc.field, exc.message) from None
     finally:
@@ -184,9 +198,25 @@ def import_file(workspace: Workspace | str | os.PathLike, path: str | os.PathLik
                       annotators=summary.verdicts_added > 0,
                       pair_ids=frozenset(summary.pair_ids) if summary.pairs_added or summary.verdicts_added
                       else frozenset())
-    return ImportReport(str(path), parsed.describe(), source, summary.rows, summary.prompts_added,
+    return ImportReport(str(path), parsed.describe(), source, parsed.rows, summary.prompts_added,
                         summary.responses_added, summary.pairs_added, summary.verdicts_added, summary.duplicates,
-                        dict(sorted(summary.new_pairs_by_split.items())), time.perf_counter() - started, changes)
+                        dict(sorted(summary.new_pairs_by_split.items())), time.perf_counter() - started, changes,
+                        len(parsed.bad_rows), str(report_path) if report_path else None)
+
+
+def _write_bad_rows(ws: Workspace, path: Path, bad_rows: list[FormatError]) -> Path:
+    """The bad rows of an import, one ``FILE:LINE:FIELD: message`` line each, in the exports folder."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    ws.exports_dir.mkdir(parents=True, exist_ok=True)
+    out = ws.exports_dir / f"{path.stem}-bad-rows-{stamp}.txt"
+    counter = 1
+    while out.exists():
+        counter += 1
+        out = ws.exports_dir / f"{path.stem}-bad-rows-{stamp}-{counter}.txt"
+    lines = [f"# {len(bad_rows)} bad rows of {path} left out of the import "
+             "(FILE:LINE:FIELD: message; LINE is the row number in a Parquet/Arrow table)"]
+    out.write_text("\n".join(lines + [error.report_line() for error in bad_rows]) + "\n", encoding="utf-8")
+    return out
 
 
 def _counted(items: list, report: Callable[[int, int], None]) -> Iterator:
@@ -201,9 +231,10 @@ def _counted(items: list, report: Callable[[int, int], None]) -> Iterator:
 def export_training_data(workspace: Workspace | str | os.PathLike, out: str | os.PathLike, format: str = "trl",
                          policy: str = "majority", split: str = "all", progress: Progress | None = None,
                          cancelled: Callable[[], bool] | None = None) -> ExportReport:
-    """Merge the verdicts by ``policy`` and write the training set as TRL-ready JSONL.
+    """Merge the verdicts by ``policy`` and write the training set as TRL-ready JSONL, OpenAI
+    preference JSONL (``format="openai"``), or Parquet for an ``out`` named .parquet.
 
-    ``split="all"`` writes every example with a "split" column; "train"/"eval" only that part,
+    ``split="all"`` writes every example with a "split" column (not in the OpenAI format); "train"/"eval" only that part,
     without it. ``workspace``: an open workspace or the location of an existing one. The file
     is written whole or not at all. Raises ``InputRefused`` (bad choice, no such folder) or
     ``Cancelled``.
@@ -213,6 +244,10 @@ def export_training_data(workspace: Workspace | str | os.PathLike, out: str | os
                                  ("split", split, EXPORT_SPLITS)):
         if value not in allowed and not (name == "format" and value == "standard"):
             raise InputRefused(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}", str(out))
+    try:
+        check_export(out, format)
+    except ValueError as exc:
+        raise InputRefused(str(exc) if isinstance(exc, FormatError) else f"{out}: {exc}", str(out)) from None
     if not out.parent.is_dir():
         raise InputRefused(f"{out.parent}: no such folder for the output file", str(out))
     report_building = _reporter(progress, cancelled, Stage.BUILDING)

@@ -1,6 +1,7 @@
 """File ▸ Export: a form over ``core.operations.data.export_training_data``, the function
-``main.py export`` runs: the verdicts merged by the chosen policy, written as TRL-ready JSONL
-(whole or not at all), on a worker thread.
+``main.py export`` runs: the verdicts merged by the chosen policy, written as TRL-ready JSONL or
+Parquet, or as OpenAI preference JSONL (whole or not at all), on a worker thread. The file type
+follows the file name's suffix; choosing one in the form renames the file to match.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from storage.training_set import POLICY_LABELS
 from storage.workspace import Workspace
 
 FORMAT_LABELS = {"trl": "TRL standard (prompt, chosen, rejected strings)",
-                 "conversational": "TRL conversational (lists of messages)"}
+                 "conversational": "TRL conversational (lists of messages)",
+                 "openai": "OpenAI preference fine-tuning (JSONL only)"}
+FILE_TYPES = {".jsonl": "JSON Lines (.jsonl)", ".parquet": "Parquet (.parquet)"}
 SPLIT_LABELS = {"all": "Train and eval, with a 'split' column", "train": "Train only", "eval": "Eval only"}
 
 
@@ -50,12 +53,16 @@ class ExportDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
-        self.format, self.policy, self.split = QComboBox(), QComboBox(), QComboBox()
-        for combo, labels in ((self.format, FORMAT_LABELS), (self.policy, POLICY_LABELS), (self.split, SPLIT_LABELS)):
+        self.format, self.file_type, self.policy, self.split = QComboBox(), QComboBox(), QComboBox(), QComboBox()
+        for combo, labels in ((self.format, FORMAT_LABELS), (self.file_type, FILE_TYPES),
+                              (self.policy, POLICY_LABELS), (self.split, SPLIT_LABELS)):
             for key, label in labels.items():
                 combo.addItem(label, key)
-        form = form_rows([("File", row), ("Format", self.format), ("Merge verdicts", self.policy),
-                          ("Examples", self.split)])
+        self.file_type.currentIndexChanged.connect(self._file_type_chosen)
+        self.format.currentIndexChanged.connect(self._format_chosen)
+        self.path.textChanged.connect(self._path_typed)
+        form = form_rows([("File", row), ("Format", self.format), ("File type", self.file_type),
+                          ("Merge verdicts", self.policy), ("Examples", self.split)])
         note = muted_note("Ties, both-bad and skipped pairs never become examples; an owner's resolution "
                           "overrides the merge policy.")
         self.status = QLabel("")
@@ -77,13 +84,35 @@ class ExportDialog(QDialog):
         layout.addLayout(buttons)
 
     def _choose(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export training data", self.path.text(), "JSON Lines (*.jsonl)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export training data", self.path.text(),
+                                              "JSON Lines (*.jsonl);;Parquet (*.parquet)")
         if path:
             self.path.setText(path)
 
-    def start_export(self, path: str | None = None) -> None:
+    def _file_type_chosen(self) -> None:
+        suffix = self.file_type.currentData()
+        text = self.path.text().strip()
+        if text and Path(text).suffix.lower() != suffix:
+            self.path.setText(str(Path(text).with_suffix(suffix)))
+        if suffix == ".parquet" and self.format.currentData() == "openai":
+            self.format.setCurrentIndex(self.format.findData("trl"))
+
+    def _format_chosen(self) -> None:
+        if self.format.currentData() == "openai" and self.file_type.currentData() != ".jsonl":
+            self.file_type.setCurrentIndex(self.file_type.findData(".jsonl"))
+
+    def _path_typed(self, text: str) -> None:
+        index = self.file_type.findData(Path(text.strip()).suffix.lower())
+        if index >= 0 and index != self.file_type.currentIndex():
+            self.file_type.blockSignals(True)
+            self.file_type.setCurrentIndex(index)
+            self.file_type.blockSignals(False)
+
+    def start_export(self, path: str | None = None, format: str | None = None) -> None:
         if path is not None:
             self.path.setText(path)
+        if format is not None:
+            self.format.setCurrentIndex(self.format.findData(format))
         self.export_button.setEnabled(False)
         self.status.setText("Exporting…")
         worker = Worker(run_export, self.workspace, self.path.text().strip(), self.format.currentData(),

@@ -1,6 +1,8 @@
 """File ▸ Import: a form over ``core.operations.data.import_file``, the function ``main.py import`` runs.
 
-A bad file is refused whole and the dialog names the line and the field. The import runs on a
+A bad file is refused whole and the dialog names the line (or item, row) and the field — unless
+"Skip bad rows" is ticked: then the good rows are imported and the bad ones listed in a report
+file in the workspace's exports folder, which the dialog names. The import runs on a
 worker thread (``gui.common.workers``), reporting progress to the bar, so a 100,000-row file
 never freezes the app; Cancel stops it with nothing written.
 """
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFrame, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFrame, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from core.operations.changes import NOTHING, Changes
@@ -27,9 +29,14 @@ FORMAT_CHOICES = (
     ("standard", "TRL standard — prompt, chosen, rejected"),
     ("conversational", "TRL conversational — lists of messages"),
     ("implicit", "Implicit prompt — chosen/rejected only (e.g. Anthropic HH)"),
+    ("ultrafeedback", "UltraFeedback (HuggingFaceH4) — prompt + whole conversations"),
+    ("openai", "OpenAI preference fine-tuning — input, preferred_output, …"),
     ("candidates", "Candidates to label — prompt + responses"),
+    ("argilla", "Argilla export — fields + ranking, label or ratings"),
+    ("labelstudio", "Label Studio export — pairwise choice"),
 )
-FILE_FILTER = "Preference files (*.jsonl *.ndjson *.json *.csv);;All files (*)"
+FILE_FILTER = ("Preference files (*.jsonl *.ndjson *.json *.csv *.parquet *.arrow *.feather);;"
+               "All files (*)")
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class ImportOutcome:
     field: str | None = None
     message: str = ""
     cancelled: bool = False
+    where: str = ""              # the place in words: "line 4", "item 2 (line 1)", "row 7"
 
     @property
     def pairs_added(self) -> int:
@@ -76,12 +84,14 @@ class ImportOutcome:
 
 
 def run_import(workspace: Workspace, path: str, format: str, source: str, cancelled: CancelFlag,
-               report: Callable[[object], None]) -> ImportOutcome:
+               report: Callable[[object], None], skip_bad_rows: bool = False) -> ImportOutcome:
     """``core.operations.data.import_file`` on the worker thread, its ending as an outcome."""
     try:
-        result = import_file(workspace, path, format, source, progress=report, cancelled=cancelled)
+        result = import_file(workspace, path, format, source, progress=report, cancelled=cancelled,
+                             skip_bad_rows=skip_bad_rows)
     except InputRefused as exc:
-        return ImportOutcome(exc.path or path, False, line=exc.line, field=exc.field, message=exc.message)
+        return ImportOutcome(exc.path or path, False, line=exc.line, field=exc.field, message=exc.message,
+                             where=exc.where)
     except Cancelled:
         return ImportOutcome(path, False, message="the import was cancelled", cancelled=True)
     return ImportOutcome(path, True, result)
@@ -103,21 +113,28 @@ class ImportDialog(QDialog):
         self.setMinimumWidth(620)
 
         self.path = QLineEdit(path)
-        self.path.setPlaceholderText("a .jsonl, .json or .csv file")
+        self.path.setPlaceholderText("a .jsonl, .json, .csv, .parquet or .arrow file, or a dataset folder")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._choose)
+        folder = QPushButton("Folder…")
+        folder.setToolTip("A folder written by datasets' save_to_disk, or a folder of Parquet files")
+        folder.clicked.connect(self._choose_folder)
         file_row = QHBoxLayout()
         file_row.addWidget(self.path, 1)
         file_row.addWidget(browse)
+        file_row.addWidget(folder)
         self.format = QComboBox()
         for key, label in FORMAT_CHOICES:
             self.format.addItem(label, key)
         self.source = QLineEdit()
         self.source.setPlaceholderText("the file name")
-        form = form_rows([("File", file_row), ("Format", self.format), ("Source name", self.source)])
+        self.skip_bad_rows = QCheckBox("Skip bad rows — import the good ones and list the bad ones in a report")
+        self.skip_bad_rows.setObjectName("skipBadRows")
+        form = form_rows([("File", file_row), ("Format", self.format), ("Source name", self.source),
+                          ("", self.skip_bad_rows)])
         note = muted_note("Labelled rows keep their labels (as the file's own annotator). A file with one bad "
-                          "row is refused whole; importing the same file twice adds nothing; Cancel stops an "
-                          "import with nothing written.")
+                          "row is refused whole unless you skip bad rows; importing the same file twice adds "
+                          "nothing; Cancel stops an import with nothing written.")
         self.progress = QProgressBar()
         self.progress.setObjectName("importProgress")
         self.progress.setVisible(False)
@@ -164,13 +181,21 @@ class ImportDialog(QDialog):
         if path:
             self.path.setText(path)
 
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Import a dataset folder", self.path.text())
+        if path:
+            self.path.setText(path)
+
     @property
     def running(self) -> bool:
         return not self.import_button.isEnabled()
 
-    def start_import(self, path: str | None = None, format: str | None = None, source: str | None = None) -> None:
+    def start_import(self, path: str | None = None, format: str | None = None, source: str | None = None,
+                     skip_bad_rows: bool | None = None) -> None:
         if path is not None:
             self.path.setText(path)
+        if skip_bad_rows is not None:
+            self.skip_bad_rows.setChecked(skip_bad_rows)
         if format is not None:
             self.format.setCurrentIndex(self.format.findData(format))
         if source is not None:
@@ -187,7 +212,7 @@ class ImportDialog(QDialog):
         self.close_button.setText("Cancel import")
         self._cancel = CancelFlag()
         worker = Worker(run_import, self.workspace, file_path, self.format.currentData(), self.source.text().strip(),
-                        self._cancel)
+                        self._cancel, skip_bad_rows=self.skip_bad_rows.isChecked())
         worker.progress.connect(self._on_progress)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
