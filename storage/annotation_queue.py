@@ -165,7 +165,9 @@ class AnnotationQueue:
 
         ``client_id`` (``new_client_id()``, made once per verdict by the client): sending the
         same verdict again — a retry after a dropped connection — returns the stored row's id
-        and adds nothing.
+        and adds nothing. A verdict is stored even when the annotator's lease lapsed and the pair
+        went to someone else meanwhile (work is never thrown away); the lease prevents that
+        while it lives, and renewing it keeps it alive.
         """
         with self.ws.writing() as session:
             verdict_id = _verdict_by_client_id(session, client_id, pair_id, self.annotator_id)
