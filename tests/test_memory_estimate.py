@@ -15,11 +15,14 @@ def test_parameter_counts_match_a_real_llama_and_its_lora_adapter(tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from core.engine.modeling import quiet_peft_wrap
+
     folder = make_tiny_model_dir(tmp_path / "tiny", hidden_size=64, layers=3)
     shape = ModelShape.from_config(read_model_config(folder))
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     assert shape.parameters() == sum(p.numel() for p in model.parameters())
-    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    with quiet_peft_wrap():
+        peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     assert shape.lora_parameters(4, "all-linear") == trainable
 

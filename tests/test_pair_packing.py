@@ -32,9 +32,12 @@ def lora_model(model_dir, attention: str):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from core.engine.modeling import quiet_peft_wrap
+
     base = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation=attention, dtype=torch.float32)
     torch.manual_seed(3)
-    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    with quiet_peft_wrap():
+        model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
     return randomise_lora(model, seed=3, scale=0.2)
 
 

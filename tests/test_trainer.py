@@ -103,7 +103,10 @@ def test_training_learns_on_held_out_pairs(workspace, model_dir) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), run.adapter_path)
+    from core.engine.modeling import quiet_peft_wrap
+
+    with quiet_peft_wrap():
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), run.adapter_path)
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b and any(float(p.abs().max()) > 0 for p in lora_b)
 

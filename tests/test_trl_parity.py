@@ -29,9 +29,12 @@ def make_adapter(model_dir, out_dir) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from core.engine.modeling import quiet_peft_wrap
+
     base = AutoModelForCausalLM.from_pretrained(model_dir)
     torch.manual_seed(7)
-    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    with quiet_peft_wrap():
+        model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
     randomise_lora(model, seed=7, scale=0.3)
     model.save_pretrained(out_dir)
 
@@ -42,8 +45,11 @@ def trl_metrics(model_dir, adapter_dir, examples, tmp_path, **dpo_args) -> dict[
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
+    from core.engine.modeling import quiet_peft_wrap
+
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    policy = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), adapter_dir).merge_and_unload()
+    with quiet_peft_wrap():
+        policy = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), adapter_dir).merge_and_unload()
     reference = AutoModelForCausalLM.from_pretrained(model_dir)
     data = Dataset.from_list([{"prompt": e.prompt, "chosen": e.chosen, "rejected": e.rejected} for e in examples])
     args = DPOConfig(output_dir=str(tmp_path / "trl"), per_device_eval_batch_size=1, per_device_train_batch_size=1,
