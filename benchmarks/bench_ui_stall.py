@@ -51,6 +51,7 @@ def main() -> int:
     from gui.common.theme import apply_theme
     from gui.train.train_view import TrainView
     from gui.common.ui_stall import StallMeter
+    from gui.common.db_worker import DatabaseWorker
     from gui.common.workers import running_workers
     from storage.workspace import Workspace
 
@@ -58,7 +59,8 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="dpo-ui-stall-")) / "demo"
     create_demo_workspace(folder)
     ws = Workspace.open(folder)
-    view = TrainView(ws)
+    db = DatabaseWorker()
+    view = TrainView(ws, db)
     width, height = (int(v) for v in args.size.split("x"))
     view.resize(width, height)
     view.show()
@@ -74,7 +76,8 @@ def main() -> int:
             time.sleep(0.002)
 
     pump(0.5)
-    pump(120, until=lambda: not running_workers())      # the tab's preload and the form's preview
+    # The tab's preload and the form's preview (the database thread itself stays, idle).
+    pump(120, until=lambda: not db.busy and all(t.objectName() == "database" for t in running_workers()))
 
     idle = StallMeter(10)
     idle.start()
@@ -139,6 +142,8 @@ def main() -> int:
     }
     print(json.dumps(result, indent=1))
     view.close()
+    view.stop_timers()
+    db.close()
     ws.close()
     return 0 if view.last_status == "completed" else 1
 
