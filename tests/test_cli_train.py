@@ -80,3 +80,34 @@ def test_bad_input_is_named(workspace, tmp_path, capsys) -> None:
     assert main(["evaluate", str(workspace.root), "--adapter", "no-such-run"]) == 2
     assert "neither a run id" in capsys.readouterr().err
     assert main(["runs", str(tmp_path / "missing")]) == 2
+
+
+def test_runs_exports_and_resume_refusals(trained, tmp_path, capsys) -> None:
+    workspace, _, out, _ = trained
+    run_id = out.split()[1]
+    assert main(["runs", str(workspace.root), "--export-adapter", run_id, str(tmp_path / "adapter"),
+                 "--export-metrics", run_id, str(tmp_path / "m.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "exported the adapter" in printed and "exported the metrics" in printed
+    assert (tmp_path / "adapter" / "adapter_config.json").exists()
+    assert (tmp_path / "m.csv").read_text().splitlines()[0].startswith("step,split,")
+    assert main(["runs", str(workspace.root), "--export-metrics", "nope", str(tmp_path / "x.csv")]) == 2
+    assert "no run 'nope'" in capsys.readouterr().err
+    assert main(["runs", str(workspace.root), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["resumable"] is False and "β=" in row["settings"]
+    # The one resumability rule (storage.runs.is_resumable), asked before any work.
+    assert main(["train", str(workspace.root), "--resume", run_id]) == 2
+    assert f"cannot resume: run {run_id} is already completed" in capsys.readouterr().err
+    assert main(["train", str(workspace.root), "--resume", "nope"]) == 2
+    assert "no run 'nope'" in capsys.readouterr().err
+
+
+def test_the_workspace_base_model_setting_is_the_default(workspace, tmp_path, capsys) -> None:
+    from storage.settings import update_settings
+
+    update_settings(workspace, base_model=str(tmp_path / "no-model-here"), training_config={"beta": 0.2})
+    assert main(["train", str(workspace.root), "--set", "max_steps=1"]) == 2    # launch checks, before any work
+    err = capsys.readouterr().err
+    assert "setting 'base_model'" in err and "no-model-here" in err
+    assert "setting 'data'" not in err and "no labelled pairs" in err

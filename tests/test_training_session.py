@@ -11,9 +11,9 @@ import pytest
 from core.engine.bundled_models import DEMO_MODEL
 from core.engine.training_config import TrainingConfig
 from core.engine.training_control import (MetricSplit, Phase, PhaseChanged, RunFinished, RunStarted, StepMetrics)
-from core.operations.launch_checks import DATA_KEY
+from core.operations.launch_checks import DATA_KEY, default_config
 from core.operations.training import (LaunchRefused, SessionError, SessionState, TrainingSession,
-                                      default_training_config, training_defaults)
+                                      default_training_config)
 from storage.models import RunStatus
 from storage.runs import get_run
 from storage.settings import WorkspaceSettings, update_settings
@@ -33,16 +33,16 @@ def small(model_dir, **values) -> dict:
 # -- the default-config rule -------------------------------------------------------------------------
 def test_saved_settings_are_the_defaults_and_the_base_model_setting_wins() -> None:
     saved = {"base_model": "/models/old", "beta": 0.3, "max_steps": 7}
-    assert training_defaults(WorkspaceSettings()).base_model == DEMO_MODEL
-    assert training_defaults(WorkspaceSettings(), demo_model_available=False).base_model == ""
-    config = training_defaults(WorkspaceSettings(training_config=saved))
+    assert default_config(WorkspaceSettings()).base_model == DEMO_MODEL
+    assert default_config(WorkspaceSettings(), demo_model_available=False).base_model == ""
+    config = default_config(WorkspaceSettings(training_config=saved))
     assert (config.base_model, config.beta, config.max_steps) == ("/models/old", 0.3, 7)
-    config = training_defaults(WorkspaceSettings(training_config=saved, base_model="/models/new"))
+    config = default_config(WorkspaceSettings(training_config=saved, base_model="/models/new"))
     assert (config.base_model, config.beta) == ("/models/new", 0.3)
     without_model = {k: v for k, v in saved.items() if k != "base_model"}
-    assert training_defaults(WorkspaceSettings(training_config=without_model, base_model="/m")).base_model == "/m"
+    assert default_config(WorkspaceSettings(training_config=without_model, base_model="/m")).base_model == "/m"
     # a saved config this version cannot read is ignored, not half-applied
-    broken = training_defaults(WorkspaceSettings(training_config={"beta": 0.3, "no_such_setting": 1}))
+    broken = default_config(WorkspaceSettings(training_config={"beta": 0.3, "no_such_setting": 1}))
     assert broken.beta == TrainingConfig().beta
 
 

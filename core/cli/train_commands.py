@@ -24,8 +24,8 @@ from core.operations.wording import format_duration
 def register(subparsers) -> None:
     train = subparsers.add_parser("train", help="train a LoRA adapter with DPO on the workspace's labelled pairs",
                                   description="Train a LoRA adapter with DPO. Settings: the workspace's saved "
-                                              "training settings (core.operations.training.training_defaults: "
-                                              "its base_model setting wins), then --config, then --set. "
+                                              "training settings (its base_model setting wins; "
+                                              "core.operations.training.default_training_config), then --config, then --set. "
                                               "Ctrl+C stops the run cleanly; it can be resumed.")
     train.add_argument("workspace", help="workspace folder or database URL")
     _add_runs_dir(train)
@@ -202,10 +202,19 @@ def run_train(args: argparse.Namespace) -> int:
                 return 2
         printer = ProgressPrinter(quiet=args.quiet)
         session = TrainingSession(ws, on_event=printer.on_event)
-        if config is not None:
-            session.start(config)
-        else:
+        if config is None:
             session.start(resume_run_id=args.resume)
+        else:
+            # The same launch checks as the Train tab's Start: the model folder, the labelled pairs.
+            session.start(values=config.to_dict())
+            problems = session.check()
+            if problems:
+                from core.operations.launch_checks import DATA_KEY
+
+                for key, message in problems.items():
+                    print(f"error: {message}" if key == DATA_KEY else f"error: setting '{key}': {message}",
+                          file=sys.stderr)
+                return 2
         try:
             with _ctrl_c_stops(session):
                 outcome = session.run()

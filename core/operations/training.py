@@ -31,47 +31,26 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from core.engine.bundled_models import DEMO_MODEL, demo_model_dir
 from core.engine.training_config import TrainingConfig
 from core.engine.training_control import (Phase, PhaseChanged, RunFinished, RunInfo, RunStarted, StepMetrics,
                                           TrainingControl, TrainingEvent, TrainingObserver, MetricSplit)
+from core.operations.launch_checks import default_config, launch_problems
 from core.operations.training_progress import ProgressClock, ProgressSnapshot
 from storage.models import RunStatus
-from storage.settings import WorkspaceSettings, read_settings
+from storage.settings import read_settings
 from storage.workspace import Workspace
 
 
 # -- the settings a new run starts from ---------------------------------------------------------
-def training_defaults(settings: WorkspaceSettings, demo_model_available: bool = True) -> TrainingConfig:
-    """The settings a new run starts from, the one rule the Train tab and ``main.py train`` share:
-
-    1. the workspace's saved ``training_config`` (a demo workspace ships one), else the built-in
-       defaults (also when the saved one no longer parses: it was written by another version);
-    2. the base model: the workspace's ``base_model`` setting when set — it is the setting whose
-       one job is to name the model new runs start from, and the model ``demo-eval`` compares
-       against, so changing it must take effect even if the saved config names another — else
-       the saved config's own ``base_model``, else the bundled demo model when it ships.
-    """
-    config = TrainingConfig()
-    if settings.training_config:
-        try:
-            config = TrainingConfig.from_dict(settings.training_config, source="workspace setting 'training_config'")
-        except ValueError:
-            config = TrainingConfig()
-    if settings.base_model:
-        config.base_model = settings.base_model
-    if not config.base_model and demo_model_available:
-        config.base_model = DEMO_MODEL
-    return config
-
-
 def default_training_config(ws: Workspace) -> TrainingConfig:
-    """``training_defaults`` of the workspace's stored settings (reads the database)."""
-    try:
-        demo_available = (demo_model_dir() / "config.json").is_file()
-    except ValueError:
-        demo_available = False
-    return training_defaults(read_settings(ws), demo_available)
+    """The settings a new run starts from, for ``main.py train`` and the Train tab alike
+    (``launch_checks.default_config`` of the workspace's stored settings; reads the database):
+    the saved ``training_config`` (else the built-in defaults, also when the saved one no longer
+    parses), and for the base model the workspace's ``base_model`` setting when set — the setting
+    whose one job is to name the model new runs start from, and the model ``demo-eval`` compares
+    against, so changing it takes effect even if the saved config names another — else the saved
+    config's own, else the bundled demo model when it ships."""
+    return default_config(read_settings(ws))
 
 
 # -- one run --------------------------------------------------------------------------------------
@@ -201,8 +180,6 @@ class TrainingSession:
         """The launch checks of a ``start(values=...)`` request; {} when the run may go on (its
         config is then fixed), else the problems (the session is idle again and has reported
         ``LaunchRefused``). Reads the database: not on the UI thread."""
-        from core.operations.launch_checks import launch_problems
-
         with self._lock:
             if self._state not in (SessionState.STARTING, SessionState.STOPPING) or self._request is None:
                 raise SessionError("check() needs start() first")
