@@ -97,6 +97,8 @@ def main(workspace_dir: str, model_dir: str, result_path: str) -> int:
     view.setFocus()
     keys = (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4, Qt.Key.Key_S)
     for i in range(200):
+        # An annotator answers the pair they see: wait (briefly) for one to be on screen.
+        wait_until(lambda: view.current is not None, 30, f"a pair on screen before key {i}")
         if i % 9 == 4:
             QTest.keyClick(view, Qt.Key.Key_N)
             QTest.keyClicks(view.note, f"note {i}")

@@ -11,7 +11,20 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 from pathlib import Path
+
+# transformers resolves its lazy modules on first attribute access, and that is not
+# thread-safe: a training run loading its tokenizer while this preload was still importing
+# transformers raised "ImportError: cannot import name 'AutoTokenizer'". Every first import
+# of the training libraries, and every model or tokenizer load (which imports an
+# architecture's modules lazily), holds this one lock.
+_LIBRARY_LOCK = threading.RLock()
+
+
+def library_lock() -> threading.RLock:
+    """The lock around importing transformers/peft and loading models (see above)."""
+    return _LIBRARY_LOCK
 
 
 def preload_training_libraries(base_model: str = "", report=None) -> list[str]:
@@ -22,14 +35,15 @@ def preload_training_libraries(base_model: str = "", report=None) -> list[str]:
     if model_type:
         names.append(f"transformers.models.{model_type.replace('-', '_')}.modeling_{model_type.replace('-', '_')}")
     done = []
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - an unknown architecture is the loader's to report, not ours
-            continue
-        done.append(name)
-    if model_type and _wrap_miniature(model_type):
-        done.append(f"LoRA on a miniature {model_type}")
+    with _LIBRARY_LOCK:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - an unknown architecture is the loader's to report, not ours
+                continue
+            done.append(name)
+        if model_type and _wrap_miniature(model_type):
+            done.append(f"LoRA on a miniature {model_type}")
     return done
 
 

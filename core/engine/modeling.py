@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from core.engine.library_preload import library_lock
 from core.engine.model_location import WEIGHT_SUFFIXES, load_location
 from core.engine.training_config import TrainingConfig
 
@@ -136,12 +137,13 @@ def resolve_model_path(name_or_path: str) -> tuple[str, bool]:
 
 
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
-
     location, _ = resolve_model_path(name_or_path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code,
-                                                  local_files_only=True)
+        with library_lock():
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code,
+                                                      local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load the tokenizer of {name_or_path!r}: {exc}") from exc
     if tokenizer.eos_token is None:
@@ -154,13 +156,14 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
 
 def load_base_model(name_or_path: str, device: torch.device, dtype: torch.dtype,
                     trust_remote_code: bool = False):
-    from transformers import AutoModelForCausalLM
-
     location, _ = resolve_model_path(name_or_path)
     try:
-        # from_pretrained prefers model.safetensors when both formats are present.
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, trust_remote_code=trust_remote_code,
-                                                     local_files_only=True)
+        with library_lock():
+            from transformers import AutoModelForCausalLM
+
+            # from_pretrained prefers model.safetensors when both formats are present.
+            model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, trust_remote_code=trust_remote_code,
+                                                         local_files_only=True)
     except (OSError, ValueError) as exc:
         hint = "" if Path(name_or_path).exists() else (
             " (not a local folder, and not in the local Hugging Face cache; nothing is downloaded)")
@@ -190,7 +193,8 @@ def quiet_peft_wrap():
 def attach_lora(model, config: TrainingConfig):
     """Wrap ``model`` in a peft LoRA adapter named "default". The adapter's B matrices start at
     zero, so at step 0 the policy equals the reference exactly."""
-    from peft import LoraConfig, get_peft_model
+    with library_lock():
+        from peft import LoraConfig, get_peft_model
 
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=config.target_modules(), bias="none", task_type="CAUSAL_LM")
@@ -233,7 +237,8 @@ def load_for_training(config: TrainingConfig) -> LoadedModel:
 def load_with_adapter(base_model: str, adapter_dir: str | Path, device: str = "auto", dtype: str = "auto",
                       trust_remote_code: bool = False) -> LoadedModel:
     """Base + a saved adapter (for evaluation, generation, export)."""
-    from peft import PeftModel
+    with library_lock():
+        from peft import PeftModel
 
     torch_device = select_device(device)
     torch_dtype = select_dtype(torch_device, dtype)

@@ -24,7 +24,6 @@ from gui.common.workers import Worker, start_worker
 from storage.training_set import build_training_set
 from storage.workspace import Workspace
 
-IMPORT_RETRIES = 6
 MEMORY_MAX_AGE_S = 30.0     # free memory changes slowly; asking on every keystroke would be waste
 
 
@@ -42,17 +41,9 @@ def _data_job(workspace: Workspace, config: TrainingConfig) -> tuple[DataPreview
 
 
 def _token_job(config: TrainingConfig, examples: list, report=None) -> TokenPreview:
-    # transformers builds its modules lazily, and not thread-safely: while the Train tab's
-    # preload worker is importing it, ``from transformers import AutoTokenizer`` here can find
-    # the module half-made and raise ImportError. The other thread finishes it; ask again.
-    for attempt in range(IMPORT_RETRIES):
-        try:
-            return token_preview(config, examples)
-        except ImportError:
-            if attempt == IMPORT_RETRIES - 1:
-                raise
-            time.sleep(0.5)
-    raise AssertionError("unreachable")
+    # Loading the tokenizer takes the engine's library lock (core.engine.library_preload), so it
+    # waits for the Train tab's preload instead of meeting transformers half-imported.
+    return token_preview(config, examples)
 
 
 def _memory_job(device: str, report=None) -> DeviceMemory:
