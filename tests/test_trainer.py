@@ -200,10 +200,28 @@ def test_pause_and_resume(workspace, model_dir) -> None:
     assert isinstance(recorder.events[-1], RunFinished) and recorder.events[-1].status == RunStatus.COMPLETED
 
 
-def test_non_finite_loss_stops_with_a_clear_message(workspace, model_dir) -> None:
+def test_non_finite_loss_stops_with_a_clear_message(workspace, model_dir, monkeypatch) -> None:
     fill_workspace(workspace, 16)
     recorder = Recorder()
-    bad = config(model_dir, learning_rate=1e30, max_grad_norm=0.0, checkpoint_interval=1, eval_interval=0,
+
+    class Diverging(torch.optim.AdamW):
+        """Training that blows up at its third update (settings can no longer ask for a
+        learning rate absurd enough to do it: the config refuses one above 1)."""
+
+        updates = 0
+
+        def step(self, closure=None):
+            result = super().step(closure)
+            Diverging.updates += 1
+            if Diverging.updates >= 3:
+                with torch.no_grad():
+                    for group in self.param_groups:
+                        for param in group["params"]:
+                            param.fill_(1e30)
+            return result
+
+    monkeypatch.setattr(torch.optim, "AdamW", Diverging)
+    bad = config(model_dir, learning_rate=1.0, max_grad_norm=0.0, checkpoint_interval=1, eval_interval=0,
                  max_steps=6)
     with pytest.raises(TrainingFailed, match=r"became (nan|inf).* at step \d: stopped without applying") as failure:
         train(workspace, bad, recorder)
