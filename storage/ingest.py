@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from storage.content_keys import (Text, canonical_json, completion_text, find_response, match_prompts,
                                   prompt_alternatives, prompt_hash, render_messages, response_alternatives,
                                   response_hash, stored_responses)
-from storage.models import Choice, Pair, Prompt, Response, ResponseOrigin, Verdict, utcnow
+from storage.models import Annotator, Choice, Pair, Prompt, Response, ResponseOrigin, Verdict, utcnow
 from storage.settings import settings_in
 from storage.splits import display_swapped_for, split_for
 from storage.verdicts import get_or_create_annotator, refresh_judged_counts
@@ -147,9 +147,10 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
     with _transaction(ws, session) as session:
         eval_fraction = settings_in(session).eval_fraction
         now = utcnow()
-        pseudo_id = None
-        if any(r.chosen is not None for r in records):
-            pseudo_id = get_or_create_annotator(session, labelled_by or source, is_pseudo=True)
+        # The pseudo-annotator is looked up now, created only if a label of the file is new.
+        pseudo_name = (labelled_by or source).strip()
+        labelled = any(r.chosen is not None for r in records)
+        pseudo_id = session.scalar(select(Annotator.id).where(Annotator.name == pseudo_name)) if labelled else None
 
         # -- prompts: incoming key -> the key of the prompt it is (stored, or new here) ------
         incoming: dict[str, Text] = {}
@@ -268,7 +269,7 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
         # -- verdicts of the pseudo-annotator -------------------------------------------
         already_judged: set[int] = set()
         standing: set[tuple[int, Choice]] = set()
-        if pseudo_id is not None:
+        if labelled:
             old_pair_ids = [pair_ids[pk] for pk in candidate_keys if pk not in new_pairs]
             already_judged, standing = _held_labels(session, pseudo_id, old_pair_ids)
         new_verdicts: list[dict] = []
@@ -294,7 +295,9 @@ def import_records(ws: Workspace, records: Iterable[ImportRecord], source: str,
             if not added_something:
                 summary.duplicates += 1
         if new_verdicts:
-            session.execute(Verdict.__table__.insert(), new_verdicts)
+            if pseudo_id is None:
+                pseudo_id = get_or_create_annotator(session, pseudo_name, is_pseudo=True)
+            session.execute(Verdict.__table__.insert(), [dict(v, annotator_id=pseudo_id) for v in new_verdicts])
         summary.verdicts_added = len(new_verdicts)
         refresh_judged_counts(session, relabelled_old)
         _report(progress, total, total)
@@ -323,7 +326,7 @@ def _checked(records: list[ImportRecord], source: str) -> list[tuple[ImportRecor
     return hashed
 
 
-def _held_labels(session: Session, pseudo_id: int, pair_ids: list[int]) -> tuple[set[int], set[tuple[int, Choice]]]:
+def _held_labels(session: Session, pseudo_id: int | None, pair_ids: list[int]) -> tuple[set[int], set[tuple[int, Choice]]]:
     """(pairs the pseudo-annotator already judged, (pair, choice) of every current verdict) among ``pair_ids``."""
     judged: set[int] = set()
     newest: dict[tuple[int, int], tuple[int, Choice]] = {}

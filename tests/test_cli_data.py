@@ -143,3 +143,38 @@ def test_real_entry_point_exits_2_without_loading_torch(tmp_path: Path) -> None:
     help_text = subprocess.run([sys.executable, "main.py", "export", "--help"], cwd=ROOT, capture_output=True,
                                text=True, env=env, timeout=120).stdout
     assert "--split" in help_text and "TRL's DPOTrainer" in help_text
+
+
+def test_skip_bad_rows_imports_the_rest_and_says_where_the_report_is(tmp_path: Path, capsys) -> None:
+    bad = write_jsonl(tmp_path / "bad.jsonl", ROWS[:3] + [{"prompt": "p", "chosen": "x"}] + ROWS[3:6])
+    assert main.main(["import", str(tmp_path / "ws"), str(bad)]) == 2   # all or nothing by default
+    capsys.readouterr()
+    assert main.main(["import", str(tmp_path / "ws"), str(bad), "--skip-bad-rows"]) == 0
+    out = capsys.readouterr().out
+    assert "bad.jsonl: 6 standard rows in JSONL (detected)" in out and "added 6 pairs" in out
+    report = next((tmp_path / "ws" / "exports").glob("bad-bad-rows-*.txt"))
+    assert f"left out 1 bad row, listed in {report}" in out
+    assert report.read_text(encoding="utf-8").splitlines()[1:] == [f"{bad}:4:rejected: missing"]
+
+
+def test_unknown_shape_exits_2_naming_the_nearest_shape(tmp_path: Path, capsys) -> None:
+    data = write_jsonl(tmp_path / "qa.jsonl", [{"question": "q", "answer": "a"}])
+    assert main.main(["import", str(tmp_path / "ws"), str(data)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{data}:1: cannot tell the format from fields ['answer', 'question']: the nearest shape is")
+    assert "try --format" in err and "\n" not in err
+
+
+def test_export_openai_and_parquet_and_reimport_adds_nothing(judged_ws: Path, tmp_path: Path, capsys) -> None:
+    import pyarrow.parquet as pq
+
+    openai, parquet = tmp_path / "openai.jsonl", tmp_path / "set.parquet"
+    assert main.main(["export", str(judged_ws), str(openai), "--format", "openai"]) == 0
+    assert set(read_jsonl(openai)[0]) == {"input", "preferred_output", "non_preferred_output"}
+    assert main.main(["export", str(judged_ws), str(parquet), "--format", "conversational"]) == 0
+    assert pq.read_table(parquet).num_rows == 37
+    for path in (openai, parquet):
+        assert main.main(["import", str(judged_ws), str(path)]) == 0
+        assert "added 0 pairs (0 prompts, 0 responses, 0 verdicts); skipped 37 duplicate rows" in capsys.readouterr().out
+    assert main.main(["export", str(judged_ws), str(tmp_path / "o.parquet"), "--format", "openai"]) == 2
+    assert "OpenAI preference files are JSONL" in capsys.readouterr().err

@@ -127,3 +127,70 @@ def test_a_successful_import_reports_its_changes(qtbot, workspace, tmp_path):
     run_import(qtbot, dialog, path=write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Q", "chosen": "a", "rejected": "b"}]))
     assert len(changes) == 1 and changes[0].pairs and changes[0].verdicts
     assert "(1 train)" in dialog.status.text() or "(1 eval)" in dialog.status.text()
+
+
+def test_skip_bad_rows_checkbox_imports_the_good_rows_and_names_the_report(qtbot, workspace, tmp_path):
+    rows = [{"prompt": "Q1?", "chosen": "good", "rejected": "bad"}, {"prompt": "Q2?", "chosen": "good"},
+            {"prompt": "Q3?", "chosen": "good", "rejected": "bad"}]
+    path = write_jsonl(tmp_path / "broken.jsonl", rows)
+    dialog = ImportDialog(workspace)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.skip_bad_rows.isChecked()            # all or nothing by default
+    qtbot.mouseClick(dialog.skip_bad_rows, Qt.MouseButton.LeftButton)
+    assert dialog.skip_bad_rows.isChecked()
+    outcome = run_import(qtbot, dialog, path=path)
+    assert outcome.ok and outcome.pairs_added == 2 and outcome.report.skipped_rows == 1
+    report = outcome.report.bad_rows_report
+    assert report.startswith(str(workspace.exports_dir)) and f"Left out 1 bad row, listed in {report}" in \
+        dialog.status.text()
+    assert count(workspace, Pair) == 2
+    dialog.grab().save(str(tmp_path / "import-dialog-skip.png"))
+
+
+def test_a_bad_item_of_a_json_array_is_named_with_its_line(qtbot, workspace, tmp_path):
+    path = tmp_path / "array.json"
+    path.write_text(json.dumps([{"prompt": "a", "chosen": "x", "rejected": "y"}, {"prompt": "b", "chosen": "x"}]))
+    dialog = ImportDialog(workspace)
+    qtbot.addWidget(dialog)
+    outcome = run_import(qtbot, dialog, path=str(path))
+    assert not outcome.ok and outcome.where == "item 2 (line 1)"
+    assert dialog.error_where.text() == "Item 2 (line 1), field 'rejected': missing"
+
+
+def test_a_datasets_folder_imports_from_the_dialog(qtbot, workspace, tmp_path):
+    from datasets import Dataset
+
+    Dataset.from_list([{"prompt": f"Q{i}", "chosen": "a", "rejected": "b"} for i in range(3)]).save_to_disk(
+        str(tmp_path / "saved"))
+    dialog = ImportDialog(workspace)
+    qtbot.addWidget(dialog)
+    outcome = run_import(qtbot, dialog, path=str(tmp_path / "saved"))
+    assert outcome.ok and outcome.pairs_added == 3 and "a datasets folder" in outcome.report.description
+
+
+def test_export_dialog_keeps_file_type_and_format_consistent_and_writes_parquet(qtbot, workspace, tmp_path):
+    import pyarrow.parquet as pq
+
+    from gui.data.export_dialog import ExportDialog
+
+    write = write_jsonl(tmp_path / "p.jsonl", [{"prompt": f"Q{i}", "chosen": "a", "rejected": "b"} for i in range(3)])
+    dialog = ImportDialog(workspace)
+    qtbot.addWidget(dialog)
+    run_import(qtbot, dialog, path=write)
+    export = ExportDialog(workspace, str(tmp_path))
+    qtbot.addWidget(export)
+    export.show()
+    export.file_type.setCurrentIndex(export.file_type.findData(".parquet"))
+    assert export.path.text().endswith("preferences.parquet")
+    export.format.setCurrentIndex(export.format.findData("openai"))     # OpenAI files are JSONL
+    assert export.file_type.currentData() == ".jsonl" and export.path.text().endswith("preferences.jsonl")
+    export.format.setCurrentIndex(export.format.findData("conversational"))
+    export.file_type.setCurrentIndex(export.file_type.findData(".parquet"))
+    with qtbot.waitSignal(export.export_ended, timeout=60_000) as blocker:
+        export.start_export()
+    qtbot.waitUntil(lambda: not running_workers(), timeout=5_000)
+    assert blocker.args[0].written == 3
+    table = pq.read_table(tmp_path / "preferences.parquet").to_pylist()
+    assert table[0]["prompt"] == [{"role": "user", "content": table[0]["prompt"][0]["content"]}]
+    export.grab().save(str(tmp_path / "export-dialog.png"))

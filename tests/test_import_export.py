@@ -124,3 +124,66 @@ def test_export_is_written_whole_or_not_at_all(filled: Workspace, tmp_path: Path
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")]  # no temporary left behind
     with pytest.raises(ValueError, match="unknown export format 'kto'"):
         write_preference_file(out, examples, "kto")
+
+
+EXPORTS = [("trl", "jsonl"), ("conversational", "jsonl"), ("openai", "jsonl"), ("trl", "parquet"),
+           ("conversational", "parquet")]
+
+
+@pytest.mark.parametrize("fmt, suffix", EXPORTS)
+def test_every_export_reimported_into_its_own_workspace_adds_nothing(filled: Workspace, tmp_path: Path, fmt: str,
+                                                                      suffix: str) -> None:
+    from core.operations.data import export_training_data, import_file as import_operation, workspace_stats
+
+    before = workspace_stats(filled).to_dict()
+    out = tmp_path / f"mine.{suffix}"
+    assert export_training_data(filled, out, fmt).written == 42
+    report = import_operation(filled, out)
+    assert (report.prompts_added, report.responses_added, report.pairs_added, report.verdicts_added) == (0, 0, 0, 0)
+    assert report.duplicates == 42
+    after = workspace_stats(filled).to_dict()
+    assert after == before   # no new pseudo-annotator either
+    # Renamed, the same file is still nothing new: the labels are known by pair and choice, not by file name.
+    renamed = out.rename(tmp_path / f"renamed.{suffix}")
+    assert import_operation(filled, renamed).verdicts_added == 0
+
+
+@pytest.mark.parametrize("fmt, suffix", EXPORTS)
+def test_every_export_round_trips_through_a_new_workspace(filled: Workspace, tmp_path: Path, fmt: str,
+                                                          suffix: str) -> None:
+    from core.operations.data import export_training_data, import_file as import_operation
+
+    first = tmp_path / f"first.{suffix}"
+    export_training_data(filled, first, fmt)
+    with Workspace.open(tmp_path / "copy") as copy:
+        update_settings(copy, eval_fraction=0.25)
+        report = import_operation(copy, first)
+        assert (report.pairs_added, report.verdicts_added) == (42, 42)
+        second = tmp_path / f"second.{suffix}"
+        export_training_data(copy, second, fmt)
+    if suffix == "jsonl":
+        assert second.read_text(encoding="utf-8") == first.read_text(encoding="utf-8")
+    else:
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(second).to_pylist() == pq.read_table(first).to_pylist()
+
+
+def test_parquet_export_loads_in_datasets_and_openai_rows_have_only_openais_fields(filled: Workspace,
+                                                                                     tmp_path: Path) -> None:
+    from datasets import Value, load_dataset
+
+    from core.operations.data import InputRefused, export_training_data
+
+    export_training_data(filled, tmp_path / "train.parquet", "trl")
+    dataset = load_dataset("parquet", data_files=str(tmp_path / "train.parquet"), split="train",
+                           cache_dir=str(tmp_path / "cache"))
+    assert dataset.num_rows == 42 and dataset.features["chosen"] == Value("string")
+    export_training_data(filled, tmp_path / "openai.jsonl", "openai")
+    rows = [json.loads(line) for line in (tmp_path / "openai.jsonl").read_text().splitlines()]
+    assert all(set(r) == {"input", "preferred_output", "non_preferred_output"} and set(r["input"]) == {"messages"}
+               for r in rows)
+    assert rows[0]["input"]["messages"][-1]["role"] == "user"
+    with pytest.raises(InputRefused, match="OpenAI preference files are JSONL"):
+        export_training_data(filled, tmp_path / "openai.parquet", "openai")
+    assert not (tmp_path / "openai.parquet").exists()

@@ -169,7 +169,7 @@ def run_import(args: argparse.Namespace) -> int:
           f"skipped {plural(report.duplicates, 'duplicate row', grouped=False)}"
           f"{f'; new pairs: {splits}' if splits else ''} [{report.seconds:.1f} s]")
     if report.skipped_rows:
-        print(f"left out {report.skipped_rows} bad rows, listed in {report.bad_rows_report}")
+        print(f"left out {plural(report.skipped_rows, 'bad row', grouped=False)}, listed in {report.bad_rows_report}")
     return 0
 
 

@@ -124,6 +124,7 @@ class ExportDialog(QDialog):
     def _on_finished(self, report: ExportReport) -> None:
         self.export_button.setEnabled(True)
         self.status.setText(describe_export(report))
+        self.adjustSize()
         self.export_ended.emit(report)
 
     def _on_failed(self, message: str) -> None:

@@ -72,13 +72,17 @@ class ImportOutcome:
     def summary_text(self) -> str:
         r = self.report
         splits = ", ".join(f"{r.pairs_by_split[s]:,} {s}" for s in ("train", "eval") if s in r.pairs_by_split)
-        return (f"Added {plural(r.pairs_added, 'pair')}{f' ({splits})' if splits else ''} and "
+        text = (f"Added {plural(r.pairs_added, 'pair')}{f' ({splits})' if splits else ''} and "
                 f"{plural(r.verdicts_added, 'label')} "
                 f"from {plural(r.rows, 'row')} ({r.description}); "
                 f"{plural(r.duplicates, 'row')} {'was' if r.duplicates == 1 else 'were'} already in the workspace.")
+        if r.skipped_rows:
+            text += f" Left out {plural(r.skipped_rows, 'bad row')}, listed in {r.bad_rows_report}"
+        return text
 
     def error_text(self) -> str:
-        where = f"Line {self.line}" if self.line else "The file"
+        place = self.where or (f"line {self.line}" if self.line else "")
+        where = place[:1].upper() + place[1:] if place else "The file"
         what = f", field '{self.field}'" if self.field else ""
         return f"{where}{what}: {self.message}"
 
@@ -246,6 +250,7 @@ class ImportDialog(QDialog):
         self.progress.setVisible(False)
         if outcome.ok:
             self.status.setText(outcome.summary_text())
+            self.adjustSize()   # room for the whole summary (the report's path may wrap)
             self.imported.emit(outcome)
             if outcome.changes:
                 self.changes_made.emit(outcome.changes)
