@@ -65,9 +65,10 @@ def postgres_databases():
 
 @pytest.fixture
 def fresh_postgres_url(postgres_databases: TestDatabases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A new database holding an empty workspace; its run artifacts go under tmp_path (also in
-    processes this test starts: the environment variable is inherited)."""
+    """A new database holding an empty workspace; its run artifacts and exports go under tmp_path
+    (also in processes this test starts: the environment variables are inherited)."""
     monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "server-runs"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))   # exports: never the user's own data folder
     name = postgres_databases.create()
     yield url_for(name)
     postgres_databases.drop(name)
