@@ -34,9 +34,10 @@ def label_many(root: str, name: str, overlap: int, results) -> None:
             queue = AnnotationQueue(ws, name, overlap=overlap)
             recorded, undone = [], 0
             while len(recorded) - undone < VERDICTS_EACH:
-                view = queue.next_pair()
-                if view is None:
+                claimed = queue.claim(1)   # served and reserved in one step, as the labelling session does
+                if not claimed:
                     break
+                view = claimed[0]
                 recorded.append(queue.record(view.pair_id, CHOICES[len(recorded) % len(CHOICES)], seconds_spent=0.1))
                 if len(recorded) % 25 == 0:
                     assert queue.undo_last() == view.pair_id
@@ -86,12 +87,6 @@ def test_processes_labelling_at_once_lose_nothing(workspace_location: str) -> No
 
 def test_with_overlap_1_racing_annotators_share_out_the_pairs(workspace_location: str, backend: str,
                                                               request: pytest.FixtureRequest) -> None:
-    if backend == "postgresql":
-        # next_pair only reads: PostgreSQL's readers run side by side, so racing annotators are
-        # served the same pair far more often than on SQLite and reach their quota before the
-        # queue runs dry. Pair reservations (AnnotationQueue.claim) make the serving atomic.
-        request.applymarker(pytest.mark.xfail(reason="served without a reservation (issue 11: claim)",
-                                              strict=False))
     root = workspace_location
     with Workspace.open(root) as ws:
         import_records(ws, [ImportRecord(f"prompt {i}", [f"a {i}", f"b {i}"]) for i in range(200)], "c")
