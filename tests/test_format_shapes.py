@@ -257,3 +257,28 @@ def test_skip_bad_rows_imports_the_good_ones_and_reports_the_bad(workspace, tmp_
     array.write_text(json.dumps([STANDARD[4], {"prompt": "p"}]))
     report = import_file(workspace, array, skip_bad_rows=True)
     assert Path(report.bad_rows_report).read_text().splitlines()[1] == f"{array}:1:chosen: missing (item 2)"
+
+
+def test_a_prompt_and_a_response_are_found_whether_they_come_as_text_or_as_chat(workspace, tmp_path: Path) -> None:
+    import_file(workspace, write_jsonl(tmp_path / "text.jsonl", STANDARD[:3]))
+    as_chat = [{"prompt": [turn("user", r["prompt"])], "chosen": [turn("assistant", r["chosen"])],
+                "rejected": [turn("assistant", r["rejected"])]} for r in STANDARD[:3]]
+    report = import_file(workspace, write_jsonl(tmp_path / "chat.jsonl", as_chat))
+    assert (report.prompts_added, report.responses_added, report.pairs_added, report.verdicts_added) == (0, 0, 0, 0)
+    # A chat prompt of several turns, then its text rendering (what the TRL export writes).
+    talk = [turn("system", "Be brief."), turn("user", "Hi"), turn("assistant", "Hello."), turn("user", "Weather?")]
+    import_file(workspace, write_jsonl(tmp_path / "talk.jsonl", [{"prompt": talk, "chosen": [turn("assistant", "Sunny.")],
+                                                                  "rejected": [turn("assistant", "Dunno.")]}]))
+    rendered = "System: Be brief.\n\nUser: Hi\n\nAssistant: Hello.\n\nUser: Weather?"
+    report = import_file(workspace, write_jsonl(tmp_path / "flat.jsonl", [{"prompt": rendered, "chosen": "Sunny.",
+                                                                           "rejected": "Dunno."}]))
+    assert (report.prompts_added, report.pairs_added, report.verdicts_added) == (0, 0, 0)
+    assert counts(workspace) == (4, 4, 4)
+
+
+def test_a_file_without_a_good_row_is_refused_even_when_skipping(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "junk.jsonl", [{"x": 1}, {"y": 2}])
+    with pytest.raises(InputRefused) as caught:
+        import_file(tmp_path / "ws", path, skip_bad_rows=True)
+    assert "no field of a known shape" in str(caught.value) and "no row of the file is good (2 bad)" in str(caught.value)
+    assert not (tmp_path / "ws").exists()

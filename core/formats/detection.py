@@ -81,10 +81,14 @@ def detect_format(row: Any, path: Path, place: Place | int) -> str:
         return "standard"
     shape = nearest_shape(keys)
     missing = [f for f in REQUIRED[shape] if f not in keys]
+    if len(missing) == len(REQUIRED[shape]):
+        nearest = f"no field of a known shape; the most common is {shape} ({SHAPE_LABELS[shape]})"
+    else:
+        lacks = f"lacks {', '.join(missing)}" if missing else "has its fields, but not of the types it needs"
+        nearest = f"the nearest shape is {shape} ({SHAPE_LABELS[shape]}), which {lacks}"
     raise FormatError(source, place.line, None,
-                      f"cannot tell the format from fields {sorted(keys)}: the nearest shape is {shape} "
-                      f"({SHAPE_LABELS[shape]}), which lacks {', '.join(missing) or 'none of its fields but wants other types'}; "
-                      f"try --format {shape} to check the rows against it, or rename the fields", **where)
+                      f"cannot tell the format from fields {sorted(keys)}: {nearest}; try --format {shape} "
+                      "to check the rows against it, or rename the fields", **where)
 
 
 def nearest_shape(keys: set[str]) -> str:
@@ -96,4 +100,5 @@ def nearest_shape(keys: set[str]) -> str:
         known = sum(1 for f in KNOWN.get(shape, ()) if f in lowered)
         return required + known, -len(REQUIRED[shape])
 
-    return max(REQUIRED, key=score)
+    best = max(REQUIRED, key=score)
+    return best if score(best)[0] else "standard"
