@@ -161,8 +161,13 @@ def test_unknown_shape_exits_2_naming_the_nearest_shape(tmp_path: Path, capsys) 
     data = write_jsonl(tmp_path / "qa.jsonl", [{"question": "q", "answer": "a"}])
     assert main.main(["import", str(tmp_path / "ws"), str(data)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"{data}:1: cannot tell the format from fields ['answer', 'question']: the nearest shape is")
-    assert "try --format" in err and "\n" not in err
+    assert err.startswith(f"{data}:1: cannot tell the format from fields ['answer', 'question']: no field of a "
+                          "known shape; the most common is standard")
+    assert "try --format standard" in err and "\n" not in err
+    near = write_jsonl(tmp_path / "near.jsonl", [{"prompt": "q", "answers": ["a", "b"]}])
+    assert main.main(["import", str(tmp_path / "ws"), str(near)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the nearest shape is candidates" in err and "lacks responses" in err and "try --format candidates" in err
 
 
 def test_export_openai_and_parquet_and_reimport_adds_nothing(judged_ws: Path, tmp_path: Path, capsys) -> None:

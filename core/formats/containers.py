@@ -50,6 +50,8 @@ def container_for(path: Path) -> str:
     try:
         return _SUFFIXES[path.suffix.lower()]
     except KeyError:
+        if not path.exists():
+            raise FormatError(path, 0, None, "no such file or folder") from None
         raise FormatError(path, 0, None, f"unknown file type {path.suffix or '(no suffix)'!r}; expected "
                           f"{', '.join(SUFFIXES)}, or a folder written by datasets' save_to_disk") from None
 
