@@ -7,6 +7,7 @@ serves those closest to their quota first (most judged, then oldest), so with ov
 team finishes pairs instead of spreading thin. A pair another annotator has reserved (a live
 lease, storage.reservations) is taken like a judged one: ``claim`` serves and reserves the
 next pairs in one atomic step, ``record`` ends the lease in the verdict's transaction.
+Claiming, recording and undoing need a role that labels (storage.members: a viewer is refused).
 
 Speed: ``Pair.judged_count`` is kept in step with the verdicts in the same transaction as
 every write, and the index ``(judged_count, id)`` lets ``next_pair`` read open pairs in order
@@ -26,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from storage.members import Action, check
 from storage.models import Choice, Pair, Prompt, Response, Verdict
 from storage.reservations import (db_now, holds_verdict, lease_seconds, open_among, others_live_leases,
                                   release_leases, renew_leases, reserve)
@@ -127,6 +129,7 @@ class AnnotationQueue:
         if n <= 0:
             return []
         with self.ws.writing() as session:
+            check(session, Action.LABEL, self.annotator_name)   # a viewer holds no pairs
             expiry = dt.timedelta(seconds=lease_seconds(session, lease_s))
             now = db_now(session)
             seen, taken = set(exclude), []
@@ -170,6 +173,7 @@ class AnnotationQueue:
         while it lives, and renewing it keeps it alive.
         """
         with self.ws.writing() as session:
+            check(session, Action.LABEL, self.annotator_name)
             verdict_id = _verdict_by_client_id(session, client_id, pair_id, self.annotator_id)
             if verdict_id is None:
                 try:
@@ -193,6 +197,7 @@ class AnnotationQueue:
         them in the same transaction (their verdict's place in the overlap passes to the lease
         without the pair ever looking free to others)."""
         with self.ws.writing() as session:
+            check(session, Action.LABEL, self.annotator_name)   # retract_last: only their own
             pair_id = retract_last(session, self.annotator_id, verdict_id)
             if pair_id is not None and reserve_again:
                 expiry = dt.timedelta(seconds=lease_seconds(session, lease_s))

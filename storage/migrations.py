@@ -8,14 +8,16 @@ cannot know what the newer tables mean.
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 from sqlalchemy import Connection, inspect, text
 
-from storage.models import Base
+from storage import pg_access
+from storage.models import Base, utcnow
 from storage.splits import display_swapped_for, split_for
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class SchemaTooNewError(RuntimeError):
@@ -81,8 +83,26 @@ def _v3_to_v4(conn: Connection) -> None:
     conn.execute(text("CREATE UNIQUE INDEX ux_verdicts_client_id ON verdicts (client_id)"))
 
 
+def _v4_to_v5(conn: Connection) -> None:
+    """v5: members have roles (storage.members). The ``owners`` setting becomes owner roles
+    (a named owner without a row yet gets one; the row stays only for their order); everyone else keeps no role, which
+    means what it meant before: anyone while no owner is named, an annotator once one is.
+    PostgreSQL: the row-level security policies (storage.pg_access)."""
+    conn.execute(text("ALTER TABLE annotators ADD COLUMN role VARCHAR(16)"))
+    conn.execute(text("ALTER TABLE annotators ADD COLUMN db_role VARCHAR(63)"))
+    conn.execute(text("CREATE UNIQUE INDEX ux_annotators_db_role ON annotators (db_role)"))
+    stored = conn.execute(text("SELECT value_json FROM settings WHERE key = 'owners'")).scalar()
+    for name in {str(n).strip() for n in (json.loads(stored) if stored else None) or ()} - {""}:
+        if conn.execute(text("SELECT id FROM annotators WHERE name = :n"), {"n": name}).first() is None:
+            conn.execute(text("INSERT INTO annotators (name, is_pseudo, created_at) VALUES (:n, :f, :at)"),
+                         {"n": name, "f": False, "at": utcnow()})
+        conn.execute(text("UPDATE annotators SET role = 'owner' WHERE name = :n"), {"n": name})
+    if conn.dialect.name == "postgresql":
+        pg_access.install_policies(conn)
+
+
 # MIGRATIONS[v] upgrades a version-v workspace to v+1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def current_version(conn: Connection) -> int | None:
@@ -102,6 +122,8 @@ def ensure_schema(conn: Connection, location: str) -> int:
         Base.metadata.create_all(conn)
         conn.execute(text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
         conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": SCHEMA_VERSION})
+        if conn.dialect.name == "postgresql":
+            pg_access.install_policies(conn)
         return SCHEMA_VERSION
     if found > SCHEMA_VERSION:
         raise SchemaTooNewError(
@@ -110,4 +132,6 @@ def ensure_schema(conn: Connection, location: str) -> int:
     for version in range(found, SCHEMA_VERSION):
         MIGRATIONS[version](conn)
         conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version + 1})
+    if found < SCHEMA_VERSION and conn.dialect.name == "postgresql" and pg_access.groups_exist(conn):
+        pg_access.grant_privileges(conn)   # the members' groups reach tables an upgrade added
     return found

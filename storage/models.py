@@ -53,6 +53,14 @@ class Choice(str, enum.Enum):
     SKIP = "skip"
 
 
+class MemberRole(str, enum.Enum):
+    """What a person may do in a workspace (storage.members holds the rules)."""
+
+    OWNER = "owner"            # everything: settings, disputes, members, data, runs
+    ANNOTATOR = "annotator"    # labels: their own verdicts and leases
+    VIEWER = "viewer"          # reads only
+
+
 class ResponseOrigin(str, enum.Enum):
     IMPORTED = "imported"
     GENERATED = "generated"
@@ -91,13 +99,22 @@ class Setting(Base):
 
 
 class Annotator(Base):
+    """A person who labels (a member of the team), or a pseudo-annotator."""
+
     __tablename__ = "annotators"
+    __table_args__ = (Index("ux_annotators_db_role", "db_role", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
     # A pseudo-annotator stands for an imported file's labels (provenance), not a person.
     is_pseudo: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    # The role given to this person (v5); NULL: none given, which counts as an owner while the
+    # workspace names no owner and as an annotator once it does (storage.members).
+    role: Mapped[Optional[MemberRole]] = mapped_column(_enum(MemberRole), nullable=True)
+    # PostgreSQL: the database role this person connects as (the row-level security policies
+    # find the member by ``current_user``); NULL on SQLite and for people without a login.
+    db_role: Mapped[Optional[str]] = mapped_column(String(63), nullable=True)
 
 
 class Prompt(Base):

@@ -5,6 +5,11 @@ the only place that names those keys. Read them with ``read_settings(ws)``, chan
 ``update_settings(ws, overlap=2)`` (one committed transaction; unknown fields and wrong
 types are refused with ``SettingsError`` naming the field).
 
+Only an owner changes them (``update_settings(ws, actor=NAME, …)``; storage.members says who
+is acting and raises ``RoleError``; on PostgreSQL the database refuses a non-owner too).
+Since schema v5 ``owners`` reads and writes the members' owner roles (storage.members); its
+row only keeps the order the owners were named in.
+
 ``SETTINGS_VERSION`` is stored beside them (key ``settings_version``) so a later version can
 convert old values; a workspace whose settings are newer than this code is read as far as the
 fields this code knows.
@@ -19,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.members import Action, check, owner_names, set_owners
 from storage.models import Setting
 from storage.splits import DEFAULT_EVAL_FRACTION
 from storage.workspace import Workspace
@@ -45,7 +51,7 @@ class WorkspaceSettings:
     training_presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Labelling guidelines (Markdown); None: the built-in guidelines.
     guidelines: str | None = None
-    #: Names allowed to resolve disputes; empty: anyone may.
+    #: The members with the owner role (storage.members); empty: none named, anyone may.
     owners: tuple[str, ...] = ()
     #: How long a pair on someone's screen stays reserved for them (team labelling).
     lease_minutes: float = DEFAULT_LEASE_MINUTES
@@ -74,6 +80,7 @@ class WorkspaceSettings:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(WorkspaceSettings))
+_STORED_FIELDS = tuple(name for name in FIELD_NAMES if name != "owners")   # owners: the members' roles
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -93,12 +100,15 @@ def read_settings(ws: Workspace) -> WorkspaceSettings:
 def settings_in(session: Session) -> WorkspaceSettings:
     """``read_settings`` inside the caller's transaction (for storage code that must read the
     settings and the rows they govern consistently)."""
-    stored = {row.key: row.value for row in session.scalars(select(Setting).where(Setting.key.in_(FIELD_NAMES)))}
-    return WorkspaceSettings(**{k: _coerce(k, v) for k, v in stored.items()})
+    stored = {row.key: row.value for row in session.scalars(select(Setting).where(Setting.key.in_(_STORED_FIELDS)))}
+    return WorkspaceSettings(owners=owner_names(session), **{k: _coerce(k, v) for k, v in stored.items()})
 
 
-def update_settings(ws: Workspace, **changes: Any) -> WorkspaceSettings:
-    """Change the named settings in one transaction; returns the settings as now stored."""
+def update_settings(ws: Workspace, actor: str | None = None, **changes: Any) -> WorkspaceSettings:
+    """Change the named settings in one transaction; returns the settings as now stored.
+
+    ``actor``: who asks (the name they label under; None: the workspace's holder, or on
+    PostgreSQL whoever this connection is): anyone but an owner is refused (``RoleError``)."""
     unknown = sorted(set(changes) - set(FIELD_NAMES))
     if unknown:
         raise SettingsError(f"unknown workspace setting {unknown[0]!r}; known: {', '.join(FIELD_NAMES)}")
@@ -108,6 +118,9 @@ def update_settings(ws: Workspace, **changes: Any) -> WorkspaceSettings:
         raise SettingsError(problems[0])
     stored_values = asdict(replace(WorkspaceSettings(), **changes))
     with ws.writing() as s:
+        check(s, Action.CHANGE_SETTINGS, actor)
+        if "owners" in changes:
+            set_owners(s, changes["owners"])
         for key in changes:
             value = stored_values[key]
             s.merge(Setting(key=key, value_json=json.dumps(list(value) if isinstance(value, tuple) else value)))

@@ -7,8 +7,9 @@ An owner's label and their resolution of the same pair are current side by side,
 owner who took part in a dispute and then settled it still counts as one side of it.
 The statistics themselves are in storage.agreement.
 
-Only an owner resolves a dispute: when the workspace names owners (setting ``owners``),
-``resolve`` refuses anyone else (``NotAnOwnerError``); with no owners named, anyone may.
+Only an owner resolves a dispute (storage.members): once the workspace names owners,
+``resolve`` refuses anyone else (``NotAnOwnerError``); with no owner named, anyone may. On
+PostgreSQL the database refuses a resolution from anyone but an owner's role as well.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from sqlalchemy import func, select
 
 from storage.agreement import (fleiss_kappa, krippendorff_alpha_nominal, pairwise_cohen_kappa,
                                percent_agreement)
+from storage.members import Role, RoleError, acting, owner_names
 from storage.models import Annotator, Choice, Verdict
-from storage.settings import settings_in
 from storage.verdicts import add_verdict, current_verdicts, get_or_create_annotator
 from storage.workspace import Workspace
 
 
-class NotAnOwnerError(PermissionError):
+class NotAnOwnerError(RoleError):
     """Someone who is not one of the workspace's owners tried to resolve a dispute."""
 
 
@@ -137,12 +138,13 @@ def may_resolve(owners: tuple[str, ...] | list[str], name: str | None) -> bool:
 def resolve(ws: Workspace, pair_id: int, owner_name: str, choice: Choice | str, note: str = "") -> int:
     """Record the owner's final say on a pair (overrides the merge policy); returns the verdict id.
 
-    Raises ``NotAnOwnerError`` when the workspace names owners and ``owner_name`` is not one.
+    Raises ``NotAnOwnerError`` when the workspace names owners and ``owner_name`` is not one
+    (on PostgreSQL: when this connection is a member's role that is not an owner's).
     """
     with ws.writing() as session:
-        owners = settings_in(session).owners
-        if not may_resolve(owners, owner_name):
+        actor = acting(session, owner_name)
+        if actor.role != Role.OWNER:
             raise NotAnOwnerError(f"{owner_name.strip()!r} cannot resolve pair {pair_id}: only the workspace's "
-                                  f"owners ({', '.join(owners)}) resolve disputes")
+                                  f"owners ({', '.join(owner_names(session))}) resolve disputes")
         owner_id = get_or_create_annotator(session, owner_name)
         return add_verdict(session, pair_id, owner_id, choice, note=note, is_resolution=True)

@@ -38,8 +38,8 @@ CONNECT_TIMEOUT_S = 10
 # Any constant: the key of the advisory lock under which a PostgreSQL schema is created or upgraded.
 _SCHEMA_LOCK_KEY = 0x44504F53
 
-__all__ = ["Workspace", "WorkspaceError", "MissingDriverError", "SchemaTooNewError", "default_workspace_dir",
-           "display_location"]
+__all__ = ["Workspace", "WorkspaceError", "MissingDriverError", "PermissionDeniedError", "SchemaTooNewError",
+           "default_workspace_dir", "display_location"]
 
 TEAM_EXTRA_HINT = ('a PostgreSQL workspace needs the "team" extra: pip install "dpo-studio[team]" '
                    '(in a checkout: pip install -e ".[team]")')
@@ -51,6 +51,14 @@ class WorkspaceError(RuntimeError):
 
 class MissingDriverError(WorkspaceError):
     """A postgresql:// workspace on an install without psycopg (the ``team`` extra)."""
+
+
+class PermissionDeniedError(WorkspaceError, PermissionError):
+    """The member's role does not allow this (storage.members), or the database refused it
+    (PostgreSQL: grants and row-level security, storage.pg_access); nothing was written."""
+
+
+_INSUFFICIENT_PRIVILEGE = "42501"   # SQLSTATE of a missing grant and of a row-level security refusal
 
 
 def default_workspace_dir() -> Path:
@@ -220,14 +228,32 @@ class Workspace:
     # -- sessions ----------------------------------------------------------------------
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One unit of work; commits on success, rolls back on error, always closes."""
-        with self._sessions() as session:
-            with session.begin():
-                yield session
+        """One unit of work; commits on success, rolls back on error, always closes. A database
+        refusal for want of privileges is raised as ``PermissionDeniedError``, in one line."""
+        try:
+            with self._sessions() as session:
+                with session.begin():
+                    yield session
+        except DBAPIError as exc:
+            self._raise_refusal(exc)
+            raise
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """Like ``session()`` but takes the write lock at BEGIN (SQLite ``BEGIN IMMEDIATE``)."""
-        with self._write_sessions() as session:
-            with session.begin():
-                yield session
+        try:
+            with self._write_sessions() as session:
+                with session.begin():
+                    yield session
+        except DBAPIError as exc:
+            self._raise_refusal(exc)
+            raise
+
+    def _raise_refusal(self, exc: DBAPIError) -> None:
+        if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+            return
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "permission denied"
+        user = self.engine.url.username or "this role"
+        raise PermissionDeniedError(scrub(
+            f"{self.display_location} refused it: {reason} (connected as the database role {user}; "
+            "an owner can give you another role: main.py team set-role)", self.location)) from None
