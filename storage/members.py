@@ -201,7 +201,8 @@ def add_member(ws: Workspace, name: str, role: Role | str, db_role: str | None =
             if taken is not None:
                 raise ValueError(f"the database role {db_role} already belongs to the member {taken!r}")
             conn = session.connection()
-            pg_access.ensure_groups(conn)
+            if not pg_access.groups_exist(conn):    # the first member: the groups and their grants
+                pg_access.ensure_groups(conn)
             if not pg_access.role_exists(conn, db_role):
                 password, created = pg_access.create_login(conn, db_role), True
             pg_access.put_in_group(conn, db_role, role)
