@@ -15,7 +15,9 @@ Then a 10 ms QTimer on the UI thread records the gaps between its ticks while:
    first optimizer step, then the run is stopped.
 
 Prints one JSON object: the longest gap and the 99th percentile of each window, the three worst
-gaps (seconds after the click, ms), how far the run got, and the machine's load average.
+gaps (seconds after the click, ms), how far the run got, and the machine's load average; and
+the same figures for ``--baseline`` seconds of the idle window measured first, which is what the
+machine's load alone costs (other processes on the 2 cores delay the UI thread too).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def main() -> int:
     parser.add_argument("--workspace", type=Path, default=None, help="reuse (or create) this workspace folder")
     parser.add_argument("--open-for", type=float, default=60.0, help="longest wait for the tab's background work")
     parser.add_argument("--after-start", type=float, default=20.0, help="seconds measured after Start")
+    parser.add_argument("--baseline", type=float, default=10.0,
+                        help="seconds of the idle window measured first (what the machine's load alone costs)")
     args = parser.parse_args()
 
     folder = args.workspace or Path(tempfile.mkdtemp(prefix="dpo-train-tab-")) / "ws"
@@ -89,6 +93,11 @@ def main() -> int:
 
     pump(2.0)
     pump(60, until=background_done)          # the Annotate tab's first pairs, counts
+    idle = StallMeter(10)
+    idle.start()
+    idle_started = time.perf_counter()
+    pump(args.baseline)
+    idle.stop()
 
     opening = StallMeter(10)
     opening.start()
@@ -118,6 +127,7 @@ def main() -> int:
 
     result = {
         "pairs": args.pairs,
+        "idle_window": {**figures(idle, idle_started), "seconds": args.baseline},
         "train_tab_first_open": {**figures(opening, open_clicked), "seconds": round(opened_in, 1)},
         "start_pressed": {**figures(starting, start_clicked), "seconds": args.after_start, "run": got_to},
         "load_average": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),

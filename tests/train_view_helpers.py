@@ -63,12 +63,5 @@ def make_train_view(qtbot):
 
 def settle(qtbot, view, timeout_ms: int = 90_000) -> None:
     """Wait until no run is going and every database job the view asked for has come back."""
-    try:
-        qtbot.waitUntil(lambda: not view.is_running(), timeout=timeout_ms)
-    except Exception:
-        session = view.session
-        thread = view._thread
-        print("STILL RUNNING", session and session.state, session and session.phase, view.phase,
-              view.worker, thread and thread.isRunning(), view._checking, view.last_status, len(view.series))
-        raise
+    qtbot.waitUntil(lambda: not view.is_running(), timeout=timeout_ms)
     assert view.db.wait_idle(30_000)

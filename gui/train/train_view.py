@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import time
 
-from PySide6.QtCore import QCoreApplication, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.engine.library_preload import preload_training_libraries
@@ -33,7 +33,7 @@ from gui.train.runs_panel import RunsPanel
 from gui.train.train_layout import TrainLayout
 from gui.train.training_form import TrainingForm
 from gui.train.training_plots import OVERLAY_NAMES, TrainingPlots
-from gui.train.training_worker import TrainingWorker
+from gui.train.training_worker import RunEnd, TrainingWorker
 from storage.models import RunStatus
 from storage.workspace import Workspace
 
@@ -51,7 +51,7 @@ class TrainView(TrainLayout):
         self.db = db
         self.session: TrainingSession | None = None
         self.worker: TrainingWorker | None = None
-        self._thread: QThread | None = None
+        self._run_end: RunEnd | None = None
         self._checking = False
         self.series = MetricSeries()
         self.overlays: list[MetricSeries] = []
@@ -113,7 +113,7 @@ class TrainView(TrainLayout):
 
     # -- state --------------------------------------------------------------------------------
     def is_running(self) -> bool:
-        """From Start (or Resume) until the run's thread has ended (or the launch was refused)."""
+        """From Start (or Resume) until the run's worker has returned (or the launch was refused)."""
         return self._checking or self.worker is not None
 
     @property
@@ -204,12 +204,9 @@ class TrainView(TrainLayout):
     def _start_worker(self, session: TrainingSession) -> None:
         worker = TrainingWorker(session)
         worker.event.connect(self._on_event)
-        worker.failed.connect(self._on_worker_failed)
+        self._run_end = RunEnd(self, worker, self._on_run_ended)
         self.worker = worker
-        thread = self._thread = start_worker(worker)
-        thread.finished.connect(lambda: self._on_thread_finished(thread))
-        if thread.isFinished():   # ended before the connection was made (an instant failure)
-            QTimer.singleShot(0, lambda: self._on_thread_finished(thread))
+        start_worker(worker)
         self._update_buttons()
 
     # -- controls ---------------------------------------------------------------------------------
@@ -306,19 +303,17 @@ class TrainView(TrainLayout):
         if event.status == RunStatus.FAILED:
             self.show_error(event.error or "the run failed")
 
-    def _on_worker_failed(self, message: str) -> None:
-        # The session reports a failed run as RunFinished; this is a failure around it.
-        if self.last_status is None:
-            self.last_status, self.last_error = RunStatus.FAILED, message
-            self.show_error(message)
-
-    def _on_thread_finished(self, thread: QThread) -> None:
-        # Both the signal and the fallback timer may report the same thread; only the first
-        # report of the current run's thread counts (a later one must not clear a new run).
-        if thread is not self._thread:
+    def _on_run_ended(self, run_end: "RunEnd", failure: str | None) -> None:
+        # Only the current run's end counts (a late report must never clear a newer run).
+        if run_end is not self._run_end:
             return
+        self._run_end = None
+        run_end.deleteLater()
+        if failure is not None and self.last_status is None:
+            # The session reports a failed run as RunFinished; this is a failure around it.
+            self.last_status, self.last_error = RunStatus.FAILED, failure
+            self.show_error(failure)
         self.worker = None
-        self._thread = None
         self.runs.refresh()
         if self.last_status is not None:
             self.changes_made.emit(Changes(runs=True))

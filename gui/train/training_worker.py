@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from typing import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QObject, Signal, Slot
 
 from core.operations.training import RunOutcome, TrainingSession
 from gui.common.workers import Worker
@@ -56,3 +57,25 @@ class TrainingWorker(Worker):
 
         super().__init__(train_run)
         session.subscribe(self.event.emit)
+
+
+class RunEnd(QObject):
+    """Hears one run's worker end, on the UI thread. It belongs to the view, so the worker's
+    queued ``finished``/``failed`` reach it even when the worker and its thread were deleted
+    first (a queued call to an object that is gone is dropped: that left a run "running")."""
+
+    def __init__(self, owner: QObject, worker: TrainingWorker,
+                 on_end: Callable[["RunEnd", str | None], None]):
+        """``on_end(self, failure)`` is called once, on the UI thread: failure None, or the message."""
+        super().__init__(owner)
+        self._on_end = on_end
+        worker.finished.connect(self._finished)
+        worker.failed.connect(self._failed)
+
+    @Slot(object)
+    def _finished(self, _outcome) -> None:
+        self._on_end(self, None)
+
+    @Slot(str)
+    def _failed(self, message: str) -> None:
+        self._on_end(self, message)
