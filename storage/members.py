@@ -28,7 +28,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import exists, literal_column, select, update
+from sqlalchemy import exists, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage import pg_access
@@ -100,13 +100,17 @@ def owner_names(session: Session) -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda name: (order.get(name, len(order)), name)))
 
 
+def _current_user():
+    return literal_column("current_user")
+
+
 def connected_member(session: Session) -> Member | None:
     """PostgreSQL: the member whose database role this connection is; None on SQLite and for
     a role that is no member's (an administrator)."""
     if session.get_bind().dialect.name != "postgresql":
         return None
     row = session.execute(select(Annotator.name, Annotator.role, Annotator.db_role)
-                          .where(Annotator.db_role == literal_column("current_user"))).first()
+                          .where(Annotator.db_role == _current_user())).first()
     if row is None:
         return None
     return Member(row.name, effective_role(row.role, True), row.role is not None, row.db_role)
@@ -114,18 +118,35 @@ def connected_member(session: Session) -> Member | None:
 
 def acting(session: Session, name: str | None) -> Actor:
     """Who is acting when a caller says ``name`` (see the module's docstring); raises
-    ``RoleError`` when a member's connection acts in someone else's name."""
+    ``RoleError`` when a member's connection acts in someone else's name.
+
+    One statement in the usual case (it runs before every verdict): the connection's member
+    and the named person's row, with whether any owner is named."""
     name = name.strip() if name else None
-    member = connected_member(session)
-    if member is not None:
-        if name is not None and name != member.name:
-            raise RoleError(f"connected as {member.name} (database role {member.db_role}): "
-                            f"cannot act as {name!r}")
-        return Actor(member.name, member.role, True)
+    server = session.get_bind().dialect.name == "postgresql"
+    wanted = []
+    if server:
+        wanted.append(Annotator.db_role == _current_user())
+    if name is not None:
+        wanted.append(Annotator.name == name)
+    rows = []
+    if wanted:
+        owner_named = exists().where(Annotator.role == Role.OWNER).correlate(None).label("owner_named")
+        rows = session.execute(select(Annotator.name, Annotator.role, Annotator.db_role,
+                                      (Annotator.db_role == _current_user() if server else literal_column("0"))
+                                      .label("connected"), owner_named)
+                               .where(or_(*wanted))).all()
+    mine = next((row for row in rows if row.connected), None)
+    if mine is not None:
+        if name is not None and name != mine.name:
+            raise RoleError(f"connected as {mine.name} (database role {mine.db_role}): cannot act as {name!r}")
+        return Actor(mine.name, effective_role(mine.role, True), True)
     if name is None:
         return Actor(None, Role.OWNER, False)
-    stored = session.scalar(select(Annotator.role).where(Annotator.name == name))
-    return Actor(name, effective_role(stored, _owner_named(session)), False)
+    named = next((row for row in rows if row.name == name), None)
+    if named is None:   # not yet a member: what they will be on their first verdict
+        return Actor(name, effective_role(None, _owner_named(session)), False)
+    return Actor(name, effective_role(named.role, bool(named.owner_named)), False)
 
 
 def check(session: Session, action: Action, name: str | None = None) -> Actor:
