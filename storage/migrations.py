@@ -14,14 +14,22 @@ from typing import Callable
 from sqlalchemy import Connection, inspect, text
 
 from storage import pg_access
+from storage.errors import WorkspaceError
 from storage.models import Base, utcnow
 from storage.splits import display_swapped_for, split_for
 
 SCHEMA_VERSION = 5
 
 
-class SchemaTooNewError(RuntimeError):
+class SchemaTooNewError(WorkspaceError):
     pass
+
+
+def too_new(location: str, found: int) -> SchemaTooNewError:
+    """The one refusal of a workspace written by a newer build (every command and the GUI show it)."""
+    return SchemaTooNewError(
+        f"{location} was written by a newer DPO Studio (schema version {found}; this build "
+        f"understands up to {SCHEMA_VERSION}). Update DPO Studio to open it; nothing was changed.")
 
 
 def _false(conn: Connection) -> str:
@@ -126,9 +134,7 @@ def ensure_schema(conn: Connection, location: str) -> int:
             pg_access.install_policies(conn)
         return SCHEMA_VERSION
     if found > SCHEMA_VERSION:
-        raise SchemaTooNewError(
-            f"{location} was written by a newer DPO Studio (schema version {found}; this build "
-            f"understands up to {SCHEMA_VERSION}). Update DPO Studio to open it; nothing was changed.")
+        raise too_new(location, found)
     for version in range(found, SCHEMA_VERSION):
         MIGRATIONS[version](conn)
         conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version + 1})

@@ -20,33 +20,31 @@ masks it.
 from __future__ import annotations
 
 import os
+import shlex
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import sqlite_store
+from storage.errors import WorkspaceDamaged, WorkspaceError, WorkspaceReadOnly
 from storage.locations import (LocationError, database_url, display_location, is_url, scrub, server_folder,
                                url_runs_dir, user_data_dir)
-from storage.migrations import SchemaTooNewError, ensure_schema
+from storage.migrations import SCHEMA_VERSION, SchemaTooNewError, ensure_schema
+from storage.sqlite_store import BUSY_TIMEOUT_S, DB_NAME, OpenedFile
 
-DB_NAME = "studio.db"
-BUSY_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10
 # Any constant: the key of the advisory lock under which a PostgreSQL schema is created or upgraded.
 _SCHEMA_LOCK_KEY = 0x44504F53
 
-__all__ = ["Workspace", "WorkspaceError", "MissingDriverError", "PermissionDeniedError", "SchemaTooNewError",
-           "default_workspace_dir", "display_location"]
+__all__ = ["Workspace", "WorkspaceError", "WorkspaceDamaged", "WorkspaceReadOnly", "MissingDriverError",
+           "PermissionDeniedError", "SchemaTooNewError", "default_workspace_dir", "display_location"]
 
 TEAM_EXTRA_HINT = ('a PostgreSQL workspace needs the "team" extra: pip install "dpo-studio[team]" '
                    '(in a checkout: pip install -e ".[team]")')
-
-
-class WorkspaceError(RuntimeError):
-    pass
 
 
 class MissingDriverError(WorkspaceError):
@@ -64,29 +62,6 @@ _INSUFFICIENT_PRIVILEGE = "42501"   # SQLSTATE of a missing grant and of a row-l
 def default_workspace_dir() -> Path:
     """The default workspace in the user's data folder (XDG / AppData / Application Support)."""
     return user_data_dir() / "default-workspace"
-
-
-def _sqlite_engine(db_path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": BUSY_TIMEOUT_S})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
-        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN is
-        # deferred and cannot be made IMMEDIATE).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; a commit survives a crash
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
-        immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
 
 
 def _postgres_engine(location: str) -> Engine:
@@ -108,11 +83,54 @@ def connection_problem(exc: BaseException, location: str) -> str:
     return scrub(f"cannot use the database {display_location(location)}: {reason}", location)
 
 
+def _open_folder(folder: Path, create: bool) -> tuple[Path, OpenedFile]:
+    """A workspace folder's database, checked (``storage.sqlite_store``), or a new one."""
+    root = folder.expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise WorkspaceError(f"{root} is a file, not a workspace folder.")
+    db_path = root / DB_NAME
+    if db_path.exists():
+        opened = sqlite_store.open_existing(root, db_path, str(root))
+        if opened.read_only_reason is None:
+            try:
+                _make_folders(root)
+            except WorkspaceError:
+                opened.engine.dispose()
+                raise
+        return root, opened
+    kept = {"runs", "exports"}
+    if (root / "backups").is_dir():
+        raise WorkspaceError(f"{root} holds backups but no {DB_NAME}; restore one: `python main.py restore "
+                             f"{shlex.quote(str(root))}` lists them")
+    if not create:
+        raise WorkspaceError(f"{root} is not a DPO Studio workspace (no {DB_NAME}).")
+    if root.exists() and any(p.name not in kept and not p.name.startswith(sqlite_store.NEW_PREFIX)
+                             for p in root.iterdir()):
+        raise WorkspaceError(
+            f"{root} is not empty and holds no {DB_NAME}; give a new or empty folder "
+            "to create a workspace.")
+    _make_folders(root)
+    try:
+        sqlite_store.create_new(db_path, str(root))
+    except OSError as exc:
+        raise WorkspaceError(f"cannot create {db_path}: {exc.strerror or exc}") from None
+    return root, OpenedFile(sqlite_store.sqlite_engine(db_path), None)
+
+
+def _make_folders(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "runs").mkdir(exist_ok=True)
+        (root / "exports").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot create workspace folder {root}: {exc.strerror}") from exc
+
+
 class Workspace:
     """Handle on one workspace. Cheap to share: it holds an engine, never a session."""
 
     def __init__(self, root: Path | None, engine: Engine, location: str, upgraded_from: int,
-                 runs_dir: str | os.PathLike | None = None):
+                 runs_dir: str | os.PathLike | None = None, read_only_reason: str | None = None):
         self.root = root
         self.engine = engine
         #: What opens it again: the folder, or the URL as given (which may hold a password:
@@ -121,6 +139,12 @@ class Workspace:
         #: The schema version found on disk before opening (equal to the current one if no upgrade ran).
         self.upgraded_from = upgraded_from
         self._runs_dir_choice = runs_dir
+        #: Why the workspace is open read-only ("studio.db is read-only", "its folder is
+        #: read-only"), or None: then every ``writing()`` raises ``WorkspaceReadOnly``.
+        self.read_only_reason = read_only_reason
+        #: The backup this open made (``storage.backups.Backup``), and why a due one could not be made.
+        self.backup = None
+        self.backup_problem: str | None = None
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(engine.execution_options(sqlite_immediate=True),
                                             expire_on_commit=False)
@@ -132,6 +156,23 @@ class Workspace:
     def display_location(self) -> str:
         """The location as it may be shown (a URL's password masked)."""
         return display_location(self.location)
+
+    @property
+    def read_only(self) -> bool:
+        """Browsing, stats and export work; labelling, import and training are refused."""
+        return self.read_only_reason is not None
+
+    @property
+    def read_only_message(self) -> str | None:
+        """The one line a refused write shows (None when the workspace can be written)."""
+        if self.read_only_reason is None:
+            return None
+        return sqlite_store.read_only_message(self.root, self.read_only_reason)
+
+    def require_writable(self) -> None:
+        """Raise ``WorkspaceReadOnly`` (one line, saying why) on a read-only workspace."""
+        if self.read_only_reason is not None:
+            raise WorkspaceReadOnly(self.read_only_message)
 
     @property
     def is_server(self) -> bool:
@@ -151,46 +192,36 @@ class Workspace:
         without psycopg) and ``SchemaTooNewError`` for a workspace written by a newer version.
         """
         location = os.fspath(location)
+        opened: OpenedFile | None = None
         if is_url(location):
             root = None
             engine = _postgres_engine(location)
         else:
-            root = Path(location).expanduser().resolve()
-            if root.exists() and not root.is_dir():
-                raise WorkspaceError(f"{root} is a file, not a workspace folder.")
-            db_path = root / DB_NAME
-            if not db_path.exists():
-                if not create:
-                    raise WorkspaceError(f"{root} is not a DPO Studio workspace (no {DB_NAME}).")
-                if root.exists() and any(p for p in root.iterdir() if p.name not in {"runs", "exports"}):
-                    raise WorkspaceError(
-                        f"{root} is not empty and holds no {DB_NAME}; give a new or empty folder "
-                        "to create a workspace.")
-            try:
-                root.mkdir(parents=True, exist_ok=True)
-                (root / "runs").mkdir(exist_ok=True)
-                (root / "exports").mkdir(exist_ok=True)
-            except OSError as exc:
-                raise WorkspaceError(f"cannot create workspace folder {root}: {exc.strerror}") from exc
-            engine = _sqlite_engine(db_path)
+            root, opened = _open_folder(Path(location), create)
+            engine = opened.engine
         shown = str(root) if root is not None else display_location(location)
+        found = SCHEMA_VERSION   # a read-only file was checked to be at this version
         try:
-            with engine.connect().execution_options(sqlite_immediate=True) as conn:
-                with conn.begin():
-                    if engine.dialect.name == "postgresql":
-                        # Two processes opening a new database at once: one creates the schema,
-                        # the other waits here and then finds it (PostgreSQL DDL is transactional).
-                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-                    found = ensure_schema(conn, shown)
+            if opened is None or opened.read_only_reason is None:
+                with engine.connect().execution_options(sqlite_immediate=True) as conn:
+                    with conn.begin():
+                        if engine.dialect.name == "postgresql":
+                            # Two processes opening a new database at once: one creates the schema,
+                            # the other waits here and then finds it (PostgreSQL DDL is transactional).
+                            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+                        found = ensure_schema(conn, shown)
         except SchemaTooNewError:
             engine.dispose()
             raise
         except DBAPIError as exc:
             engine.dispose()
-            if root is not None:
-                raise
-            raise WorkspaceError(connection_problem(exc, location)) from None
-        return cls(root, engine, str(root or location), found, runs_dir)
+            problem = sqlite_store.store_problem(exc, root) if root is not None else None
+            raise (problem or WorkspaceError(connection_problem(exc, shown))) from None
+        workspace = cls(root, engine, str(root or location), found, runs_dir,
+                        read_only_reason=opened.read_only_reason if opened else None)
+        if opened is not None:
+            workspace.backup, workspace.backup_problem = opened.backup, opened.backup_problem
+        return workspace
 
     def close(self) -> None:
         self.engine.dispose()
@@ -229,25 +260,35 @@ class Workspace:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One unit of work; commits on success, rolls back on error, always closes. A database
-        refusal for want of privileges is raised as ``PermissionDeniedError``, in one line."""
+        refusal for want of privileges is raised as ``PermissionDeniedError``, in one line; on
+        SQLite, damage met only now is ``WorkspaceDamaged`` and a refused write ``WorkspaceReadOnly``."""
         try:
             with self._sessions() as session:
                 with session.begin():
                     yield session
         except DBAPIError as exc:
             self._raise_refusal(exc)
+            self._raise_store_problem(exc)
             raise
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """Like ``session()`` but takes the write lock at BEGIN (SQLite ``BEGIN IMMEDIATE``)."""
+        """Like ``session()`` but takes the write lock at BEGIN (SQLite ``BEGIN IMMEDIATE``). On a
+        read-only workspace it raises ``WorkspaceReadOnly`` before touching anything."""
+        self.require_writable()
         try:
             with self._write_sessions() as session:
                 with session.begin():
                     yield session
         except DBAPIError as exc:
             self._raise_refusal(exc)
+            self._raise_store_problem(exc)
             raise
+
+    def _raise_store_problem(self, exc: DBAPIError) -> None:
+        problem = sqlite_store.store_problem(exc, self.root) if self.root is not None else None
+        if problem is not None:
+            raise problem from None
 
     def _raise_refusal(self, exc: DBAPIError) -> None:
         if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:

@@ -185,6 +185,10 @@ def run_train(args: argparse.Namespace) -> int:
     ws = _open(args)
     if ws is None:
         return 2
+    if ws.read_only:   # refused before a setting is read or a model loaded
+        ws.close()
+        print(f"error: {ws.read_only_message}", file=sys.stderr)
+        return 2
     with ws:
         from core.operations.runs import get_run, resume_refusal
 
