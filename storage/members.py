@@ -29,9 +29,11 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import exists, literal_column, or_, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from storage import pg_access
+from storage.locations import display_location
 from storage.models import Annotator, MemberRole, Setting, utcnow
 from storage.workspace import PermissionDeniedError, Workspace
 
@@ -191,6 +193,12 @@ def default_db_role(name: str) -> str:
     """A database role name for a member's name: lower case letters, digits and underscores."""
     stem = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_") or "member"
     return (stem if stem[0].isalpha() else f"m_{stem}")[:63]
+
+
+def member_location(location: str, db_role: str) -> str:
+    """The URL a member opens the workspace with: ``location`` as ``db_role``, no password, as shown."""
+    return display_location(make_url(location).set(username=db_role, password=None)
+                            .render_as_string(hide_password=True))
 
 
 def _member_row(session: Session, name: str):

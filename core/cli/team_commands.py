@@ -63,7 +63,7 @@ def _refusals():
 
 def run_team_add(args: argparse.Namespace) -> int:
     from core.cli.data_commands import _refused
-    from core.operations.members import add_member
+    from core.operations.members import add_member, member_location
     from storage.workspace import display_location
 
     try:
@@ -77,18 +77,10 @@ def run_team_add(args: argparse.Namespace) -> int:
         print(f"created the database role {member.db_role}; its one-time password (shown only now, stored "
               f"nowhere):\n  {added.password}")
         print(f"{member.name} connects with: python main.py --workspace "
-              f"{_member_url(args.workspace, member.db_role)}  (the password in PGPASSWORD or ~/.pgpass)")
+              f"{member_location(args.workspace, member.db_role)}  (the password in PGPASSWORD or ~/.pgpass)")
     elif member.db_role is not None:
         print(f"the database role {member.db_role} existed already: its password is unchanged")
     return 0
-
-
-def _member_url(location: str, db_role: str) -> str:
-    from storage.locations import display_location
-    from sqlalchemy.engine import make_url
-
-    url = make_url(location).set(username=db_role, password=None)
-    return display_location(url.render_as_string(hide_password=True))
 
 
 def run_team_list(args: argparse.Namespace) -> int:

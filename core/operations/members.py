@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from core.operations.changes import Changes
 from storage.members import ROLE_NAMES, AddedMember, Member, Role, RoleError, add_member as store_member
-from storage.members import list_members, me, set_role as store_role
+from storage.members import list_members, me, member_location, set_role as store_role
 from storage.workspace import Workspace
 
 __all__ = ["ROLE_NAMES", "Member", "MemberAdded", "Role", "RoleError", "members", "add_member", "set_role",
-           "connected_member", "roles_note"]
+           "connected_member", "roles_note", "member_location"]
 
 
 @dataclass(frozen=True)
