@@ -9,7 +9,9 @@ one-time password ``add_member`` hands back to be shown once (it is stored nowhe
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from core.operations.changes import Changes
 from storage.members import ROLE_NAMES, AddedMember, Member, Role, RoleError, add_member as store_member
@@ -26,19 +28,19 @@ class MemberAdded:
     changes: Changes
 
 
-def _opened(workspace: Workspace | str | os.PathLike) -> tuple[Workspace, bool]:
+@contextmanager
+def _workspace(workspace: Workspace | str | os.PathLike) -> Iterator[Workspace]:
+    """The workspace given, or the one at a location (opened here, closed after)."""
     if isinstance(workspace, Workspace):
-        return workspace, False
-    return Workspace.open(workspace, create=False), True
+        yield workspace
+        return
+    with Workspace.open(workspace, create=False) as ws:
+        yield ws
 
 
 def members(workspace: Workspace | str | os.PathLike) -> list[Member]:
-    ws, mine = _opened(workspace)
-    try:
+    with _workspace(workspace) as ws:
         return list_members(ws)
-    finally:
-        if mine:
-            ws.close()
 
 
 def connected_member(ws: Workspace) -> Member | None:
@@ -49,23 +51,15 @@ def connected_member(ws: Workspace) -> Member | None:
 
 def add_member(workspace: Workspace | str | os.PathLike, name: str, role: Role | str,
                db_role: str | None = None, actor: str | None = None) -> MemberAdded:
-    ws, mine = _opened(workspace)
-    try:
+    with _workspace(workspace) as ws:
         added = store_member(ws, name, role, db_role=db_role, actor=actor)
-    finally:
-        if mine:
-            ws.close()
     return MemberAdded(added, Changes(annotators=True))
 
 
 def set_role(workspace: Workspace | str | os.PathLike, name: str, role: Role | str,
              actor: str | None = None) -> tuple[Member, Changes]:
-    ws, mine = _opened(workspace)
-    try:
+    with _workspace(workspace) as ws:
         member = store_role(ws, name, role, actor=actor)
-    finally:
-        if mine:
-            ws.close()
     return member, Changes(annotators=True, settings=True)   # settings: the owners it reads
 
 
