@@ -6,7 +6,13 @@ to every view's constructor. Every ``Changes`` a view or an operation reports go
 view's ``on_changes`` (``forward_changes``), so a screen redraws what a write touched — never
 because it was shown. The Train tab is built the first time it is shown (importing the
 training view pulls in the engine, which the labelling screen never needs). Closing waits
-for the verdicts still being stored, then ends the database thread.
+for the verdicts still being stored (those kept in the offline outbox file stay there for the
+next start), hands back the reserved pairs, then ends the database thread.
+
+File ▸ Connect to team server… opens a PostgreSQL workspace in a new window, as File ▸ Open
+workspace does a folder. The status bar's right end says how the connection stands
+("offline — N verdicts waiting"); the title and status bar show the location with any
+password masked.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, Q
                                QVBoxLayout, QWidget)
 
 from core.operations.changes import Changes
+from core.operations.connection import ConnectionState
 from gui.annotate.annotate_view import AnnotateView
 from gui.common import settings as app_settings
 from gui.common import theme
 from gui.common.db_worker import DatabaseWorker
+from gui.common.read_only_banner import with_read_only_banner
 from gui.common.workers import running_workers, wait_for_all_workers
 from gui.pairs.pairs_browser import PairsBrowser
 from gui.team.team_panel import TeamPanel
@@ -76,10 +84,14 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.team, "Team")
         self.tabs.addTab(self.train_page, "Train")
         self.tabs.currentChanged.connect(self._on_tab)
-        self.setCentralWidget(self.tabs)
+        self.setCentralWidget(with_read_only_banner(self.tabs, workspace))
 
         self.workspace_label = QLabel(f"Workspace: {workspace.display_location}")
         self.annotator_label = QLabel("")
+        self.connection_label = QLabel("")
+        self.connection_label.setObjectName("stat")
+        self.connection_label.setVisible(False)
+        self.statusBar().addPermanentWidget(self.connection_label)
         self.statusBar().addPermanentWidget(self.annotator_label)
         self.statusBar().addWidget(self.workspace_label, 1)
         self._build_menus()
@@ -87,6 +99,9 @@ class MainWindow(QMainWindow):
         self.annotate.search_requested.connect(self.search_pairs)
         self.annotate.import_requested.connect(self.open_import)
         self.annotate.annotator_changed.connect(self._on_annotator)
+        self.annotate.connect_requested.connect(self.open_connect_dialog)
+        self.annotate.connection_changed.connect(self._show_connection)
+        self._show_connection(self.annotate.connection)
         if remembered:
             self.annotate.setFocus()
         else:
@@ -121,6 +136,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._add(file_menu, "&Open workspace…", self.choose_workspace, QKeySequence.StandardKey.Open)
+        self._add(file_menu, "&Connect to team server…", self.open_connect_dialog)
         file_menu.addSeparator()
         self._add(file_menu, "&Import…", self.open_import, "Ctrl+I")
         self._add(file_menu, "&Export training data…", self.open_export, "Ctrl+E")
@@ -231,6 +247,19 @@ class MainWindow(QMainWindow):
         except (WorkspaceError, SchemaTooNewError) as exc:
             QMessageBox.warning(self, "Cannot open the workspace", str(exc))
             return None
+        return self.show_workspace(workspace)
+
+    def open_connect_dialog(self):
+        """File ▸ Connect to team server…: the dialog opens the database off the UI thread."""
+        from gui.data.connect_dialog import ConnectDialog
+
+        dialog = ConnectDialog(self)
+        dialog.connected.connect(self.show_workspace)
+        dialog.open()
+        return dialog
+
+    def show_workspace(self, workspace: Workspace) -> "MainWindow":
+        """Show the opened ``workspace`` in a new window (which owns it) and close this one."""
         window = MainWindow(workspace, owns_workspace=True)
         _windows.append(window)
         window.show()
@@ -247,6 +276,13 @@ class MainWindow(QMainWindow):
                           f"Workspace: {self.workspace.display_location}")
 
     # -- wiring ------------------------------------------------------------------------
+    def _show_connection(self, state: ConnectionState) -> None:
+        """The status bar's connection line: shown on a team server, or while verdicts wait."""
+        self.connection_label.setText(state.describe())
+        self.connection_label.setToolTip(state.error)
+        self.connection_label.setVisible(self.workspace.is_server or not state.online or state.waiting > 0)
+        self.team.show_connection(state)
+
     def _on_annotator(self, name: str) -> None:
         self.annotator_label.setText(f"Annotator: {name}")
         self.pairs.set_annotator(name)
@@ -277,7 +313,9 @@ class MainWindow(QMainWindow):
         if confirm is not None and not confirm():
             event.ignore()
             return
-        if self.annotate.unsaved:
+        if self.annotate.unsaved and self.annotate.sender.offline and self.annotate.sender.all_kept:
+            pass   # offline: they are in the outbox file, stored at the next start
+        elif self.annotate.unsaved:
             self.statusBar().showMessage("Saving the last verdicts…")
             unsaved = self.annotate.flush(timeout_ms=15_000)
             if unsaved and not self.confirm_close_unsaved(unsaved):
@@ -298,6 +336,7 @@ class MainWindow(QMainWindow):
             if stop is not None and view is not self.annotate:
                 stop()
         self.db.close()
+        self.annotate.sender.close_outbox()
         if self.owns_workspace:
             self.workspace.close()
         if self in _windows:

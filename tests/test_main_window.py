@@ -85,7 +85,7 @@ def test_tabs_menus_and_lazy_train_tab(qtbot, workspace):
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus == ["File", "View", "Help"]
     file_items = [a.text().replace("&", "") for a in window.menuBar().actions()[0].menu().actions() if a.text()]
-    assert file_items == ["Open workspace…", "Import…", "Export training data…", "Export my verdicts as a bundle…",
+    assert file_items == ["Open workspace…", "Connect to team server…", "Import…", "Export training data…", "Export my verdicts as a bundle…",
                           "Merge a bundle…", "Quit"]
     assert window.train_view is None  # not built (nor the engine imported) until shown
     window.tabs.setCurrentWidget(window.train_page)

@@ -30,6 +30,10 @@ annotator. ``fetch_pairs`` claims what it fetches (after ending the leases of pa
 a stored verdict ends its lease, a stored undo keeps the pair reserved. ``take_renewal`` /
 ``renew_leases`` / ``renewed`` keep leases alive (a screen calls them from a timer); ``close`` /
 ``release_pairs`` hand the pairs back. A verdict's client id makes a resend harmless.
+
+The writes themselves (``Write``) and what keeps them on this computer while a team server
+cannot be reached (the outbox file) are ``core.operations.outbox``'s. A screen on a team server
+keeps ``held_ahead(ws)`` pairs reserved ahead, so labelling goes on through an outage.
 """
 
 from __future__ import annotations
@@ -38,58 +42,29 @@ import copy
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Callable
 
 from core.operations.changes import Changes
-from storage.annotation_queue import AnnotationQueue, PairView, new_client_id
+from core.operations.outbox import (CHOICE_WORDS, PermanentWriteError, Write, WriteKind, describe_error,
+                                    is_unreachable, resend_for_row)
+from storage.annotation_queue import AnnotationQueue, PairView
 from storage.annotator_session import MAX_GAP_S, SessionPace, pair_count
 from storage.models import Choice
 from storage.settings import read_settings
 from storage.workspace import Workspace
 
 PREFETCH = 8          # pairs kept ready behind the one on screen (a burst of keys never waits)
+# On a team server the screen keeps more pairs reserved ahead, so that labelling goes on through
+# an outage of the server (the offline outbox keeps the verdicts meanwhile).
+SERVER_PREFETCH = 40
+
+__all__ = ["LabellingSession", "QueueCounts", "FetchRequest", "UndoOutcome", "PREFETCH", "SERVER_PREFETCH",
+           "held_ahead", "Write", "WriteKind", "PermanentWriteError", "CHOICE_WORDS"]
 
 
-class WriteKind(Enum):
-    VERDICT = "verdict"
-    RETRACT = "retract"
-
-
-class PermanentWriteError(Exception):
-    """A write that can never succeed (its pair was deleted): dropped, not retried."""
-
-
-@dataclass(eq=False)
-class Write:
-    """One write of the sitting waiting to be stored: a verdict, or the retraction of one."""
-
-    kind: WriteKind
-    pair: PairView
-    choice: Choice | None = None
-    note: str = ""
-    seconds_spent: float = 0.0
-    retracts: "Write | None" = None     # RETRACT: the verdict write it takes back
-    verdict_id: int | None = None       # VERDICT: the stored row, once committed (set by ``store``)
-    retracted_pair: int | None = None   # RETRACT: the pair whose verdict was taken back (None: nothing was)
-    in_flight: bool = False
-    cancelled: bool = False             # VERDICT undone before it was stored: never store it
-    attempts: int = 0
-    last_error: str = ""
-    client_id: str = field(default_factory=new_client_id)   # VERDICT: a resend is recognised by it
-
-    @property
-    def pair_id(self) -> int:
-        return self.pair.pair_id
-
-    def describe(self) -> str:
-        if self.kind is WriteKind.RETRACT:
-            return f"undo on pair #{self.pair_id}"
-        return f"{CHOICE_WORDS[self.choice]} on pair #{self.pair_id}"
-
-
-CHOICE_WORDS = {Choice.A: "response A", Choice.B: "response B", Choice.TIE: "tie",
-                Choice.BOTH_BAD: "both bad", Choice.SKIP: "skipped"}
+def held_ahead(ws: Workspace) -> int:
+    """How many pairs a screen keeps reserved behind the one shown: more on a team server."""
+    return SERVER_PREFETCH if ws.is_server else PREFETCH
 
 
 @dataclass(frozen=True)
@@ -130,16 +105,17 @@ class LabellingSession:
     lease_s: float | None = None     # None: the workspace's lease time
     _to_release: set = field(default_factory=set)
     _renewed_at: float | None = None
+    prefetch: int = PREFETCH         # pairs kept ready behind the one on screen (``held_ahead``)
 
     # -- database work ------------------------------------------------------------------
     @classmethod
     def open(cls, ws: Workspace, annotator_name: str, target: int = 100,
-             clock: Callable[[], float] = time.monotonic) -> "LabellingSession":
+             clock: Callable[[], float] = time.monotonic, prefetch: int = PREFETCH) -> "LabellingSession":
         """Start labelling as ``annotator_name`` (created on first use). Database work."""
         settings = read_settings(ws)
         queue = AnnotationQueue(ws, annotator_name, settings.overlap)
         return cls(queue, pace=SessionPace(target=target, clock=clock), clock=clock,
-                   lease_s=settings.lease_minutes * 60.0)
+                   lease_s=settings.lease_minutes * 60.0, prefetch=prefetch)
 
     @property
     def annotator_name(self) -> str:
@@ -186,6 +162,10 @@ class LabellingSession:
         else:
             target = write.retracts
             verdict_id = target.verdict_id if target is not None else None
+            if verdict_id is None and target is not None and target.maybe_stored:
+                # Its store was cut off by a lost connection: it may be stored; find out by its id.
+                verdict_id = target.verdict_id = resend_for_row(queue, target.pair_id, target.choice,
+                                                                target.seconds_spent, target.note, target.client_id)
             # None: the verdict never reached the database (its store failed): nothing to take back.
             # The undone pair is back on screen: it stays reserved for this annotator.
             write.retracted_pair = (queue.undo_last(verdict_id, reserve_again=True, lease_s=self.lease_s)
@@ -209,7 +189,7 @@ class LabellingSession:
     def take_fetch(self) -> "FetchRequest | None":
         """What to fetch (answer with ``fetch_pairs``, then ``receive_pairs``) when more pairs
         are needed, none is being fetched and the queue is not known to be empty."""
-        wanted = PREFETCH + (self.current is None) - len(self.ahead)
+        wanted = self.prefetch + (self.current is None) - len(self.ahead)
         if self._fetching or wanted <= 0 or self.exhausted:
             return None
         self._fetching = True
@@ -238,6 +218,11 @@ class LabellingSession:
 
     def fetch_failed(self) -> None:
         self._fetching = False
+
+    def look_again(self) -> None:
+        """The queue was found empty a while ago: ask it again at the next fetch (others' leases
+        may have lapsed, pairs may have been imported)."""
+        self.exhausted = False
 
     def forget_ahead(self) -> None:
         """Drop the prefetched pairs (the queue changed elsewhere: import, overlap, Pairs tab);
@@ -326,8 +311,9 @@ class LabellingSession:
             self._drafts[undone.pair_id] = undone.note
         message = f"Undone: your verdict on pair #{undone.pair_id}"
         if undone in self.outbox and not undone.in_flight:
-            self.outbox.remove(undone)            # never reached the database: nothing to retract
-            return UndoOutcome(undone.pair, None, message)
+            self.outbox.remove(undone)            # never sent again
+            if not undone.maybe_stored:           # never reached the database: nothing to retract
+                return UndoOutcome(undone.pair, None, message)
         undone.cancelled = True                   # if its store fails now, do not retry it
         retract = Write(WriteKind.RETRACT, undone.pair, retracts=undone)
         self.outbox.append(retract)
@@ -347,9 +333,8 @@ class LabellingSession:
         (undone meanwhile, or it can never succeed — its pair is gone)."""
         write.in_flight = False
         write.attempts += 1
-        cause = getattr(error, "orig", None) or error   # the driver's own error inside SQLAlchemy's
-        text = str(cause).splitlines()[0] if str(cause) else ""
-        write.last_error = f"{cause.__class__.__name__}: {text}" if text else cause.__class__.__name__
+        write.last_error = describe_error(error)
+        write.maybe_stored = write.maybe_stored or is_unreachable(error)
         permanent = isinstance(error, PermanentWriteError)
         if write.cancelled or permanent:
             if write in self.outbox:

@@ -6,6 +6,10 @@ LabellingSession`` and does its database work through the main window's ``Databa
 the annotator list and the guidelines — none on the UI thread. A key press shows the next
 (prefetched) pair at once and hands the verdict to ``OutboxSender``, which stores it in the
 background and retries it when the database refuses; ``SaveBanner`` says so across the screen.
+``PairFeed`` keeps the pairs coming and reserved (fetch, lease renewal, hand-back on close).
+When a team server cannot be reached the verdicts are kept in this computer's outbox file and
+the header says "offline — N verdicts waiting" (``connection_changed`` tells the main window);
+labelling goes on over the pairs already reserved, and the outbox drains by itself later.
 Which pair comes next, what undo takes back and where a note belongs are the session's rules.
 
 Every stored write is reported as ``Changes`` through ``changes_made``; the main window passes
@@ -17,20 +21,18 @@ from __future__ import annotations
 from collections import deque
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QLineEdit, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
 from core.operations.changes import Changes
-from core.operations.labelling import LabellingSession, QueueCounts, Write
+from core.operations.connection import ConnectionState
+from core.operations.labelling import LabellingSession, QueueCounts, Write, held_ahead
+from core.operations.outbox import OutboxFile, OutboxFileError, open_outbox
 from gui.annotate.annotate_keys import FIXED_CHOICES, WRITING_ACTIONS, install_shortcuts
+from gui.annotate.annotate_layout import TARGET_SETTING, AnnotateLayout
 from gui.annotate.annotator_dialog import AnnotatorPicker
-from gui.annotate.guidelines_panel import GuidelinesPanel
 from gui.annotate.help_overlay import HelpOverlay
 from gui.annotate.outbox_sender import OutboxSender
-from gui.annotate.pair_display import PairDisplay
-from gui.annotate.save_banner import SaveBanner
-from gui.annotate.session_header import SessionHeader
-from gui.annotate.verdict_bar import VerdictBar
-from gui.annotate.welcome_panel import WelcomePanel, message_page
+from gui.annotate.pair_feed import PairFeed
 from gui.common import settings as app_settings
 from gui.common.db_worker import DatabaseWorker
 from storage.annotation_queue import PairView, choice_for_side
@@ -38,16 +40,18 @@ from storage.models import Choice
 from storage.settings import read_settings
 from storage.workspace import Workspace
 
-TARGET_SETTING = "session/target"
+REOPEN_OFFLINE_MS = 3000   # the server was away when the sitting began: try again this often
 
-class AnnotateView(QWidget):
+class AnnotateView(AnnotateLayout):
     """The Annotate tab. ``annotator_name`` None shows the "who is labelling?" page first."""
 
     changes_made = Signal(object)        # Changes of a write this screen made
     annotator_changed = Signal(str)
     search_requested = Signal()
     import_requested = Signal()
+    connect_requested = Signal()         # the welcome panel's "Connect to a team server…"
     status_message = Signal(str)
+    connection_changed = Signal(object)  # ConnectionState
 
     def __init__(self, workspace: Workspace, db: DatabaseWorker, annotator_name: str | None = None,
                  parent: QWidget | None = None):
@@ -57,11 +61,16 @@ class AnnotateView(QWidget):
         self.session: LabellingSession | None = None
         self.counts: QueueCounts | None = None
         self._own_changes: deque[Changes] = deque(maxlen=64)
-        self.sender = OutboxSender(db, self)
+        self.sender = OutboxSender(db, workspace, self._open_outbox(workspace), self)
         self.sender.stored.connect(lambda _w, changes: self._report(changes))
         self.sender.message.connect(self.status_message)
         self.sender.dropped.connect(self._on_dropped)
         self.sender.health_changed.connect(self._show_health)
+        self.sender.connection_changed.connect(self._show_connection)
+        self.feed = PairFeed(db, self.sender, self)
+        self.feed.current_changed.connect(self._render_current)
+        self.feed.fetched.connect(self._update_content)
+        self.feed.status_message.connect(self.status_message)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.pages = QStackedWidget()
@@ -77,67 +86,18 @@ class AnnotateView(QWidget):
         self._shortcuts = install_shortcuts(self, self.trigger)
         self._counts_timer = QTimer(self, singleShot=True, interval=400, timeout=self.refresh_counts)
         self._pace_timer = QTimer(self, interval=5000, timeout=self._show_pace)
-        self._refetch_timer = QTimer(self, singleShot=True, interval=2000, timeout=self._fetch)
+        self._reopen_timer = QTimer(self, singleShot=True, interval=REOPEN_OFFLINE_MS, timeout=self._reopen)
+        self._opening: str | None = None
+        self.sender.start()   # what an earlier sitting kept offline is stored first (the queue is FIFO)
         if annotator_name:
             self.set_annotator(annotator_name)
 
-    # -- building ----------------------------------------------------------------------
-    def _build_label_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(14, 12, 14, 12)
-        layout.setSpacing(10)
-        self.header = SessionHeader(max(1, int(app_settings.get_value(TARGET_SETTING, 100))))
-        self.header.switch.clicked.connect(self.show_picker)
-        self.header.target_changed.connect(self._set_target)
-        self.header.raw_toggle.toggled.connect(lambda raw: self.display.set_raw(raw))
-        self.header.diff_toggle.toggled.connect(lambda diff: self.display.set_diff(diff))
-        self.header.guidelines_toggle.toggled.connect(self._set_guidelines)
-        self.header.help_button.clicked.connect(lambda: self.help.toggle())
-        layout.addWidget(self.header)
-        self.banner = SaveBanner()
-        self.banner.retry_requested.connect(self.sender.retry_now)
-        layout.addWidget(self.banner)
-
-        self.display = PairDisplay(left_keys=("1", "←"), right_keys=("2", "→"))
-        self.empty, self.empty_title, self.empty_text = message_page("Nothing left to label")
-        self.loading, _title, _text = message_page("Loading the next pair…")
-        self.welcome = WelcomePanel(self.workspace.location)
-        self.welcome.import_requested.connect(self.import_requested)
-        self.welcome.demo_created.connect(lambda changes: self._report(changes, own=False))
-        self.welcome.status_message.connect(self.status_message)
-        self.content = QStackedWidget()
-        for widget in (self.display, self.empty, self.loading, self.welcome):
-            self.content.addWidget(widget)
-        self.content.setCurrentWidget(self.loading)
-
-        self.guidelines = GuidelinesPanel(self.workspace, self.db)
-        self.guidelines.saved.connect(self._report)
-        self.guidelines.setMinimumWidth(240)
-        self.body = QSplitter(Qt.Orientation.Horizontal)
-        self.body.setChildrenCollapsible(False)
-        self.body.addWidget(self.content)
-        self.body.addWidget(self.guidelines)
-        self.body.setStretchFactor(0, 4)
-        self.body.setStretchFactor(1, 1)
-        self.body.setSizes([1000, 300])
-        show_guidelines = bool(app_settings.get_value("view/guidelines", False))
-        self.guidelines.setVisible(show_guidelines)
-        self.header.guidelines_toggle.setChecked(show_guidelines)
-        layout.addWidget(self.body, 1)
-
-        self.note = QLineEdit()
-        self.note.setObjectName("note")
-        self.note.setPlaceholderText("Note for this verdict (optional) — press N to write, Esc to go back to the keys")
-        self.note.setClearButtonEnabled(True)
-        self.note.returnPressed.connect(self.setFocus)
-        self.note.textChanged.connect(self._note_typed)
-        layout.addWidget(self.note)
-
-        self.verdicts = VerdictBar()
-        self.verdicts.triggered.connect(self.trigger)
-        layout.addWidget(self.verdicts)
-        return page
+    def _open_outbox(self, workspace: Workspace) -> OutboxFile | None:
+        try:
+            return open_outbox(workspace)
+        except OutboxFileError as exc:
+            self.status_message.emit(f"{exc}; verdicts made while offline stay in this window only")
+            return None
 
     # -- annotator and session ---------------------------------------------------------
     @property
@@ -154,22 +114,30 @@ class AnnotateView(QWidget):
 
     def set_annotator(self, name: str) -> None:
         """Label as ``name`` (created if new) from the first pair they have not judged. The
-        previous annotator's unsaved verdicts keep being sent."""
+        previous annotator's unsaved verdicts keep being sent, their pairs handed back."""
+        self.feed.detach()
         self.session = None
+        self._opening = name
         self.pages.setCurrentIndex(1)
         self.content.setCurrentWidget(self.loading)
         self.setFocus()
         self.db.submit(LabellingSession.open, self.workspace, name, self.header.target.value(),
-                       on_done=self._opened, on_failed=self._open_failed)
+                       prefetch=held_ahead(self.workspace), on_done=self._opened, on_failed=self._open_failed)
+
+    def _reopen(self) -> None:
+        if self._opening is not None and self.session is None:
+            self.set_annotator(self._opening)
 
     def _opened(self, session: LabellingSession) -> None:
+        self.sender.saw_answer()
+        self._opening = None
         new_name = session.annotator_name not in self.picker.known_names()
         self.session = session
         app_settings.remember_annotator(self.workspace.location, session.annotator_name)
         self.header.show_annotator(session.annotator_name)
         self._pace_timer.start()
         self.refresh_counts()   # before the fetch (the database thread answers in order)
-        self._fetch()
+        self.feed.attach(session)
         self._show_pace()
         self.annotator_changed.emit(session.annotator_name)
         if new_name:
@@ -177,6 +145,10 @@ class AnnotateView(QWidget):
             self.picker.reload_names()
 
     def _open_failed(self, exc: BaseException) -> None:
+        if self.sender.saw_failure(exc):   # the server is away: keep trying, say so on the header
+            self._reopen_timer.start()
+            return
+        self._opening = None
         self.show_picker()
         self.picker.show_error(f"Cannot start labelling: {exc}")
 
@@ -192,28 +164,7 @@ class AnnotateView(QWidget):
 
     # -- the pairs ---------------------------------------------------------------------
     def _fetch(self) -> None:
-        session = self.session
-        request = session.take_fetch() if session is not None else None
-        if request is None:
-            self._update_content()
-            return
-        self.db.submit(session.fetch_pairs, request,
-                       on_done=lambda pairs: self._received(session, request, pairs),
-                       on_failed=lambda exc: self._fetch_failed(session, exc))
-        self._update_content()
-
-    def _received(self, session: LabellingSession, request, pairs: list[PairView]) -> None:
-        if session is not self.session:
-            return
-        if session.receive_pairs(request, pairs):
-            self._render_current()
-        self._fetch()   # top up (or fetch again after an answer that came too late)
-
-    def _fetch_failed(self, session: LabellingSession, exc: BaseException) -> None:
-        session.fetch_failed()
-        if session is self.session:
-            self.status_message.emit(f"Could not read the next pairs ({exc.__class__.__name__}); trying again")
-            self._refetch_timer.start()
+        self.feed.fetch()
 
     def _render_current(self) -> None:
         view = self.current
@@ -234,6 +185,7 @@ class AnnotateView(QWidget):
             page = self.welcome
         else:
             page = self.empty
+            self.feed.showing_nothing_left()
             overlap = session.overlap
             self.empty_text.setText(
                 "Every pair has a verdict from you, or already has the "
@@ -303,8 +255,7 @@ class AnnotateView(QWidget):
         if outcome.pair is None:
             return None
         self._render_current()
-        if outcome.write is not None:
-            self.sender.send(self.session)
+        self.sender.send(self.session)   # a retraction to store, or a kept verdict to forget
         self._after_change()
         return outcome.pair.pair_id
 
@@ -316,7 +267,9 @@ class AnnotateView(QWidget):
         self._show_pace()
 
     def _show_health(self) -> None:
-        if self.sender.failing:
+        if self.sender.offline:
+            self.banner.show_offline(self.sender.state(), self._pairs_in_hand())
+        elif self.sender.failing:
             self.banner.show_failing(len(self.sender.unsaved), self.sender.last_error,
                                      self.sender.seconds_to_retry(), countdown=self.sender.seconds_to_retry)
         else:
@@ -368,8 +321,12 @@ class AnnotateView(QWidget):
         return self.unsaved
 
     def stop_timers(self) -> None:
-        for timer in (self._counts_timer, self._pace_timer, self._refetch_timer):
+        """The screen is going away (before the database thread ends): timers stop and the
+        sitting's reserved pairs are handed back."""
+        for timer in (self._counts_timer, self._pace_timer, self._reopen_timer):
             timer.stop()
+        self.feed.stop()
+        self.feed.detach()
         self.sender.stop()
         self.banner.stop()
 
@@ -390,11 +347,26 @@ class AnnotateView(QWidget):
     def refresh_counts(self) -> None:
         if self.session is not None:
             session = self.session
-            self.db.submit(session.counts, on_done=lambda counts: self._show_counts(session, counts))
+            self.db.submit(session.counts, on_done=lambda counts: self._show_counts(session, counts),
+                           on_failed=self.sender.saw_failure)
 
     def _show_counts(self, session: LabellingSession, counts: QueueCounts) -> None:
+        self.sender.saw_answer()
         if session is not self.session:
             return
         self.counts = counts
         self.header.show_counts(counts.remaining)
         self._update_content()
+
+    # -- the connection ----------------------------------------------------------------
+    def _pairs_in_hand(self) -> int:
+        session = self.session
+        return len(session.ahead) + (session.current is not None) if session is not None else 0
+
+    def _show_connection(self, state: ConnectionState) -> None:
+        self.header.show_connection(state)
+        self.connection_changed.emit(state)
+
+    @property
+    def connection(self) -> ConnectionState:
+        return self.sender.state()

@@ -1,9 +1,10 @@
 """The banner across the labelling screen when verdicts are not being saved.
 
 Shown while a write waits for its retry (with how many are kept, the database's answer,
-when the next try comes, and a button to try now), or after a verdict could never be saved
-(its pair was deleted), until dismissed. Hidden otherwise: when verdicts are saved the
-screen says nothing about it.
+when the next try comes, and a button to try now), while the team server cannot be reached
+(the verdicts kept on this computer, the pairs still in hand), or after a verdict could never
+be saved (its pair was deleted), until dismissed. Hidden otherwise: when verdicts are saved
+the screen says nothing about it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from core.operations.connection import ConnectionState
+from core.operations.wording import plural
 from gui.common import theme
 
 
@@ -44,6 +47,7 @@ class SaveBanner(QFrame):
         layout.addWidget(self.dismiss)
         self._dropped: list[str] = []
         self._failing: tuple[int, str, float | None] | None = None
+        self._offline: tuple[ConnectionState, int] | None = None
         self._tick = QTimer(self, interval=1000, timeout=self._redraw)  # the "retrying in 4 s" countdown
         self._countdown = None
         self.apply_theme()
@@ -64,8 +68,17 @@ class SaveBanner(QFrame):
         self._tick.start()
         self._redraw()
 
+    def show_offline(self, state: ConnectionState, pairs_in_hand: int) -> None:
+        """The server cannot be reached: ``state.waiting`` verdicts kept, ``pairs_in_hand``
+        reserved pairs left to label meanwhile."""
+        self._failing = None
+        self._offline = (state, pairs_in_hand)
+        self._tick.stop()
+        self._redraw()
+
     def show_saved(self) -> None:
         self._failing = None
+        self._offline = None
         self._tick.stop()
         self._redraw()
 
@@ -79,6 +92,12 @@ class SaveBanner(QFrame):
 
     def _redraw(self) -> None:
         lines = []
+        if self._offline is not None:
+            state, in_hand = self._offline
+            where = "on this computer" if state.kept_in else "in this window"
+            lines.append(f"Offline — the team server cannot be reached ({state.error or 'no answer'}). "
+                         f"{plural(state.waiting, 'verdict')} kept {where}, sent by themselves when it is back; "
+                         f"you can keep labelling the {plural(in_hand, 'pair')} already reserved for you.")
         if self._failing is not None:
             unsaved, error, retry_in = self._failing
             if self._countdown is not None:
@@ -89,8 +108,8 @@ class SaveBanner(QFrame):
                          f"{when}; you can keep labelling.")
         lines.extend(self._dropped)
         self.text.setText("\n".join(lines))
-        self.retry.setVisible(self._failing is not None)
-        self.dismiss.setVisible(bool(self._dropped) and self._failing is None)
+        self.retry.setVisible(self._failing is not None or self._offline is not None)
+        self.dismiss.setVisible(bool(self._dropped) and self._failing is None and self._offline is None)
         self.setVisible(bool(lines))
 
     def stop(self) -> None:

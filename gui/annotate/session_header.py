@@ -1,8 +1,9 @@
 """The strip above the pair: who labels, progress against the session target, pace, the
 queue count and the view toggles (raw text, word diff, guidelines, keys).
 
-It shows numbers it is given (``show_pace``, ``show_counts``); the target spin box is the
-one input, reported through ``target_changed``.
+It shows numbers it is given (``show_pace``, ``show_counts``, ``show_connection``: on a team
+server, "offline — N verdicts waiting" while the server cannot be reached); the target spin
+box is the one input, reported through ``target_changed``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QToolButton, QWidget
 
+from core.operations.connection import ConnectionState
 from core.operations.wording import format_duration
+from gui.common import theme
 from storage.annotator_session import SessionPace
 
 
@@ -53,6 +56,9 @@ class SessionHeader(QWidget):
         self.pace_label.setObjectName("muted")
         self.queue_label = QLabel("")
         self.queue_label.setObjectName("muted")
+        self.connection = QLabel("")
+        self.connection.setObjectName("connectionChip")
+        self.connection.hide()
         self.raw_toggle = _toggle("Raw text", "R", "Show the responses as stored, not rendered as Markdown")
         self.diff_toggle = _toggle("Word diff", "D", "Highlight the words that differ between the two responses")
         self.guidelines_toggle = _toggle("Guidelines", "G", "Show or hide the labelling guidelines")
@@ -65,7 +71,7 @@ class SessionHeader(QWidget):
         for widget in (self.progress, self.progress_label, self.target, self.pace_label):
             header.addWidget(widget)
         header.addStretch(1)
-        for widget in (self.queue_label, self.raw_toggle, self.diff_toggle, self.guidelines_toggle,
+        for widget in (self.connection, self.queue_label, self.raw_toggle, self.diff_toggle, self.guidelines_toggle,
                        self.help_button):
             header.addWidget(widget)
 
@@ -83,3 +89,17 @@ class SessionHeader(QWidget):
 
     def show_counts(self, remaining: int) -> None:
         self.queue_label.setText(f"{remaining:,} in queue")
+
+    def show_connection(self, state: ConnectionState) -> None:
+        """Say nothing while connected with nothing waiting; otherwise the state, in a chip."""
+        c = theme.colors()
+        self.connection.setText(state.describe())
+        self.connection.setToolTip(
+            (f"The server cannot be reached: {state.error}\n" if state.error else "")
+            + (f"Kept on this computer in {state.kept_in} until the server takes them." if state.kept_in
+               else "Kept in this window until the server takes them."))
+        tone = ("bad", "bad_soft") if not state.online else ("accent", "accent_soft")
+        self.connection.setStyleSheet(f"QLabel#connectionChip {{ color: {c[tone[0]]}; background: {c[tone[1]]}; "
+                                      f"border: 1px solid {c[tone[0]]}; border-radius: 9px; padding: 1px 8px; "
+                                      "font-weight: 600; }")
+        self.connection.setVisible(not state.online or state.waiting > 0)

@@ -2,7 +2,8 @@
 yet) the welcome panel with three ways to start; otherwise a short message page.
 
 Import a file (the import dialog), fill this workspace with the demo (on a worker thread,
-with progress), or — later — connect to a team server. The panel asks nothing of the
+with progress), or connect to a team server (File ▸ Connect to team server…, through
+``connect_requested``). The panel asks nothing of the
 database itself: the annotate view decides when the workspace is empty, and a filled demo
 is reported as ``Changes`` (pairs, verdicts, settings) through ``demo_created``.
 """
@@ -10,7 +11,7 @@ is reported as ``Changes`` (pairs, verdicts, settings) through ``demo_created``.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from core.operations.changes import Changes
@@ -25,8 +26,8 @@ DEMO_TEXT = (
 IMPORT_TEXT = (
     "JSONL, JSON or CSV: TRL preference pairs (prompt, chosen, rejected), conversations, Anthropic "
     "HH transcripts, or prompts with candidate responses to label. Labelled rows keep their labels.")
-TEAM_TEXT = ("Label together: pairs reserved while on someone's screen, agreement measured, one "
-             "shared PostgreSQL store.")
+TEAM_TEXT = ("Label together on a shared PostgreSQL server: each pair reserved while it is on someone's "
+             "screen, agreement measured, verdicts kept on this computer if the connection drops.")
 
 
 def fill_with_demo(location: str, report) -> Changes:
@@ -86,17 +87,10 @@ class _Option(QFrame):
         self.setMinimumHeight(250)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Maximum)
 
-    def grey_out(self) -> None:
-        """Shown but not usable yet."""
-        self.setEnabled(False)
-        self.title.setObjectName("muted")
-        fade = QGraphicsOpacityEffect(self)
-        fade.setOpacity(0.55)
-        self.setGraphicsEffect(fade)
-
 
 class WelcomePanel(QWidget):
     import_requested = Signal()
+    connect_requested = Signal()
     demo_created = Signal(object)     # Changes
     status_message = Signal(str)
 
@@ -129,9 +123,8 @@ class WelcomePanel(QWidget):
         self.demo_status.setVisible(False)
         self.demo_option.extra.addWidget(self.demo_progress)
         self.demo_option.extra.addWidget(self.demo_status)
-        self.team_option = _Option("Connect to a team server", TEAM_TEXT, "Connect…", chip="coming")
-        self.team_option.grey_out()
-        self.team_option.setToolTip("Team servers are coming in a later version")
+        self.team_option = _Option("Connect to a team server", TEAM_TEXT, "Connect…")
+        self.team_option.button.clicked.connect(self.connect_requested)
 
         row = QHBoxLayout()
         row.setSpacing(16)

@@ -1,24 +1,32 @@
-"""The Team tab: who labelled what, how much annotators agree, and the disputes to settle.
+"""The Team tab: who is labelling now, the members and their roles, who labelled what, how much
+annotators agree, and the disputes to settle.
 
 Numbers come from ``core.operations.team`` (``team_stats``, ``team_settings``), read through
-the database worker; the overlap (how many distinct annotators must judge each pair) is set
-with ``set_overlap``. Opening a dispute shows the pair with its history and lets an owner
-record the final verdict. ``on_changes`` redraws the numbers when verdicts or annotators
-changed and the overlap when settings did.
+the database worker; the overlap (how many distinct annotators must judge each pair) and the
+lease time (how long a pair on someone's screen stays reserved for them) are set with
+``set_overlap`` / ``set_lease_minutes``, as the annotator labelling here (only an owner may).
+The live cards (``gui.team.team_now``) show the live leases and the connection state the main
+window hands over (``show_connection``). Opening a dispute shows the pair with its history and
+lets an owner record the final verdict. ``on_changes`` redraws the numbers when verdicts or
+annotators changed and the settings when settings did.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpinBox,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from core.operations.changes import Changes
-from core.operations.team import TeamSettings, TeamStats, set_overlap, team_settings, team_stats
+from core.operations.connection import ConnectionState
+from core.operations.team import (TeamSettings, TeamStats, set_lease_minutes, set_overlap, team_settings,
+                                  team_stats)
 from core.operations.wording import plural
 from gui.annotate.response_panel import Card
 from gui.common.db_worker import DatabaseWorker
 from gui.pairs.pair_dialog import PairDialog
+from gui.team.tables import read_only_table
+from gui.team.team_now import LabellingNowCard, MembersCard
 from storage.workspace import Workspace
 
 COUNT_COLUMNS = ("Annotator", "Verdicts", "A", "B", "Tie", "Both bad", "Skip", "s / pair")
@@ -31,20 +39,9 @@ def _fmt(value: float | None, digits: int = 2, percent: bool = False) -> str:
     return f"{value * 100:.0f}%" if percent else f"{value:.{digits}f}"
 
 
-def _table(columns: tuple[str, ...]) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(list(columns))
-    table.verticalHeader().setVisible(False)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setAlternatingRowColors(True)
-    table.setShowGrid(False)
-    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-    return table
-
-
 class TeamPanel(QWidget):
-    changes_made = Signal(object)   # Changes: the overlap was set, or a dispute resolved
+    changes_made = Signal(object)   # Changes: a setting or a role was changed, or a dispute resolved
+    status_message = Signal(str)
 
     def __init__(self, workspace: Workspace, db: DatabaseWorker, parent: QWidget | None = None):
         super().__init__(parent)
@@ -57,6 +54,15 @@ class TeamPanel(QWidget):
         self.overlap.setRange(1, 20)
         self.overlap.setEnabled(False)           # until the stored value has been read
         self.overlap.valueChanged.connect(self._set_overlap)
+        self.lease = QDoubleSpinBox()
+        self.lease.setRange(0.5, 24 * 60)
+        self.lease.setDecimals(1)
+        self.lease.setSuffix(" min")
+        self.lease.setEnabled(False)
+        self.lease.setKeyboardTracking(False)    # one write when the value is entered, not per digit
+        self.lease.setToolTip("How long a pair on someone's screen stays reserved for them; the screen renews "
+                              "it while the pair is shown, so this is how soon a vanished annotator's pairs return")
+        self.lease.valueChanged.connect(self._set_lease)
         refresh = QPushButton("Refresh")
         refresh.setToolTip("Read the numbers again (other people may be labelling meanwhile)")
         refresh.clicked.connect(self.reload)
@@ -68,6 +74,11 @@ class TeamPanel(QWidget):
         note = QLabel("each pair is shown until this many different people have judged it (the overlap)")
         note.setObjectName("muted")
         top.addWidget(note)
+        top.addSpacing(18)
+        lease_label = QLabel("Reserved for:")
+        lease_label.setObjectName("stat")
+        top.addWidget(lease_label)
+        top.addWidget(self.lease)
         top.addStretch(1)
         top.addWidget(refresh)
 
@@ -92,12 +103,12 @@ class TeamPanel(QWidget):
         stats_card.body.addWidget(self.kappas)
 
         counts_card = Card("Annotators")
-        self.counts = _table(COUNT_COLUMNS)
+        self.counts = read_only_table(COUNT_COLUMNS)
         for column in range(1, len(COUNT_COLUMNS)):
             self.counts.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         counts_card.body.addWidget(self.counts)
         disputes_card = Card("Disagreements")
-        self.disputes = _table(("Pair", "Verdicts", "Resolution"))
+        self.disputes = read_only_table(("Pair", "Verdicts", "Resolution"))
         self.disputes.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.disputes.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.disputes.cellDoubleClicked.connect(lambda row, _c: self.open_dispute(row))
@@ -107,6 +118,12 @@ class TeamPanel(QWidget):
         disputes_card.body.addWidget(self.disputes)
         disputes_card.body.addWidget(hint)
 
+        self.now = LabellingNowCard(workspace, db)
+        self.members = MembersCard(workspace, db)
+        self.members.changes_made.connect(self.changes_made)
+        live = QHBoxLayout()
+        live.addWidget(self.now, 1)
+        live.addWidget(self.members, 1)
         columns = QHBoxLayout()
         columns.addWidget(counts_card, 1)
         columns.addWidget(disputes_card, 1)
@@ -114,17 +131,28 @@ class TeamPanel(QWidget):
         layout.setContentsMargins(14, 12, 14, 12)
         layout.setSpacing(10)
         layout.addLayout(top)
+        layout.addLayout(live)
         layout.addWidget(stats_card)
         layout.addLayout(columns, 1)
         self.reload()
 
     def set_annotator(self, name: str | None) -> None:
         self.annotator = name
+        self.members.annotator = name
+        self.members.reload()
+
+    def show_connection(self, state: ConnectionState) -> None:
+        self.now.show_connection(state)
+
+    def stop_timers(self) -> None:
+        self.now.stop_timers()
 
     # -- reads (database thread) -----------------------------------------------------
     def reload(self) -> None:
         self.reload_settings()
         self.reload_stats()
+        self.now.reload()
+        self.members.reload()
 
     def reload_settings(self) -> None:
         self.db.submit(team_settings, self.workspace, on_done=self._show_settings)
@@ -137,11 +165,22 @@ class TeamPanel(QWidget):
             self.reload_settings()
         if changes.verdicts or changes.annotators:
             self.reload_stats()
+            self.now.reload()     # a verdict ends a lease
+        if changes.annotators:
+            self.members.reload()
 
     # -- writes ----------------------------------------------------------------------
     def _set_overlap(self, value: int) -> None:
-        self.db.submit(set_overlap, self.workspace, value, on_done=self.changes_made.emit,
-                       on_failed=lambda _exc: self.reload_settings())
+        self.db.submit(set_overlap, self.workspace, value, actor=self.annotator, on_done=self.changes_made.emit,
+                       on_failed=self._setting_refused)
+
+    def _set_lease(self, minutes: float) -> None:
+        self.db.submit(set_lease_minutes, self.workspace, minutes, actor=self.annotator,
+                       on_done=self.changes_made.emit, on_failed=self._setting_refused)
+
+    def _setting_refused(self, exc: BaseException) -> None:
+        self.status_message.emit(f"Setting not changed: {exc}")
+        self.reload_settings()
 
     # -- drawing ---------------------------------------------------------------------
     def _show_settings(self, settings: TeamSettings) -> None:
@@ -149,6 +188,10 @@ class TeamPanel(QWidget):
         self.overlap.setValue(settings.overlap)
         self.overlap.blockSignals(False)
         self.overlap.setEnabled(True)
+        self.lease.blockSignals(True)
+        self.lease.setValue(settings.lease_minutes)
+        self.lease.blockSignals(False)
+        self.lease.setEnabled(True)
 
     def _show_stats(self, stats: TeamStats) -> None:
         report = stats.agreement
