@@ -173,16 +173,3 @@ def put_in_group(conn: Connection, db_role: str, role: MemberRole) -> None:
     for group_role, group in group_names(conn).items():
         verb = "GRANT {g} TO {m}" if group_role == role else "REVOKE {g} FROM {m}"
         conn.execute(text(verb.format(g=quote(conn, group), m=member)))
-
-
-def current_db_user(conn: Connection) -> str:
-    return conn.execute(text("SELECT current_user")).scalar_one()
-
-
-def is_administrator(conn: Connection) -> bool:
-    """The connected role owns the workspace's tables or is a superuser (row-level security
-    does not apply to it)."""
-    return bool(conn.execute(text(
-        "SELECT rolsuper OR pg_has_role(current_user, (SELECT tableowner FROM pg_tables "
-        "WHERE tablename = 'annotators' AND schemaname = current_schema()), 'USAGE') "
-        "FROM pg_roles WHERE rolname = current_user")).scalar())
