@@ -199,8 +199,10 @@ def run_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    print(f"{stats['workspace']}: {stats['prompts']} prompts, {stats['responses']} responses, "
-          f"{stats['pairs']} pairs ({stats['pairs_judged']} judged), {stats['verdicts']} verdicts")
+    counted = {noun: plural(stats[key], noun, grouped=False) for key, noun in
+               (("prompts", "prompt"), ("responses", "response"), ("pairs", "pair"), ("verdicts", "verdict"))}
+    print(f"{stats['workspace']}: {counted['prompt']}, {counted['response']}, "
+          f"{counted['pair']} ({stats['pairs_judged']} judged), {counted['verdict']}")
     print("  by choice: " + ", ".join(f"{c} {n}" for c, n in stats["verdicts_by_choice"].items()))
     for a in stats["annotators"]:
         kind = " (import)" if a["pseudo"] else ""
