@@ -260,13 +260,16 @@ class Workspace:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One unit of work; commits on success, rolls back on error, always closes. A database
-        refusal for want of privileges is raised as ``PermissionDeniedError``, in one line."""
+        refusal for want of privileges is raised as ``PermissionDeniedError``, in one line; on
+        SQLite, damage met only now is ``WorkspaceDamaged`` and a refused write ``WorkspaceReadOnly``."""
         with self._unit_of_work(self._sessions) as session:
             yield session
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """Like ``session()`` but takes the write lock at BEGIN (SQLite ``BEGIN IMMEDIATE``)."""
+        """Like ``session()`` but takes the write lock at BEGIN (SQLite ``BEGIN IMMEDIATE``). On a
+        read-only workspace it raises ``WorkspaceReadOnly`` before touching anything."""
+        self.require_writable()
         with self._unit_of_work(self._write_sessions) as session:
             yield session
 
@@ -278,7 +281,13 @@ class Workspace:
                     yield session
         except DBAPIError as exc:
             self._raise_refusal(exc)
+            self._raise_store_problem(exc)
             raise
+
+    def _raise_store_problem(self, exc: DBAPIError) -> None:
+        problem = sqlite_store.store_problem(exc, self.root) if self.root is not None else None
+        if problem is not None:
+            raise problem from None
 
     def _raise_refusal(self, exc: DBAPIError) -> None:
         if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
