@@ -12,7 +12,10 @@ Found:
 - ``pair_order``: a pair whose responses are not stored low id first (the same two responses
   could then make two pairs);
 - ``id_sequence`` (PostgreSQL): a table's id sequence behind its largest id, so the next insert
-  would fail on a duplicate key (rows written with explicit ids; repaired with ``setval``).
+  would fail on a duplicate key (rows written with explicit ids; repaired with ``setval``);
+- ``sqlite_integrity`` (SQLite): what SQLite's full ``PRAGMA integrity_check`` finds (pages,
+  free lists, every index against its table), read-only. A ``studio.db`` too damaged to open
+  gets only this check (``damaged_file_findings``); the remedy is a backup (``main.py restore``).
 
 Missing rows and bad pairs are reported, never deleted: what to do with them is a person's call.
 """
@@ -20,11 +23,14 @@ Missing rows and bad pairs are reported, never deleted: what to do with them is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import Annotator, Choice, Metric, Pair, Prompt, Response, TrainingRun, Verdict
+from storage.sqlite_file import integrity_findings, unlocked_read_is_safe
+from storage.sqlite_store import DB_NAME
 from storage.verdicts import current_verdicts_select, refresh_judged_counts
 from storage.workspace import Workspace
 
@@ -144,6 +150,24 @@ def _sequences_behind(session: Session) -> list[tuple[str, str, int, int]]:
     return behind
 
 
+def _sqlite_integrity(ws: Workspace) -> Problem | None:
+    if ws.root is None:
+        return None
+    db_path = ws.root / DB_NAME
+    findings = integrity_findings(db_path, immutable=unlocked_read_is_safe(db_path), limit=100)
+    if not findings:
+        return None
+    return Problem("sqlite_integrity", len(findings), "findings of SQLite's integrity_check", findings[:EXAMPLES])
+
+
+def damaged_file_findings(folder: str) -> list[str]:
+    """SQLite's ``integrity_check`` of a workspace folder's ``studio.db`` that cannot be opened."""
+    db_path = Path(folder).expanduser().resolve() / DB_NAME
+    if not db_path.is_file():
+        return []
+    return integrity_findings(db_path, immutable=unlocked_read_is_safe(db_path), limit=100)
+
+
 def _find(session: Session) -> list[Problem]:
     problems: list[Problem] = []
     wrong = _wrong_counts(session)
@@ -185,4 +209,7 @@ def check_workspace(ws: Workspace, fix: bool = False) -> IntegrityReport:
         problems = _find(session)
         pairs = session.scalar(select(func.count()).select_from(Pair))
         verdicts = session.scalar(select(func.count()).select_from(Verdict))
+    sqlite_problem = _sqlite_integrity(ws)
+    if sqlite_problem is not None:
+        problems.append(sqlite_problem)
     return IntegrityReport(ws.display_location, pairs, verdicts, problems, repaired)

@@ -112,32 +112,55 @@ def read_only_uri(db_path: Path, immutable: bool) -> str:
     return db_path.resolve().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
 
 
+def unlocked_read_is_safe(db_path: Path) -> bool:
+    """No -wal beside the file: no connection has it open (in WAL mode the last one to close
+    removes it), so it can be read ``immutable`` — without locks and without creating -shm/-wal
+    beside it. (A writer starting meanwhile could make such a read see damage: recheck a finding
+    with locks where the file changed.) Or its folder is read-only, when immutable is the only way."""
+    return not db_path.with_name(db_path.name + "-wal").exists() or not access(db_path).folder_writable
+
+
 def connect_read_only(db_path: Path, immutable: bool) -> sqlite3.Connection:
     return sqlite3.connect(read_only_uri(db_path, immutable), uri=True, check_same_thread=False)
 
 
+def _findings(conn: sqlite3.Connection, pragma: str, limit: int) -> list[str]:
+    """The lines a check pragma reports ([] for "ok"); several can come in one row."""
+    rows = conn.execute(f"PRAGMA {pragma}({int(limit)})").fetchall()
+    lines = [line.strip() for row in rows for line in str(row[0]).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("*** in database")]
+    return [] if lines == ["ok"] else lines
+
+
 def quick_check(conn: sqlite3.Connection) -> str | None:
     """SQLite's ``quick_check`` (every page's structure, not index contents): its first finding or None."""
-    first = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-    return None if first == "ok" else "SQLite's quick_check: " + " ".join(
-        first.replace("*** in database main ***", "").split())
+    found = _findings(conn, "quick_check", 1)
+    return f"SQLite's quick_check: {found[0]}" if found else None
 
 
 def integrity_findings(db_path: Path, immutable: bool = False, limit: int = 20) -> list[str]:
     """SQLite's full ``integrity_check`` (indexes against their tables too), read-only: its findings,
-    [] for a sound file. A file SQLite cannot read at all gives one finding saying why."""
+    [] for a sound file. Where damage stops it, ``quick_check``'s findings and why it stopped."""
     problem = header_problem(db_path)
     if problem is not None:
         return [problem]
     try:
         conn = connect_read_only(db_path, immutable)
-        try:
-            rows = [row[0] for row in conn.execute(f"PRAGMA integrity_check({int(limit)})")]
-        finally:
-            conn.close()
     except sqlite3.DatabaseError as exc:
         return [str(exc)]
-    return [] if rows == ["ok"] else rows
+    try:
+        try:
+            return _findings(conn, "integrity_check", limit)
+        except sqlite3.DatabaseError as exc:
+            stopped = f"integrity_check stopped: {exc}"
+        for pragma, most in (("quick_check", limit), ("quick_check", 1)):  # a shorter look may get through
+            try:
+                return _findings(conn, pragma, most) + [stopped]
+            except sqlite3.DatabaseError:
+                continue
+        return [stopped]
+    finally:
+        conn.close()
 
 
 def _code(exc: BaseException) -> int | None:

@@ -3,7 +3,8 @@
     python main.py check WORKSPACE [--fix] [--json]
 
 Exit codes: 0 nothing wrong (after ``--fix``: nothing left wrong), 1 problems found, 2 the
-workspace cannot be opened.
+workspace cannot be opened (a damaged ``studio.db``: the refusal, then what SQLite's
+integrity_check finds in it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ Recounts every pair's judged_count from its current verdicts and looks for verdi
 responses or metrics that point at rows which do not exist, annotators with more than one
 current verdict on a pair, pairs stored in the wrong order and (PostgreSQL) id sequences
 behind their table. --fix repairs what can be repaired without losing anything (the counts,
-the sequences); rows pointing at missing ones are only reported."""
+the sequences); rows pointing at missing ones are only reported. On SQLite it also runs
+SQLite's full integrity_check (pages, free lists, indexes against their tables), also on a
+studio.db too damaged to open; the remedy for those is a backup: python main.py restore WS."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,12 +35,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     from core.cli.data_commands import _refused
-    from storage.integrity import check_workspace
-    from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError
+    from storage.integrity import check_workspace, damaged_file_findings
+    from storage.workspace import SchemaTooNewError, Workspace, WorkspaceDamaged, WorkspaceError
 
     try:
         with Workspace.open(args.workspace, create=False) as ws:
             report = check_workspace(ws, fix=args.fix)
+    except WorkspaceDamaged as exc:
+        code = _refused(exc)
+        findings = damaged_file_findings(args.workspace)
+        if args.json:
+            print(json.dumps({"workspace": args.workspace, "damaged": str(exc), "sqlite_integrity": findings},
+                             indent=2))
+        for finding in [] if args.json else findings:
+            print(f"sqlite integrity_check: {finding}")
+        return code
     except (WorkspaceError, SchemaTooNewError) as exc:
         return _refused(exc)
     if args.json:
