@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "core.cli.demo_commands",   # demo, demo-eval, build-demo-model
     "core.cli.bundle_commands",  # bundle export, bundle merge
     "core.cli.check_commands",  # check
+    "core.cli.restore_commands",  # restore
     "core.cli.team_commands",   # team add, team list, team set-role
 )
 
