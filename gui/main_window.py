@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, Q
 
 from core.operations.changes import Changes
 from core.operations.connection import ConnectionState
+from core.operations.outbox import is_unreachable
 from gui.annotate.annotate_view import AnnotateView
 from gui.common import settings as app_settings
 from gui.common import theme
@@ -129,7 +130,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 6000)
 
     def _on_job_failed(self, job, exc: BaseException) -> None:
-        if job.on_failed is None:  # a read or write nobody answers for: say so rather than nothing
+        if job.on_failed is None and not is_unreachable(exc):
+            # A read or write nobody answers for: say so rather than nothing (a server away is
+            # said once, by the connection line).
             self.show_status(f"A database task failed ({job.name}): {exc.__class__.__name__}: {exc}")
 
     # -- menus -------------------------------------------------------------------------

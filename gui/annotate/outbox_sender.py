@@ -74,7 +74,7 @@ class OutboxSender(QObject):
             waiting = len(self.outbox) + sum(not w.kept for w in self.unsaved) * self.offline
         else:
             waiting = len(self.unsaved) if self.offline else 0
-        return ConnectionState(self.offline, waiting, self.last_error if self.offline else "",
+        return ConnectionState(not self.offline, waiting, self.last_error if self.offline else "",
                                str(self.outbox.path) if self.outbox is not None else "")
 
     @property

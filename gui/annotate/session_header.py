@@ -9,7 +9,8 @@ box is the one input, reported through ``target_changed``.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QToolButton, QWidget
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QToolButton,
+                               QWidget)
 
 from core.operations.connection import ConnectionState
 from core.operations.wording import format_duration
@@ -58,6 +59,7 @@ class SessionHeader(QWidget):
         self.queue_label.setObjectName("muted")
         self.connection = QLabel("")
         self.connection.setObjectName("connectionChip")
+        self.connection.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)   # never clipped
         self.connection.hide()
         self.raw_toggle = _toggle("Raw text", "R", "Show the responses as stored, not rendered as Markdown")
         self.diff_toggle = _toggle("Word diff", "D", "Highlight the words that differ between the two responses")
@@ -103,3 +105,5 @@ class SessionHeader(QWidget):
                                       f"border: 1px solid {c[tone[0]]}; border-radius: 9px; padding: 1px 8px; "
                                       "font-weight: 600; }")
         self.connection.setVisible(not state.online or state.waiting > 0)
+        self.connection.ensurePolished()   # the chip's padding counts in its size
+        self.connection.setFixedSize(self.connection.sizeHint())
