@@ -15,6 +15,7 @@ included) are named by ``leaked_threads()``, with where each one was started.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import weakref
@@ -174,17 +175,18 @@ def track_worker_threads() -> None:
         return
     original_register, original_start = workers.register_thread, workers.start_worker
 
+    @functools.wraps(original_register)
     def register_thread(thread):
         _thread_sites[thread] = creation_site()
         return original_register(thread)
 
+    @functools.wraps(original_start)
     def start_worker(worker):
         thread = original_start(worker)
         _thread_sites[thread] = creation_site()
         return thread
 
     register_thread._tracked = start_worker._tracked = True
-    register_thread.__doc__, start_worker.__doc__ = original_register.__doc__, original_start.__doc__
     workers.register_thread, workers.start_worker = register_thread, start_worker
 
 
