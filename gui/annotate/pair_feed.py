@@ -41,6 +41,7 @@ class PairFeed(QObject):
         """Feed ``session`` from now on (the previous one's pairs are handed back)."""
         self.detach()
         self.session = session
+        session.take_renewal()   # starts the session's renewal clock: its leases are taken now
         self._renew.start()
         self.fetch()
 

@@ -81,6 +81,8 @@ class ConnectDialog(QDialog):
         layout.addLayout(buttons)
         self._worker: Worker | None = None
         self.workspace: Workspace | None = None
+        for field in (self.host, self.database, self.user):
+            field.textEdited.connect(lambda _text: self.status.clear() if not self.running else None)
 
     def details(self) -> ServerDetails:
         return ServerDetails(self.host.text(), self.database.text(), self.user.text(), self.port.value(),

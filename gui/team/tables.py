@@ -15,3 +15,11 @@ def read_only_table(columns: tuple[str, ...]) -> QTableWidget:
     table.setShowGrid(False)
     table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
     return table
+
+
+def fit_columns(table: QTableWidget, stretch: int) -> None:
+    """Every column as wide as its contents but ``stretch``, which takes the rest."""
+    header = table.horizontalHeader()
+    for column in range(table.columnCount()):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch if column == stretch
+                                    else QHeaderView.ResizeMode.ResizeToContents)

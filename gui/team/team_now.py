@@ -20,15 +20,17 @@ from core.operations.team import LabellerNow, who_is_labelling
 from core.operations.wording import format_duration, plural
 from gui.annotate.response_panel import Card
 from gui.common.db_worker import DatabaseWorker
-from gui.team.tables import read_only_table
+from gui.team.tables import fit_columns, read_only_table
 from storage.workspace import Workspace
 
 POLL_MS = 10_000
+CARD_HEIGHT = 230   # the live cards stay short: the agreement numbers below stay in view
 
 
 class LabellingNowCard(Card):
     def __init__(self, workspace: Workspace, db: DatabaseWorker, parent: QWidget | None = None):
         super().__init__("Labelling now", parent)
+        self.setMaximumHeight(CARD_HEIGHT)
         self.workspace = workspace
         self.db = db
         self.connection = QLabel("")
@@ -37,6 +39,7 @@ class LabellingNowCard(Card):
         self.connection.setWordWrap(True)
         self.body.addWidget(self.connection)
         self.table = read_only_table(("Annotator", "Pairs reserved", "Reserved for"))
+        fit_columns(self.table, stretch=1)
         self.body.addWidget(self.table)
         self.empty = QLabel("Nobody holds a pair right now.")
         self.empty.setObjectName("muted")
@@ -91,10 +94,12 @@ class MembersCard(Card):
 
     def __init__(self, workspace: Workspace, db: DatabaseWorker, parent: QWidget | None = None):
         super().__init__("Members and roles", parent)
+        self.setMaximumHeight(CARD_HEIGHT)
         self.workspace = workspace
         self.db = db
         self.annotator: str | None = None
         self.table = read_only_table(("Member", "Role", "Database role"))
+        fit_columns(self.table, stretch=0)
         self.body.addWidget(self.table)
         self.note = QLabel("")
         self.note.setObjectName("muted")
