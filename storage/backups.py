@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -83,7 +84,7 @@ def make_backup(db_path: Path, reason: str, now: datetime | None = None, keep: i
         if not target.exists():
             break
         target = folder / f"studio-{stamp}-{reason}-{n}.db"
-    partial = folder / f".{target.name}.partial"
+    partial = folder / f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"   # two processes at once
     source = connect_read_only(db_path, immutable=False)
     try:
         copy = sqlite3.connect(partial)

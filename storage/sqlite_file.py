@@ -1,25 +1,29 @@
 """A SQLite file looked at before anything writes to it: its header, SQLite's own checks, and
 whether this process may write the file and its folder.
 
-Cheap enough for every open of a 1 GB ``studio.db`` (measured on this project's 2-core test
-machine, SQLite 3.40, a 1.02 GB database of 1,000,000 rows with an index):
+Cheap enough for every open of a 1 GB ``studio.db``. Measured on this project's 2-core test
+machine, SQLite 3.40, page cache warm unless said; first a bare 1.02 GB table of 1,000,000 rows
+with an index, then ``benchmarks/bench_open_checks.py`` (a real workspace filled to 1.03 GB):
 
-===================================  ============  ====================
-check                                warm cache    cold cache
-===================================  ============  ====================
-header + size (``header_problem``)   < 0.1 ms      < 1 ms
-schema read (sqlite_master)          < 1 ms        7 ms
-``PRAGMA quick_check(1)``            1.5 s         33 s
-``PRAGMA integrity_check(1)``        7.4 s         —
-online backup (``Connection.backup``) 6.5 s        —
-quick_check of a 36 MB file          0.05 s        —
-===================================  ============  ====================
+==========================================  ================  ==================
+check                                       bare table        workspace (bench)
+==========================================  ================  ==================
+header + size (``header_problem``)          < 0.1 ms          < 0.1 ms
+schema read (sqlite_master)                 < 1 ms (cold 7)   —
+``PRAGMA quick_check(1)``                   1.5 s (cold 33)   1.0 s
+``PRAGMA integrity_check(1)``               7.4 s             3.2 s
+online backup (``Connection.backup``)       6.5 s             1.4 s
+``Workspace.open``, today's backup made     —                 0.003 s
+``Workspace.open``, a backup due            —                 3.2 s
+quick_check of a 36 MB file                 0.05 s            —
+==========================================  ================  ==================
 
 So every open reads the header and the schema, and runs ``quick_check`` only on files up to
 ``QUICK_CHECK_MAX_BYTES`` (64 MiB, about 0.1 s); a larger file gets its ``quick_check`` at most
 once a day, just before its daily backup (``storage.sqlite_store``), which reads every page
 anyway — a damaged file is refused then rather than copied over a good backup. Damage the
-cheap checks miss in a large file is caught where SQLite reads it (``damage_in``), and SQLite
+cheap checks miss in a large file is caught where SQLite reads it
+(``storage.sqlite_store.store_problem``), and SQLite
 refuses to write a page it finds damaged. ``main.py check`` runs the full ``integrity_check``.
 """
 

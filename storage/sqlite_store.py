@@ -91,7 +91,10 @@ class OpenedFile:
 
 def _look(root: Path, db_path: Path, shown: str, file_access: Access) -> tuple[int | None, bool]:
     """Read-only: (schema version or None for an empty database, whether ``quick_check`` ran)."""
-    problem = header_problem(db_path)
+    try:
+        problem = header_problem(db_path)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot read {db_path}: {exc.strerror or exc}") from None
     if problem is not None:
         raise damaged(root, db_path, problem)
     checked = db_path.stat().st_size <= QUICK_CHECK_MAX_BYTES

@@ -12,6 +12,14 @@ read-then-write one row lock that row first (``storage.verdicts`` locks the pair
 Both commit on a clean exit and roll back on an exception. The workspace's settings are read
 and written through ``storage.settings`` (``read_settings`` / ``update_settings``).
 
+A folder's ``studio.db`` is looked at before anything writes to it (``storage.sqlite_store``): a
+damaged one (empty, truncated, not SQLite, failing SQLite's checks) is refused with
+``WorkspaceDamaged``, in one line naming the file, its backups (``storage.backups``, made before
+an upgrade and once a day) and ``main.py restore``/``check``; one this process cannot write
+opens read-only (``read_only``, ``read_only_reason``), where ``writing()`` raises
+``WorkspaceReadOnly`` before touching anything. All are ``WorkspaceError``s, as is
+``SchemaTooNewError``: a command prints the line and exits 2, the GUI shows it in a dialog.
+
 A URL may carry a password (as typed by the user): it stays in memory, in ``location``, for
 reopening; anything shown goes through ``display_location`` (``storage.locations``), which
 masks it.
@@ -216,7 +224,8 @@ class Workspace:
         except DBAPIError as exc:
             engine.dispose()
             problem = sqlite_store.store_problem(exc, root) if root is not None else None
-            raise (problem or WorkspaceError(connection_problem(exc, shown))) from None
+            raise (problem or WorkspaceError(connection_problem(exc, location if root is None else str(root)))) \
+                from None
         workspace = cls(root, engine, str(root or location), found, runs_dir,
                         read_only_reason=opened.read_only_reason if opened else None)
         if opened is not None:
