@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import TextIO
 
+from core.cli.progress import ProgressBar
 from core.operations.wording import plural
 
 EXPORT_HELP = """\
@@ -92,26 +92,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("workspace", help="an existing workspace folder or database URL")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run_stats)
-
-
-class ProgressBar:
-    """A one-line text progress bar on a terminal stream (redrawn at most 10 times a second)."""
-
-    def __init__(self, label: str, stream: TextIO = sys.stderr, width: int = 30):
-        self.label, self.stream, self.width = label, stream, width
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - self._last < 0.1:
-            return
-        self._last = now
-        fraction = done / total if total else 1.0
-        filled = int(self.width * fraction)
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {fraction:6.1%}")
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
 
 
 class StageBars:

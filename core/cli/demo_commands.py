@@ -30,6 +30,8 @@ def register(subparsers) -> None:
                           help="sampling temperature (default 0.7; see core/demo/demo_eval.py for why)")
     evaluate.add_argument("--base-only", action="store_true", help="sample the base model only")
     evaluate.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    evaluate.add_argument("--batch-size", type=int, default=32, help="prompts sampled at once (default 32)")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(func=run_demo_eval)
 
     build = subparsers.add_parser("build-demo-model",
@@ -55,12 +57,13 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_demo_eval(args: argparse.Namespace) -> int:
+    from core.cli.progress import StageProgress, quiet_libraries
     from core.demo.demo_eval import DemoEvalError, evaluate_demo, format_report
     from core.engine.modeling import ModelLoadError
     from storage.workspace import Workspace, WorkspaceError
 
-    if args.prompts < 1:
-        print("error: --prompts must be at least 1", file=sys.stderr)
+    if args.prompts < 1 or args.batch_size < 1:
+        print("error: --prompts and --batch-size must be at least 1", file=sys.stderr)
         return 2
     try:
         ws = Workspace.open(args.workspace, create=False)
@@ -69,8 +72,11 @@ def run_demo_eval(args: argparse.Namespace) -> int:
         return 2
     with ws:
         try:
+            if args.quiet:
+                quiet_libraries()
             report = evaluate_demo(ws, args.adapter, prompts=args.prompts, seed=args.seed,
-                                   temperature=args.temperature, base_only=args.base_only)
+                                   temperature=args.temperature, base_only=args.base_only,
+                                   progress=StageProgress(quiet=args.quiet), batch_size=args.batch_size)
         except (DemoEvalError, ModelLoadError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

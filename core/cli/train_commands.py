@@ -15,10 +15,9 @@ import json
 import signal
 import sys
 import threading
-import time
 from contextlib import contextmanager
 
-from core.operations.wording import format_duration
+from core.cli.progress import ProgressPrinter, StageProgress, quiet_libraries
 
 
 def register(subparsers) -> None:
@@ -44,6 +43,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                           help="override a setting of the run (e.g. beta, max_length, device)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(func=run_evaluate)
 
     runs = subparsers.add_parser("runs", help="list the workspace's training runs")
@@ -76,85 +76,6 @@ def _open(args: argparse.Namespace):
     except (WorkspaceError, SchemaTooNewError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
-
-
-class ProgressPrinter:
-    """A one-line progress bar with ETA on a terminal; plain lines every 10% otherwise. Its
-    ``on_event`` takes a training session's events (``core.engine.training_control``)."""
-
-    WIDTH = 28
-
-    def __init__(self, stream=None, quiet: bool = False):
-        self.stream = stream or sys.stderr
-        self.quiet = quiet
-        self.tty = self.stream.isatty()
-        self.total = 0
-        self.start_step = 0
-        self.started = time.monotonic()
-        self.last_line = -1
-
-    def on_event(self, event) -> None:
-        from core.engine.training_control import (MetricSplit, Phase, PhaseChanged, ReferencePassDone, Resumed,
-                                                  RunFinished, RunStarted, StepMetrics)
-
-        if isinstance(event, StepMetrics) and event.split == MetricSplit.TRAIN:
-            self.step(event.step, event.metrics)
-        elif isinstance(event, StepMetrics):
-            metrics = event.metrics
-            self.line(f"eval @ step {event.step}: loss {metrics['loss']:.4f}  accuracy "
-                      f"{metrics['rewards/accuracies']:.3f}  margin {metrics['rewards/margins']:.4f}"
-                      + ("  [likelihood displacement: chosen log-prob below reference]"
-                         if metrics.get("likelihood_displacement") else ""))
-        elif isinstance(event, PhaseChanged) and event.phase == Phase.REFERENCE_PASS:
-            if self.tty and not self.quiet:   # a moving count on a terminal, nothing in a log
-                self.stream.write(f"\r\033[Kreference log-probs: batch {event.done}/{event.total}")
-                self.stream.flush()
-        elif isinstance(event, PhaseChanged) and event.phase == Phase.LOADING_MODEL:
-            self.line("loading the model…")
-        elif isinstance(event, ReferencePassDone):
-            self.line(f"reference log-probs: {event.cached} cached, {event.computed} computed "
-                      f"in {event.seconds:.1f}s")
-        elif isinstance(event, Resumed):
-            self.line(f"resumed run {event.run_id} from {event.checkpoint}" if event.checkpoint else
-                      f"run {event.run_id} had no checkpoint yet; starting it again from step 0")
-        elif isinstance(event, RunStarted):
-            info = event.info
-            self.total, self.start_step = info.total_steps, info.start_step
-            self.started = time.monotonic()
-            dropped = ", ".join(f"{n} {reason}" for reason, n in info.dropped.items() if n) or "none"
-            length = f"{info.total_steps} steps = {info.epochs:.1f} epochs" + (
-                " (set by max_steps)" if info.length_from_max_steps else "")
-            self.line(f"run {info.run_id}: {info.train_pairs} train / {info.eval_pairs} eval pairs "
-                      f"(left out: {dropped}); {length}; {info.trainable_parameters:,} trainable parameters; "
-                      f"{info.device} {info.dtype}")
-        elif isinstance(event, RunFinished) and self.tty and not self.quiet:
-            self.stream.write("\n")
-
-    def line(self, text: str) -> None:
-        if self.quiet:
-            return
-        prefix = "\r\033[K" if self.tty else ""
-        self.stream.write(f"{prefix}{text}\n")
-        self.stream.flush()
-
-    def step(self, step: int, metrics) -> None:
-        if self.quiet or not self.total:
-            return
-        done = step - self.start_step
-        elapsed = time.monotonic() - self.started
-        eta = elapsed / max(done, 1) * (self.total - step)
-        fraction = step / self.total
-        bar = "#" * int(fraction * self.WIDTH)
-        text = (f"[{bar:<{self.WIDTH}}] {step}/{self.total}  loss {metrics['loss']:.4f}  "
-                f"acc {metrics['rewards/accuracies']:.2f}  margin {metrics['rewards/margins']:.3f}  "
-                f"{metrics['tokens_per_second']:.0f} tok/s  ETA {format_duration(eta, with_seconds=True)}")
-        if self.tty:
-            self.stream.write("\r\033[K" + text)
-            self.stream.flush()
-        elif int(fraction * 10) != self.last_line or step == self.total:
-            self.last_line = int(fraction * 10)
-            self.stream.write(text + "\n")
-            self.stream.flush()
 
 
 @contextmanager
@@ -200,14 +121,20 @@ def run_train(args: argparse.Namespace) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
         else:
-            refusal = resume_refusal(args.resume, get_run(ws, args.resume))
+            run = get_run(ws, args.resume)
+            refusal = resume_refusal(args.resume, run)
             if refusal is not None:
                 print(f"error: cannot resume: {refusal}", file=sys.stderr)
                 return 2
+            changes = _resume_changes(args, run)
+            if changes is None:
+                return 2
+        if args.quiet:
+            quiet_libraries()
         printer = ProgressPrinter(quiet=args.quiet)
         session = TrainingSession(ws, on_event=printer.on_event)
         if config is None:
-            session.start(resume_run_id=args.resume)
+            session.start(resume_run_id=args.resume, resume_changes=args.overrides)
         else:
             # The same launch checks as the Train tab's Start: the model folder, the labelled pairs.
             session.start(values=config.to_dict())
@@ -226,12 +153,34 @@ def run_train(args: argparse.Namespace) -> int:
             print("\ninterrupted; resume with --resume and the run id above", file=sys.stderr)
             return 130
         if outcome.status == outcome.status.FAILED:
-            where = f" (run {outcome.run_id})" if outcome.run_id else ""
-            print(f"error: training failed{where}: {outcome.error}", file=sys.stderr)
+            printer.end()
+            if outcome.run_id is None:   # refused before a run began: the model, a setting or the data
+                print(f"error: {outcome.error}", file=sys.stderr)
+                return 2
+            print(f"error: training failed (run {outcome.run_id}): {outcome.error}", file=sys.stderr)
             return 1
         run = get_run(ws, outcome.run_id)
         print(f"run {run.id} {run.status.value} at step {run.step}/{run.total_steps}; adapter: {run.adapter_path}")
         return 0
+
+
+def _resume_changes(args: argparse.Namespace, run) -> list[str] | None:
+    """The ``--set`` changes a resumed run accepts, printed; None (and the reason) when refused."""
+    from core.engine.resume_changes import apply_resume_changes
+    from core.engine.training_config import ConfigError, TrainingConfig
+
+    if args.config:
+        print("error: --config cannot change a resumed run; use --set for the settings that may change",
+              file=sys.stderr)
+        return None
+    try:
+        _config, changes = apply_resume_changes(TrainingConfig.from_dict(run.config), args.overrides)
+    except ConfigError as exc:
+        print(f"error: cannot resume run {args.resume} with these settings: {exc}", file=sys.stderr)
+        return None
+    for change in changes:
+        print(f"resuming with {change}", file=sys.stderr)
+    return changes
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -244,8 +193,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from core.engine.training_config import ConfigError
 
         try:
+            if args.quiet:
+                quiet_libraries()
             metrics = evaluate_adapter(ws, args.adapter, args.split, args.overrides,
-                                       progress=None if args.json else print)
+                                       progress=None if args.json or args.quiet else print,
+                                       bar=StageProgress(quiet=args.quiet))
         except (EvaluationError, ModelLoadError, ConfigError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

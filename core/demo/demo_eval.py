@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from core.demo.demo_workspace import held_out_prompts
 from core.demo.sampling import DEFAULT_MAX_NEW_TOKENS, reply_logps, sample_replies
@@ -102,8 +103,10 @@ def _side(samples, n_examples: int = 6) -> SideReport:
 
 def evaluate_demo(ws: Workspace, run_id: str | None = None, prompts: int = DEFAULT_PROMPTS, seed: int = 0,
                   temperature: float = DEFAULT_TEMPERATURE, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                  base_only: bool = False) -> DemoEvalReport:
-    """Sample ``prompts`` held-out prompts from the base (and tuned) model; shares and KL."""
+                  base_only: bool = False, progress: Callable[[str, int, int], None] | None = None,
+                  batch_size: int = 32) -> DemoEvalReport:
+    """Sample ``prompts`` held-out prompts from the base (and tuned) model; shares and KL.
+    ``progress(stage, done, total)`` follows each stage's batches."""
     import torch
     from peft import PeftModel
 
@@ -117,9 +120,12 @@ def evaluate_demo(ws: Workspace, run_id: str | None = None, prompts: int = DEFAU
     tokenizer = load_tokenizer(base_name)
     model = load_base_model(base_name, torch.device("cpu"), torch.float32)
     questions = held_out_prompts(prompts)
-    options = dict(seed=seed, temperature=temperature, max_new_tokens=max_new_tokens)
+    options = dict(seed=seed, temperature=temperature, max_new_tokens=max_new_tokens, batch_size=batch_size)
 
-    base_samples = sample_replies(model, tokenizer, questions, **options)
+    def stage(name: str):
+        return None if progress is None else (lambda done, total: progress(name, done, total))
+
+    base_samples = sample_replies(model, tokenizer, questions, **options, progress=stage("sampling the base model"))
     report = DemoEvalReport(str(base_name), None, len(questions), seed, temperature, _side(base_samples))
     if adapter is None:
         return report
@@ -127,10 +133,10 @@ def evaluate_demo(ws: Workspace, run_id: str | None = None, prompts: int = DEFAU
     with quiet_peft_wrap():
         tuned = PeftModel.from_pretrained(model, str(adapter_dir))
     tuned.eval()
-    tuned_samples = sample_replies(tuned, tokenizer, questions, **options)
-    tuned_logps = reply_logps(tuned, tokenizer, tuned_samples)
+    tuned_samples = sample_replies(tuned, tokenizer, questions, **options, progress=stage("sampling the tuned model"))
+    tuned_logps = reply_logps(tuned, tokenizer, tuned_samples, batch_size, stage("log-probs, tuned"))
     with tuned.disable_adapter():
-        base_logps = reply_logps(tuned, tokenizer, tuned_samples)
+        base_logps = reply_logps(tuned, tokenizer, tuned_samples, batch_size, stage("log-probs, base"))
     gaps = [t - b for t, b in zip(tuned_logps, base_logps)]
     tokens = sum(len(s.reply_ids) for s in tuned_samples)
     report.tuned = _side(tuned_samples)

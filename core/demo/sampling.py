@@ -6,7 +6,7 @@ Both are batched with left padding, so every prompt's reply starts at the same c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 DEFAULT_MAX_NEW_TOKENS = 96
 
@@ -27,7 +27,8 @@ def _prompt_batch(tokenizer, prompts: Sequence[str]):
 
 
 def sample_replies(model, tokenizer, prompts: Sequence[str], seed: int = 0, temperature: float = 1.0,
-                   max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, batch_size: int = 32) -> list[Sample]:
+                   max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, batch_size: int = 32,
+                   progress: Callable[[int, int], None] | None = None) -> list[Sample]:
     """One reply per prompt, sampled at ``temperature`` from the full distribution (no top-k/top-p).
 
     Seeded per batch, so the same model, prompts and seed give the same replies.
@@ -51,10 +52,13 @@ def sample_replies(model, tokenizer, prompts: Sequence[str], seed: int = 0, temp
             ids = row[:row.index(eos) + 1] if finished else row
             reply = tokenizer.decode(ids, skip_special_tokens=True).strip()
             samples.append(Sample(prompt, reply, finished, tuple(ids)))
+        if progress is not None:
+            progress(len(samples), len(prompts))
     return samples
 
 
-def reply_logps(model, tokenizer, samples: Sequence[Sample], batch_size: int = 32) -> list[float]:
+def reply_logps(model, tokenizer, samples: Sequence[Sample], batch_size: int = 32,
+                progress: Callable[[int, int], None] | None = None) -> list[float]:
     """log π(y|x) of each sample's reply tokens: summed over the reply, prompt tokens masked."""
     import torch
 
@@ -79,4 +83,6 @@ def reply_logps(model, tokenizer, samples: Sequence[Sample], batch_size: int = 3
         reply_logits = logits[:, prompt_ids.shape[1] - 1:-1, :].float()  # (B, R, V)
         token_logps = torch.log_softmax(reply_logits, dim=-1).gather(-1, reply_ids.unsqueeze(-1)).squeeze(-1)
         logps.extend((token_logps * reply_mask).sum(dim=1).tolist())
+        if progress is not None:
+            progress(len(logps), len(samples))
     return logps

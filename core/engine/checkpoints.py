@@ -78,8 +78,10 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict[str, Any]:
-    """Restore adapter weights, optimizer, scheduler and RNG from ``path``; return its state dict."""
+def load_checkpoint(path: Path, model, optimizer, scheduler, learning_rate: float | None = None) -> dict[str, Any]:
+    """Restore adapter weights, optimizer, scheduler and RNG from ``path``; return its state dict.
+    ``learning_rate``: the peak learning rate from here on (a resumed run may lower it); the
+    schedule's position is kept."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -91,5 +93,11 @@ def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict[str, Any]:
         raise RuntimeError(f"checkpoint {path} does not fit this model (unexpected keys, e.g. {unexpected[0]})")
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=device, weights_only=True))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
+    if learning_rate is not None and any(base != learning_rate for base in scheduler.base_lrs):
+        scheduler.base_lrs = [learning_rate for _ in scheduler.base_lrs]
+        for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas):
+            group["initial_lr"] = learning_rate
+            group["lr"] = learning_rate * factor(scheduler.last_epoch)
+        scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
     set_rng_state(torch.load(path / "rng_state.pt", weights_only=False))
     return json.loads((path / STATE_FILE).read_text(encoding="utf-8"))

@@ -34,7 +34,8 @@ class EvaluationError(RuntimeError):
 
 @torch.no_grad()
 def evaluate_pairs(model, pairs: Sequence[TokenizedPair], reference: ReferenceTable, config: TrainingConfig,
-                   pad_token_id: int, device: torch.device, batch_size: int | None = None) -> dict[str, float]:
+                   pad_token_id: int, device: torch.device, batch_size: int | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Mean over ``pairs`` of every metric. ``loss`` is the mean over pairs of the preference
     loss plus, when the SFT term is on, ``sft_weight`` times the pair's NLL per chosen token
     (``loss/sft`` is the mean of the latter): what TRL reports when it evaluates with batch size 1,
@@ -47,7 +48,8 @@ def evaluate_pairs(model, pairs: Sequence[TokenizedPair], reference: ReferenceTa
     try:
         per_pair: dict[str, list[torch.Tensor]] = {}
         losses, nlls = [], []
-        for indices in sorted_batches(pairs, batch_size or config.reference_batch_size):
+        batches = list(sorted_batches(pairs, batch_size or config.reference_batch_size))
+        for number, indices in enumerate(batches, 1):
             batch = collate_pairs([pairs[i] for i in indices], pad_token_id, packed).to(device)
             result = batch_objective(model, batch, reference, config, device)
             losses.append(result.pair_losses.double().cpu())
@@ -55,6 +57,8 @@ def evaluate_pairs(model, pairs: Sequence[TokenizedPair], reference: ReferenceTa
                 nlls.append(result.pair_nll.cpu())
             for name, values in result.metrics.items():
                 per_pair.setdefault(name, []).append(values.cpu())
+            if progress is not None:
+                progress(number, len(batches))
     finally:
         model.train(was_training)
     metrics = summarize({name: torch.cat(chunks) for name, chunks in per_pair.items()})
@@ -97,8 +101,11 @@ def resolve_adapter(ws: Workspace, adapter: str) -> tuple[Path, TrainingConfig]:
 
 def evaluate_adapter(ws: Workspace, adapter: str, split: str = "eval", overrides: list[str] | None = None,
                      batch_size: int | None = None,
-                     progress: Callable[[str], None] | None = None) -> dict[str, float]:
-    """Metrics of base + adapter (policy) vs base (reference) on a split of the workspace's pairs."""
+                     progress: Callable[[str], None] | None = None,
+                     bar: Callable[[str, int, int], None] | None = None) -> dict[str, float]:
+    """Metrics of base + adapter (policy) vs base (reference) on a split of the workspace's pairs.
+    ``progress`` gets lines of text; ``bar(stage, done, total)`` the reference pass's and the
+    evaluation's batches."""
     if split not in ("eval", "train", "all"):
         raise EvaluationError(f"split must be eval, train or all, not {split!r}")
     adapter_dir, config = resolve_adapter(ws, adapter)
@@ -116,11 +123,16 @@ def evaluate_adapter(ws: Workspace, adapter: str, split: str = "eval", overrides
     token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
     reference, computed = ensure_reference_logps(ws, loaded.model, pairs, model_key, token_key,
                                                  loaded.tokenizer.pad_token_id, config.reference_batch_size,
-                                                 loaded.device, packed_pairs=config.packed_pairs)
+                                                 loaded.device, _stage(bar, "reference log-probs"),
+                                                 packed_pairs=config.packed_pairs)
     if progress is not None:
         progress(f"{len(pairs)} pairs ({sum(dropped.values())} dropped); reference log-probs: "
                  f"{len(pairs) - computed} cached, {computed} computed")
     metrics = evaluate_pairs(loaded.model, pairs, reference, config, loaded.tokenizer.pad_token_id, loaded.device,
-                             batch_size)
+                             batch_size, _stage(bar, "evaluating"))
     metrics["pairs"] = float(len(pairs))
     return metrics
+
+
+def _stage(bar: Callable[[str, int, int], None] | None, stage: str) -> Callable[[int, int], None] | None:
+    return None if bar is None else (lambda done, total: bar(stage, done, total))

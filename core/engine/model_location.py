@@ -45,7 +45,7 @@ def inspect_model(name_or_path: str) -> ModelCheck:
             return ModelCheck(None, f"{path} is a file; choose the folder that holds the model", FOLDER)
         return ModelCheck(path, folder_problem(path), FOLDER)
     if _looks_like_path(text):
-        return ModelCheck(None, f"the folder {path} does not exist", FOLDER)
+        return ModelCheck(None, f"no model folder at {path} (the folder does not exist)", FOLDER)
     folder = _cached_hub_folder(text)
     if folder is None:
         return ModelCheck(None, f"{text!r} is not a local folder and not in the local Hugging Face cache "

@@ -168,7 +168,26 @@ def load_base_model(name_or_path: str, device: torch.device, dtype: torch.dtype,
         hint = "" if Path(name_or_path).exists() else (
             " (not a local folder, and not in the local Hugging Face cache; nothing is downloaded)")
         raise ModelLoadError(f"cannot load the model {name_or_path!r}{hint}: {exc}") from exc
+    except Exception as exc:  # safetensors' own error type: a damaged or truncated weights file
+        if "safetensor" not in type(exc).__module__.lower() + type(exc).__name__.lower():
+            raise
+        raise ModelLoadError(f"a weights file of {name_or_path!r} is damaged or truncated "
+                             f"({damaged_weight_files(location) or 'its safetensors files'}): {exc}") from exc
     return model.to(device)
+
+
+def damaged_weight_files(folder: str) -> str:
+    """The ``.safetensors`` files of ``folder`` whose header cannot be read, by path."""
+    from safetensors import safe_open
+
+    bad = []
+    for path in sorted(Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else []:
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except Exception:  # noqa: BLE001 - any failure to read the header is damage
+            bad.append(str(path))
+    return ", ".join(bad)
 
 
 def disable_dropout(model: torch.nn.Module) -> None:

@@ -24,6 +24,7 @@ import torch
 
 from core.engine.batching import Batch, TokenizedPair, batch_order, tokenize_examples
 from core.engine.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from core.engine.divergence import DivergenceWatch
 from core.engine.dpo_loss import summarize
 from core.engine.evaluation import evaluate_pairs
 from core.engine.logprobs import supports_packed_pairs
@@ -31,6 +32,7 @@ from core.engine.modeling import (LoadedModel, dtype_name, is_out_of_memory, loa
                            out_of_memory_advice, tokenization_fingerprint)
 from core.engine.objective import batch_objective
 from core.engine.pair_packing import PackedBatch, collate_pairs
+from core.engine.resume_changes import apply_resume_changes
 from core.engine.reference_cache import ReferenceTable, ensure_reference_logps
 from core.engine.run_records import create_run, new_run_id, write_run_config
 from core.engine.schedules import make_scheduler
@@ -87,7 +89,8 @@ class DPOTrainingRun:
     """One run (new or resumed). ``run()`` does the work on the calling thread."""
 
     def __init__(self, ws: Workspace, config: TrainingConfig | None, observer: TrainingObserver | None = None,
-                 control: TrainingControl | None = None, resume_run_id: str | None = None):
+                 control: TrainingControl | None = None, resume_run_id: str | None = None,
+                 resume_changes: list[str] | dict | None = None):
         self.ws = ws
         self.observer = observer or TrainingObserver()
         self.control = control or TrainingControl()
@@ -99,7 +102,10 @@ class DPOTrainingRun:
             if refusal is not None:
                 raise TrainingFailed(resume_run_id, refusal)
             # The run's own settings, not the caller's: resuming must reproduce the original run.
-            config = TrainingConfig.from_dict(run.config)
+            # Only the length, the intervals and the learning rate may change (resume_changes).
+            config, self.resume_changes = apply_resume_changes(TrainingConfig.from_dict(run.config), resume_changes)
+            if self.resume_changes:
+                update_run(ws, resume_run_id, config=config.to_dict())
             self.run_id = resume_run_id
             self.run_dir = Path(run.run_dir)
         else:
@@ -109,6 +115,7 @@ class DPOTrainingRun:
             self.run_dir = ws.runs_dir / self.run_id
         self.config = config.validate()
         self.status = RunStatus.PENDING
+        self._watch = DivergenceWatch()
         self._run_created = resume_run_id is not None
 
     # -- public -----------------------------------------------------------------------------
@@ -230,7 +237,7 @@ class DPOTrainingRun:
             forget_metrics_after(self.ws, self.run_id, -1)
             self._emit(Resumed(self.run_id, from_step=0, checkpoint=None))
             return 0
-        state = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler, self.config.learning_rate)
         step = int(state["step"])
         forget_metrics_after(self.ws, self.run_id, step)
         self._emit(Resumed(self.run_id, from_step=step, checkpoint=checkpoint.name))
@@ -276,10 +283,10 @@ class DPOTrainingRun:
                 metrics = self._train_step(model, self._micro_batches(data.train, step, pad), reference,
                                            optimizer, scheduler, params, device)
             except NonFiniteLoss as exc:
-                kept = f"; the last good checkpoint is step-{last_saved}" if last_saved else ""
-                raise NonFiniteLoss(f"{exc} at step {step + 1}: stopped without applying the update{kept}. "
-                                    "Lower learning_rate or beta, or check the data.") from None
+                raise NonFiniteLoss(f"{exc} at step {step + 1}: stopped without applying the update"
+                                    f"{self._watch.advice(self.run_dir, self.run_id, step + 1, config.learning_rate)}") from None
             step += 1
+            self._watch.step(step, metrics["grad_norm"])
             writer.add(step, MetricSplit.TRAIN.value, metrics)
             self._emit(StepMetrics(step, MetricSplit.TRAIN, metrics))
             if config.eval_interval and step % config.eval_interval == 0 and data.eval:
@@ -358,6 +365,7 @@ class DPOTrainingRun:
         writer.flush()  # metrics up to a checkpoint are on disk before the checkpoint is
         path = save_checkpoint(self.run_dir, step, model, optimizer, scheduler,
                                {"run_id": self.run_id, "metrics": metrics}, keep=self.config.keep_checkpoints)
+        self._watch.checkpoint(step, path)
         self._emit(CheckpointSaved(step, str(path)))
 
     def _pause(self, step: int) -> None:
@@ -383,6 +391,8 @@ class DPOTrainingRun:
 
 
 def train(ws: Workspace, config: TrainingConfig | None, observer: TrainingObserver | None = None,
-          control: TrainingControl | None = None, resume_run_id: str | None = None) -> str:
-    """Run (or resume) a DPO training run to its end on this thread; return its run id."""
-    return DPOTrainingRun(ws, config, observer, control, resume_run_id).run()
+          control: TrainingControl | None = None, resume_run_id: str | None = None,
+          resume_changes: list[str] | dict | None = None) -> str:
+    """Run (or resume, with ``resume_changes``: ``core.engine.resume_changes``) a DPO training
+    run to its end on this thread; return its run id."""
+    return DPOTrainingRun(ws, config, observer, control, resume_run_id, resume_changes).run()

@@ -120,7 +120,7 @@ class TrainingSession:
         return self._state not in (SessionState.IDLE, SessionState.FINISHED)
 
     def start(self, config: TrainingConfig | None = None, *, values: dict[str, Any] | None = None,
-              resume_run_id: str | None = None) -> None:
+              resume_run_id: str | None = None, resume_changes: list[str] | dict | None = None) -> None:
         """Ask for a run: a validated ``config``, the form's raw ``values`` (checked in ``run()``),
         or ``resume_run_id`` (the run's own settings). The work happens in ``run()``."""
         if sum(x is not None for x in (config, values, resume_run_id)) != 1:
@@ -129,6 +129,7 @@ class TrainingSession:
             if self.active:
                 raise SessionError(f"the session is {self._state.value}; it can start only when idle or finished")
             self._request = (config, values, resume_run_id)
+            self._resume_changes = resume_changes   # core.engine.resume_changes: what may change
             self._control = TrainingControl()
             self._clock, self.phase, self.info, self.outcome = None, None, None, None
             self.run_id = resume_run_id
@@ -219,7 +220,8 @@ class TrainingSession:
         from core.engine.trainer import TrainingFailed, train
 
         try:
-            train(self.ws, config, observer, self._control, resume_run_id=resume_run_id)
+            train(self.ws, config, observer, self._control, resume_run_id=resume_run_id,
+                  resume_changes=getattr(self, "_resume_changes", None))
         except Exception as exc:  # noqa: BLE001 - a failed run ends the session with its reason
             # The trainer reports its own failures (RunFinished(FAILED)); a refusal before any
             # work (a bad setting, a run that cannot be resumed) or a crash still needs one.
