@@ -105,7 +105,7 @@ class DPOTrainingRun:
             # Only the length, the intervals and the learning rate may change (resume_changes).
             config, self.resume_changes = apply_resume_changes(TrainingConfig.from_dict(run.config), resume_changes)
             if self.resume_changes:
-                update_run(ws, resume_run_id, config=config.to_dict())
+                update_run(ws, resume_run_id, config_json=config.to_json())
             self.run_id = resume_run_id
             self.run_dir = Path(run.run_dir)
         else:
@@ -170,7 +170,8 @@ class DPOTrainingRun:
                 "data": {"train_pairs": len(data.train), "eval_pairs": len(data.eval), "dropped": data.dropped},
                 "total_steps": total_steps})
         else:
-            update_run(self.ws, self.run_id, status=RunStatus.RUNNING, error=None, finished_at=None)
+            update_run(self.ws, self.run_id, status=RunStatus.RUNNING, error=None, finished_at=None,
+                       total_steps=total_steps)   # max_steps / num_epochs may have changed
         self.status = RunStatus.RUNNING
 
         reference = self._reference(loaded, data, model_key, token_key)
