@@ -54,6 +54,16 @@ def judge(qtbot, window, n: int) -> None:
     qtbot.keyClick(view, KEYS[n % len(KEYS)])
 
 
+def label_online(qtbot, window, count: int) -> None:
+    """``count`` verdicts, stored, with the screen's reserve of pairs ahead full again (an
+    annotator's think time lets it top up; a script has none)."""
+    view = window.annotate
+    for n in range(count):
+        judge(qtbot, window, n)
+    qtbot.waitUntil(lambda: view.unsaved == [] and len(view.session.ahead) == view.session.prefetch,
+                    timeout=20_000)
+
+
 def verdict_rows(url: str) -> tuple[int, int, int]:
     """(verdict rows, distinct client ids, distinct pairs) in the database."""
     with Workspace.open(url) as ws, ws.session() as s:
@@ -68,11 +78,7 @@ def test_a_hundred_verdicts_through_an_outage_are_stored_once_each(qtbot, privat
     add_sample_pairs(ws, 130)
     window = open_window(qtbot, ws)
     view = window.annotate
-    for n in range(30):
-        judge(qtbot, window, n)
-    qtbot.waitUntil(lambda: view.unsaved == [], timeout=20_000)
-    # An annotator's think time lets the screen top up what it holds ahead (a script has none).
-    qtbot.waitUntil(lambda: len(view.session.ahead) == view.session.prefetch, timeout=20_000)
+    label_online(qtbot, window, 30)
     assert verdict_rows(url) == (30, 30, 30)
     assert window.connection_label.text() == "connected"
 
@@ -112,10 +118,7 @@ def test_verdicts_kept_when_the_window_closes_offline_are_stored_first_at_the_ne
     add_sample_pairs(ws, 60)
     window = open_window(qtbot, ws)
     view = window.annotate
-    for n in range(5):
-        judge(qtbot, window, n)
-    qtbot.waitUntil(lambda: view.unsaved == [] and len(view.session.ahead) == view.session.prefetch,
-                    timeout=20_000)
+    label_online(qtbot, window, 5)
     private_server.stop_now()
     for n in range(5, 12):
         judge(qtbot, window, n)

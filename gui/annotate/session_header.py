@@ -41,7 +41,7 @@ class SessionHeader(QWidget):
         self.switch.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
-        self.progress.setFixedWidth(220)
+        self.progress.setFixedWidth(160)
         self.progress_label = QLabel("")
         self.progress_label.setObjectName("stat")
         self.target = QSpinBox()
@@ -60,6 +60,8 @@ class SessionHeader(QWidget):
         self.connection = QLabel("")
         self.connection.setObjectName("connectionChip")
         self.connection.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)   # never clipped
+        self.pace_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # gives way first
+        self.pace_label.setMinimumWidth(120)
         self.connection.hide()
         self.raw_toggle = _toggle("Raw text", "R", "Show the responses as stored, not rendered as Markdown")
         self.diff_toggle = _toggle("Word diff", "D", "Highlight the words that differ between the two responses")
@@ -106,4 +108,4 @@ class SessionHeader(QWidget):
                                       "font-weight: 600; }")
         self.connection.setVisible(not state.online or state.waiting > 0)
         self.connection.ensurePolished()   # the chip's padding counts in its size
-        self.connection.setFixedSize(self.connection.sizeHint())
+        self.connection.setMinimumWidth(self.connection.sizeHint().width())
