@@ -16,6 +16,7 @@ from core.engine.divergence import DivergenceWatch, weights_are_finite
 from core.engine.trainer import TrainingFailed, train
 from core.engine.training_config import TrainingConfig
 from main import main
+from storage.metrics import read_metrics
 from storage.models import RunStatus
 from storage.runs import get_run
 from storage.workspace import Workspace
@@ -73,6 +74,9 @@ def test_the_named_checkpoint_is_finite_and_resuming_with_a_lower_rate_completes
     resumed = get_run(ws, run.id)
     assert resumed.status == RunStatus.COMPLETED and resumed.step == 6
     assert resumed.config["learning_rate"] == 5e-4
+    rates = dict(read_metrics(ws, run.id, split="train")["learning_rate"])
+    assert sorted(rates) == [1, 2, 3, 4, 5, 6] and rates[2] > 1e-3
+    assert all(0 < rates[step] <= 5e-4 for step in (3, 4, 5, 6))   # the lower rate, where the schedule is
     final = load_file(str(Path(resumed.adapter_path) / "adapter_model.safetensors"))
     assert all(torch.isfinite(t).all() for t in final.values())
     ws.close()
