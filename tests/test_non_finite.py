@@ -82,6 +82,37 @@ def test_the_named_checkpoint_is_finite_and_resuming_with_a_lower_rate_completes
     ws.close()
 
 
+def test_keep_checkpoints_never_prunes_the_last_good_one(tmp_path, model_dir, monkeypatch) -> None:
+    # keep_checkpoints=1 alone would leave only step-3 (weights of 1e30) when step 4 fails;
+    # pruning keeps the newest good checkpoint besides the newest one.
+    ws = Workspace.open(tmp_path / "ws")
+    fill_workspace(ws, 16)
+    monkeypatch.setattr(torch.optim, "AdamW", Diverging)
+    monkeypatch.setattr(Diverging, "armed", True)
+    monkeypatch.setattr(Diverging, "updates", 0)
+    config = TrainingConfig(base_model=str(model_dir), max_steps=6, batch_size=8, learning_rate=5e-3,
+                            eval_split="0.25", eval_interval=0, checkpoint_interval=1, keep_checkpoints=1, seed=1)
+    with pytest.raises(TrainingFailed, match=r"at step 4: stopped without applying") as failure:
+        train(ws, config)
+    run = get_run(ws, failure.value.run_id)
+    assert "the last good checkpoint is step-2" in run.error
+    checkpoints = Path(run.run_dir) / "checkpoints"
+    assert [p.name for p in list_checkpoints(Path(run.run_dir))] == ["step-2"]   # step-1 pruned
+    assert (checkpoints / "diverged-step-3").is_dir() and not (checkpoints / "step-1").exists()
+    assert weights_are_finite(checkpoints / "step-2")
+
+    Diverging.armed = False
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["train", str(ws.root), "--resume", run.id, "--set", "learning_rate=5e-4", "--quiet"])
+    assert code == 0, err.getvalue()
+    resumed = get_run(ws, run.id)
+    assert resumed.status == RunStatus.COMPLETED and resumed.step == 6
+    # the newest one, and step-5: good for sure (step 6 ran finite from it); step-6 is not known good yet
+    assert [p.name for p in list_checkpoints(Path(run.run_dir))] == ["step-5", "step-6"]
+    ws.close()
+
+
 def test_a_gradient_norm_spike_makes_its_checkpoint_suspect(tmp_path) -> None:
     watch = DivergenceWatch()
     for step, norm in enumerate([1.0, 1.2, 0.9, 1.1, 40.0, 80.0], start=1):

@@ -12,7 +12,7 @@ import random
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -39,8 +39,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, optimizer, scheduler, state: dict[str, Any],
-                    keep: int = 0) -> Path:
-    """Write ``checkpoints/step-<step>`` and prune all but the newest ``keep`` (0 = keep all)."""
+                    keep: int = 0, last_good: Callable[[list[Path]], Path | None] | None = None) -> Path:
+    """Write ``checkpoints/step-<step>`` and prune all but the newest ``keep`` (0 = keep all).
+    ``last_good(checkpoints)`` names the newest good one (``core.engine.divergence``); pruning
+    never deletes it, so a run that diverges later can still be resumed from it."""
     root = checkpoints_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
@@ -55,9 +57,20 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, scheduler, state
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     if keep > 0:
-        for old in list_checkpoints(run_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        prune_checkpoints(run_dir, keep, last_good)
     return final
+
+
+def prune_checkpoints(run_dir: Path, keep: int, last_good: Callable[[list[Path]], Path | None] | None = None) -> None:
+    """Delete all but the newest ``keep`` checkpoints and the newest good one."""
+    existing = list_checkpoints(run_dir)
+    old = existing[:-keep]
+    if not old:
+        return
+    good = last_good(existing) if last_good is not None else None
+    for path in old:
+        if path != good:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:

@@ -365,7 +365,8 @@ class DPOTrainingRun:
         self._enter(Phase.SAVING, step=step)
         writer.flush()  # metrics up to a checkpoint are on disk before the checkpoint is
         path = save_checkpoint(self.run_dir, step, model, optimizer, scheduler,
-                               {"run_id": self.run_id, "metrics": metrics}, keep=self.config.keep_checkpoints)
+                               {"run_id": self.run_id, "metrics": metrics}, keep=self.config.keep_checkpoints,
+                               last_good=lambda found: self._watch.last_good(step + 1, found))
         self._watch.checkpoint(step, path)
         self._emit(CheckpointSaved(step, str(path)))
 
