@@ -10,6 +10,7 @@ import threading
 import pytest
 from PySide6.QtCore import Qt
 
+import storage.sqlite_store as sqlite_store
 import storage.workspace as workspace_module
 from storage.models import Choice
 from storage.workspace import Workspace
@@ -26,6 +27,7 @@ UNDO = (Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
 def impatient_ws(tmp_path, monkeypatch):
     """A workspace whose writes give up after 0.2 s on a lock (instead of 30 s)."""
     monkeypatch.setattr(workspace_module, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 0.2)   # where the SQLite engine is made
     ws = Workspace.open(tmp_path / "ws")
     add_sample_pairs(ws, 20)
     yield ws

@@ -40,6 +40,7 @@ def test_the_screen_renews_its_leases_on_a_timer(qtbot, db, workspace):
     settle(db)
     after = leased(workspace, "ada")
     assert set(after) == held and all(after[p] > before[p] for p in held)
+    assert view.sender.outbox is None and not list(workspace.root.glob("outbox*"))   # never needed: no file
 
 
 def test_the_annotator_is_told_when_the_pair_on_screen_went_to_someone_else(qtbot, db, workspace):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.operations.changes import Changes
-from core.operations.outbox_file import OutboxEntry, OutboxFile, OutboxFileError, WriteKind
+from core.operations.outbox_file import FILE_STEM, OutboxEntry, OutboxFile, OutboxFileError, WriteKind
 from storage.annotation_queue import AnnotationQueue, PairView, new_client_id
 from storage.locations import scrub, server_folder
 from storage.models import Choice
@@ -30,7 +30,7 @@ from storage.workspace import Workspace
 
 __all__ = ["Write", "WriteKind", "PermanentWriteError", "CHOICE_WORDS", "OutboxEntry", "OutboxFile",
            "OutboxFileError", "DrainReport", "entry_for", "store_entry", "drain", "outbox_folder",
-           "open_outbox", "is_unreachable", "describe_error"]
+           "has_kept_writes", "open_outbox", "is_unreachable", "describe_error"]
 
 CHOICE_WORDS = {Choice.A: "response A", Choice.B: "response B", Choice.TIE: "tie",
                 Choice.BOTH_BAD: "both bad", Choice.SKIP: "skipped"}
@@ -155,6 +155,12 @@ def outbox_folder(ws: Workspace) -> Path:
     """This computer's folder for the workspace's outbox: the workspace folder, or for a team
     store the folder kept per server and database (``storage.locations.server_folder``)."""
     return ws.root if ws.root is not None else server_folder(ws.location)
+
+
+def has_kept_writes(ws: Workspace) -> bool:
+    """Whether an earlier sitting left outbox files for ``ws`` on this computer."""
+    folder = outbox_folder(ws)
+    return folder.is_dir() and any(folder.glob(f"{FILE_STEM}*.jsonl"))
 
 
 def open_outbox(ws: Workspace) -> OutboxFile:

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 from core.operations.changes import Changes
 from core.operations.connection import ConnectionState
 from core.operations.labelling import LabellingSession, QueueCounts, Write, held_ahead
-from core.operations.outbox import OutboxFile, OutboxFileError, open_outbox
 from gui.annotate.annotate_keys import FIXED_CHOICES, WRITING_ACTIONS, install_shortcuts
 from gui.annotate.annotate_layout import TARGET_SETTING, AnnotateLayout
 from gui.annotate.annotator_dialog import AnnotatorPicker
@@ -61,7 +60,7 @@ class AnnotateView(AnnotateLayout):
         self.session: LabellingSession | None = None
         self.counts: QueueCounts | None = None
         self._own_changes: deque[Changes] = deque(maxlen=64)
-        self.sender = OutboxSender(db, workspace, self._open_outbox(workspace), self)
+        self.sender = OutboxSender(db, workspace, self)
         self.sender.stored.connect(lambda _w, changes: self._report(changes))
         self.sender.message.connect(self.status_message)
         self.sender.dropped.connect(self._on_dropped)
@@ -91,13 +90,6 @@ class AnnotateView(AnnotateLayout):
         self.sender.start()   # what an earlier sitting kept offline is stored first (the queue is FIFO)
         if annotator_name:
             self.set_annotator(annotator_name)
-
-    def _open_outbox(self, workspace: Workspace) -> OutboxFile | None:
-        try:
-            return open_outbox(workspace)
-        except OutboxFileError as exc:
-            self.status_message.emit(f"{exc}; verdicts made while offline stay in this window only")
-            return None
 
     # -- annotator and session ---------------------------------------------------------
     @property

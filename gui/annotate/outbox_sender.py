@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from core.operations.connection import ConnectionState
 from core.operations.labelling import LabellingSession, Write
 from core.operations.outbox import (DrainReport, OutboxFile, OutboxFileError, describe_error, drain, entry_for,
-                                    is_unreachable)
+                                    has_kept_writes, is_unreachable, open_outbox)
 from gui.common.db_worker import DatabaseWorker
 from storage.locations import scrub
 from storage.settings import read_settings
@@ -41,12 +41,14 @@ class OutboxSender(QObject):
     health_changed = Signal()            # failing/unsaved counts changed: redraw the banner
     connection_changed = Signal(object)  # ConnectionState
 
-    def __init__(self, db: DatabaseWorker, workspace: Workspace | None = None, outbox: OutboxFile | None = None,
-                 parent: QObject | None = None):
+    def __init__(self, db: DatabaseWorker, workspace: Workspace | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.db = db
         self.workspace = workspace
-        self.outbox = outbox
+        # Opened when first needed (an outage, or writes an earlier sitting kept): a workspace
+        # that never lost its server gets no file.
+        self.outbox: OutboxFile | None = None
+        self._outbox_refused = workspace is None
         # Sessions with writes not yet stored: an earlier annotator's keep being sent after a switch.
         self._sessions: list[LabellingSession] = []
         self._failed_rounds = 0     # retry rounds since the last write that was stored
@@ -89,6 +91,8 @@ class OutboxSender(QObject):
     # -- sending -------------------------------------------------------------------------
     def start(self) -> None:
         """Store what earlier sittings left in the outbox files (before anything else is sent)."""
+        if self.workspace is not None and has_kept_writes(self.workspace):
+            self._open_outbox()
         if self.outbox is not None:
             try:
                 self.outbox.adopt()
@@ -166,6 +170,7 @@ class OutboxSender(QObject):
             self.offline = True
             self._failed_rounds = 0
             self._retry.stop()
+            self._keep_unsaved()
             where = "on this computer" if self.outbox is not None else "in this window only (no outbox file)"
             self.message.emit(f"Offline — the server cannot be reached ({self.last_error}); verdicts are kept {where}")
         self._keep_unsaved()
@@ -221,7 +226,17 @@ class OutboxSender(QObject):
             self.saw_answer()    # the server answered, if only with an error of its own
 
     # -- the outbox file -----------------------------------------------------------------
+    def _open_outbox(self) -> None:
+        if self.outbox is not None or self._outbox_refused:
+            return
+        try:
+            self.outbox = open_outbox(self.workspace)
+        except OutboxFileError as exc:
+            self._outbox_refused = True
+            self.message.emit(f"{exc}; verdicts made while offline stay in this window only")
+
     def _keep_unsaved(self) -> None:
+        self._open_outbox()
         if self.outbox is None:
             return
         for session in self._sessions:
@@ -232,7 +247,7 @@ class OutboxSender(QObject):
                     self.outbox.keep(entry_for(write, session.annotator_name))
                 except OutboxFileError as exc:
                     self.message.emit(f"{exc}; the verdicts stay in this window only")
-                    self.outbox = None
+                    self.outbox, self._outbox_refused = None, True
                     return
                 write.kept = True
                 self._kept[write.client_id] = (session, write)
