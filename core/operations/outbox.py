@@ -26,7 +26,7 @@ from storage.annotation_queue import AnnotationQueue, PairView, new_client_id
 from storage.locations import scrub, server_folder
 from storage.models import Choice
 from storage.reachability import is_unreachable
-from storage.workspace import Workspace
+from storage.workspace import PermissionDeniedError, Workspace
 
 __all__ = ["Write", "WriteKind", "PermanentWriteError", "CHOICE_WORDS", "OutboxEntry", "OutboxFile",
            "OutboxFileError", "DrainReport", "entry_for", "store_entry", "drain", "outbox_folder",
@@ -100,7 +100,8 @@ def store_entry(ws: Workspace, entry: OutboxEntry) -> Changes:
     """Store one kept write in its own committed transaction(s). Database work.
 
     ``PermanentWriteError`` when it can never be stored (its pair is gone, its client id
-    names another verdict); an unreachable server raises the driver's error as it is."""
+    names another verdict, the member's role no longer allows it); an unreachable server
+    raises the driver's error as it is."""
     try:
         queue = AnnotationQueue(ws, entry.annotator)
         if entry.kind is WriteKind.VERDICT:
@@ -111,7 +112,7 @@ def store_entry(ws: Workspace, entry: OutboxEntry) -> Changes:
                 verdict_id = resend_for_row(queue, entry.pair_id, entry.choice, entry.seconds_spent, entry.note,
                                             entry.target)
             queue.undo_last(verdict_id)
-    except (LookupError, ValueError) as exc:
+    except (LookupError, ValueError, PermissionDeniedError) as exc:   # gone, not a resend, or not allowed
         raise PermanentWriteError(str(exc)) from exc
     return Changes(verdicts=True, pair_ids=frozenset({entry.pair_id}))
 
