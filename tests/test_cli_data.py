@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import main
-from core.cli.data_commands import ProgressBar
+from core.cli.progress import ProgressBar
 from storage.annotation_queue import AnnotationQueue
 from storage.models import Choice
 from storage.workspace import Workspace

@@ -1,10 +1,12 @@
 """Progress on a terminal and in a log: the reference pass and demo-eval draw a bar under a
 pseudo-terminal (carriage-return updates), piped output holds at most a line per 10% per phase,
-and --quiet silences all of it, transformers' own bars included."""
+and --quiet silences all of it, transformers' own bars included; a long import or export
+draws through the same printer, a few rows draw nothing."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import pty
 import re
@@ -105,3 +107,42 @@ def test_a_piped_bar_writes_a_line_per_10_percent() -> None:
     lines = stream.getvalue().splitlines()
     assert len(lines) == 11 and lines[-1].endswith("100.0%")
     assert ProgressBar("work", stream, quiet=True)(1, 2) is None and len(stream.getvalue().splitlines()) == 11
+
+
+def _rows_file(path: Path, rows: int) -> Path:
+    path.write_text("".join(json.dumps({"prompt": f"question {i}?", "chosen": f"good answer {i}",
+                                        "rejected": f"bad answer {i}"}) + "\n" for i in range(rows)),
+                    encoding="utf-8")
+    return path
+
+
+def _stage_lines(text: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        match = re.match(r"(reading|storing|building|writing) \[[#.]+\]", line)
+        if match:
+            counts[match.group(1)] = counts.get(match.group(1), 0) + 1
+    return counts
+
+
+def test_a_long_import_draws_a_bar_on_a_terminal(tmp_path) -> None:
+    text = under_terminal(["import", str(tmp_path / "ws"), str(_rows_file(tmp_path / "rows.jsonl", 3000))])
+    assert re.search(r"\r\x1b\[K(reading|storing) \[[#.]+\]", text), text[-2000:]
+    assert "100.0%" in text and "added 3000 pairs" in text
+
+
+def test_piped_import_and_export_write_a_line_per_10_percent_and_quiet_none(tmp_path) -> None:
+    rows = _rows_file(tmp_path / "rows.jsonl", 3000)
+    imported = piped(["import", str(tmp_path / "ws"), str(rows)])
+    stages = _stage_lines(imported)
+    assert {"reading", "storing"} <= set(stages) and all(1 <= n <= 11 for n in stages.values()), imported
+    assert "\r" not in imported
+    exported = piped(["export", str(tmp_path / "ws"), str(tmp_path / "out.jsonl")])
+    stages = _stage_lines(exported)
+    assert "writing" in stages and all(1 <= n <= 11 for n in stages.values()), exported
+    quiet = piped(["import", str(tmp_path / "ws2"), str(rows), "--quiet"]) + piped(
+        ["export", str(tmp_path / "ws2"), str(tmp_path / "out2.jsonl"), "--quiet"])
+    assert _stage_lines(quiet) == {} and "added 3000 pairs" in quiet and "wrote 3000 examples" in quiet
+    # a handful of rows is quick work: no bar at all
+    small = piped(["import", str(tmp_path / "ws3"), str(_rows_file(tmp_path / "few.jsonl", 5))])
+    assert _stage_lines(small) == {}, small

@@ -13,9 +13,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TextIO
 
-from core.cli.progress import ProgressBar
+from core.cli.progress import StageProgress
 from core.operations.wording import plural
 
 EXPORT_HELP = """\
@@ -55,8 +54,10 @@ nothing. Any bad row refuses the whole file (exit code 2) with the file, line an
 named; --skip-bad-rows imports the good rows and lists the bad ones in a report file in the
 workspace's exports folder."""
 
-# Show a progress bar for files at least this big when stderr is a terminal.
-PROGRESS_MIN_BYTES = 2_000_000
+# Long work draws progress: a stage of at least this many rows, or anything still running after
+# PROGRESS_MIN_SECONDS (a bar on a terminal, a line per 10% when piped; --quiet: none).
+PROGRESS_MIN_ROWS = 1000
+PROGRESS_MIN_SECONDS = 1.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--source", help="name the pairs' source and pseudo-annotator (default: the file name)")
     p.add_argument("--skip-bad-rows", action="store_true",
                    help="import the good rows; list the bad ones in a report in the workspace's exports folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_import)
 
     p = subparsers.add_parser("export", help="export the training set as TRL-ready JSONL",
@@ -84,6 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how verdicts on one pair merge (default: majority)")
     p.add_argument("--split", default="all", choices=EXPORT_SPLITS,
                    help="which examples to write (default: all, with a 'split' column)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_export)
 
     p = subparsers.add_parser("stats", help="counts and agreement of a workspace",
@@ -94,25 +97,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_stats)
 
 
-class StageBars:
-    """The operations' progress callback drawn as one terminal bar per stage (big files on a terminal)."""
+def data_progress(quiet: bool) -> StageProgress:
+    """The shared printer for the data operations' ``DataProgress`` reports (long work only)."""
+    return StageProgress(quiet=quiet, min_total=PROGRESS_MIN_ROWS, min_seconds=PROGRESS_MIN_SECONDS)
 
-    def __init__(self, path: Path, stream: TextIO = sys.stderr):
-        try:
-            large = path.stat().st_size >= PROGRESS_MIN_BYTES
-        except OSError:
-            large = False
-        self.enabled = large and stream.isatty()
-        self.stream = stream
-        self.bars: dict[str, ProgressBar] = {}
 
-    def __call__(self, report) -> None:
-        if not self.enabled:
-            return
-        name = report.stage.value
-        if name not in self.bars:
-            self.bars[name] = ProgressBar(name, self.stream)
-        self.bars[name](report.done, report.total)
+def _drawn(printer: StageProgress):
+    return lambda report: printer(report.stage.value, report.done, report.total)
 
 
 def _error(message: object) -> None:
@@ -135,11 +126,15 @@ def run_import(args: argparse.Namespace) -> int:
     from storage.workspace import SchemaTooNewError, WorkspaceError
 
     path = Path(args.file)
+    printer = data_progress(args.quiet)
     try:
-        report = import_file(args.workspace, path, args.format, args.source, progress=StageBars(path),
+        report = import_file(args.workspace, path, args.format, args.source, progress=_drawn(printer),
                              skip_bad_rows=args.skip_bad_rows)
     except (InputRefused, WorkspaceError, SchemaTooNewError) as exc:
+        printer.end()
         return _refused(exc)
+    finally:
+        printer.end()
     splits = ", ".join(f"{report.pairs_by_split[s]} {s}" for s in ("train", "eval") if s in report.pairs_by_split)
     print(f"{path.name}: {report.rows} {report.description}")
     print(f"added {plural(report.pairs_added, 'pair', grouped=False)} "
@@ -157,10 +152,15 @@ def run_export(args: argparse.Namespace) -> int:
     from core.operations.data import InputRefused, export_training_data
     from storage.workspace import SchemaTooNewError, WorkspaceError
 
+    printer = data_progress(args.quiet)
     try:
-        report = export_training_data(args.workspace, args.out, args.format, args.policy, args.split)
+        report = export_training_data(args.workspace, args.out, args.format, args.policy, args.split,
+                                      progress=_drawn(printer))
     except (InputRefused, WorkspaceError, SchemaTooNewError) as exc:
+        printer.end()
         return _refused(exc)
+    finally:
+        printer.end()
     dropped = ", ".join(f"{reason} {n}" for reason, n in report.dropped.items() if n) or "none"
     print(f"wrote {plural(report.written, 'example', grouped=False)} to {report.path} "
           f"({report.train} train, {report.eval} eval in the set; "

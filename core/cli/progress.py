@@ -72,16 +72,39 @@ class ProgressBar:
 
 
 class StageProgress:
-    """``progress(stage, done, total)``: one ``ProgressBar`` per stage, in order."""
+    """``progress(stage, done, total)``: one ``ProgressBar`` per stage, in order.
 
-    def __init__(self, stream: TextIO | None = None, quiet: bool = False):
+    ``min_total``/``min_seconds`` keep quick work quiet: a stage draws once it reports a point
+    short of its end with ``total >= min_total`` (the readers report every 2,000 rows, the
+    storing and writing stages count rows, so this means a few thousand rows, however many files
+    they sit in), or once ``min_seconds`` passed since the progress began. From then on every
+    stage draws. The defaults (0, 0) draw everything."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False, min_total: int = 0,
+                 min_seconds: float = 0.0):
         self.stream, self.quiet = stream or sys.stderr, quiet
+        self.min_total, self.min_seconds = min_total, min_seconds
+        self.started = time.monotonic()
+        self.showing = not (min_total or min_seconds)
         self.bars: dict[str, ProgressBar] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if not self.showing:
+            long_work = (self.min_total and total >= self.min_total and done < total) or (
+                self.min_seconds and time.monotonic() - self.started >= self.min_seconds)
+            if not long_work:
+                return
+            self.showing = True
         if stage not in self.bars:
             self.bars[stage] = ProgressBar(stage, self.stream, quiet=self.quiet)
         self.bars[stage](done, total)
+
+    def end(self) -> None:
+        """End any bar left open (a refusal mid-stage), so that the message starts on a clean line."""
+        for bar in self.bars.values():
+            bar.end()
 
 
 class ProgressPrinter:
