@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from storage.errors import WorkspaceError
-from storage.sqlite_file import access, connect_read_only, header_problem, quick_check
+from storage.sqlite_file import access, connect_read_only, file_quick_check, header_problem
 
 BACKUP_DIR = "backups"
 KEEP = 5
@@ -119,14 +119,7 @@ def restore_backup(root: Path, name: str, db_name: str = "studio.db", now: datet
         raise WorkspaceError(f"{root} has no backup named {name!r} (backups: {known})")
     problem = header_problem(backup.path)
     if problem is None:
-        try:
-            conn = connect_read_only(backup.path, immutable=True)
-            try:
-                problem = quick_check(conn)
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:
-            problem = str(exc)
+        problem = file_quick_check(backup.path, immutable=True)
     if problem is not None:
         raise WorkspaceError(f"the backup {backup.path} is damaged too ({problem}); pick another one")
     db_path = root / db_name

@@ -142,6 +142,19 @@ def quick_check(conn: sqlite3.Connection) -> str | None:
     return f"SQLite's quick_check: {found[0]}" if found else None
 
 
+def file_quick_check(db_path: Path, immutable: bool) -> str | None:
+    """``quick_check`` of the file at ``db_path`` through its own read-only connection; the
+    problem found (or the error that stopped SQLite reading it), None when it is sound."""
+    try:
+        conn = connect_read_only(db_path, immutable=immutable)
+        try:
+            return quick_check(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+
+
 def integrity_findings(db_path: Path, immutable: bool = False, limit: int = 20) -> list[str]:
     """SQLite's full ``integrity_check`` (indexes against their tables too), read-only: its findings,
     [] for a sound file. Where damage stops it, ``quick_check``'s findings and why it stopped."""

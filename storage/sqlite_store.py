@@ -28,7 +28,7 @@ from sqlalchemy.pool import QueuePool
 from storage import backups
 from storage.errors import WorkspaceDamaged, WorkspaceError, WorkspaceReadOnly
 from storage.migrations import SCHEMA_VERSION, ensure_schema, too_new
-from storage.sqlite_file import (QUICK_CHECK_MAX_BYTES, Access, access, connect_read_only, header_problem,
+from storage.sqlite_file import (QUICK_CHECK_MAX_BYTES, Access, access, connect_read_only, file_quick_check, header_problem,
                                  is_damage, is_read_only_refusal, quick_check, read_only_uri)
 
 DB_NAME = "studio.db"
@@ -174,14 +174,7 @@ def open_existing(root: Path, db_path: Path, shown: str) -> OpenedFile:
 
 
 def _quick_check_large(root: Path, db_path: Path, engine: Engine) -> None:
-    try:
-        conn = connect_read_only(db_path, immutable=False)
-        try:
-            problem = quick_check(conn)
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        problem = str(exc)
+    problem = file_quick_check(db_path, immutable=False)
     if problem is not None:
         engine.dispose()
         raise damaged(root, db_path, problem)
