@@ -72,6 +72,7 @@ def train_args(workspace, *more: str) -> list[str]:
             "--set", "reference_batch_size=2", "--set", "eval_interval=0", "--set", "checkpoint_interval=0", *more]
 
 
+@pytest.mark.slow   # trains or samples a model in a subprocess
 def test_the_reference_pass_draws_a_bar_on_a_terminal(workspace) -> None:
     # A fresh cache per run: a different max_length is a different tokenisation key.
     text = under_terminal(train_args(workspace, "--set", "max_length=500"))
@@ -80,6 +81,7 @@ def test_the_reference_pass_draws_a_bar_on_a_terminal(workspace) -> None:
     assert "completed at step 20/20" in text
 
 
+@pytest.mark.slow   # trains or samples a model in a subprocess
 def test_piped_output_has_a_line_per_10_percent_and_quiet_has_none(workspace) -> None:
     text = piped(train_args(workspace, "--set", "max_length=400"))
     reference = [line for line in text.splitlines() if line.startswith("reference log-probs [")]
@@ -91,6 +93,7 @@ def test_piped_output_has_a_line_per_10_percent_and_quiet_has_none(workspace) ->
     assert "completed at step 20/20" in quiet
 
 
+@pytest.mark.slow   # trains or samples a model in a subprocess
 def test_demo_eval_draws_a_bar_on_a_terminal(tmp_path) -> None:
     assert piped(["demo", str(tmp_path / "demo")])
     text = under_terminal(["demo-eval", str(tmp_path / "demo"), "--base-only", "--prompts", "6",

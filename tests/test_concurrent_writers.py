@@ -24,7 +24,7 @@ PROCESSES = 4
 VERDICTS_EACH = 120
 CHOICES = [Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD, Choice.SKIP]
 
-pytestmark = pytest.mark.both_backends
+pytestmark = [pytest.mark.both_backends, pytest.mark.slow]   # several processes each
 
 
 def label_many(root: str, name: str, overlap: int, results) -> None:

@@ -24,7 +24,7 @@ from tests.annotate_samples import add_sample_pairs
 from tests.private_pg import private_server  # noqa: F401  (fixture)
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.usefixtures("isolated_settings")
+pytestmark = [pytest.mark.usefixtures("isolated_settings"), pytest.mark.slow]   # a private server, stopped and started
 KEYS = (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_T, Qt.Key.Key_B)
 
 

@@ -36,6 +36,7 @@ def files_text(folder: Path) -> str:
     return "\n".join(path.read_bytes().decode("utf-8", "replace") for path in folder.rglob("*") if path.is_file())
 
 
+@pytest.mark.slow   # a dozen CLI processes against a server
 def test_no_output_and_no_file_of_a_session_holds_the_password(fresh_postgres_url: str, tmp_path: Path) -> None:
     database = make_url(fresh_postgres_url).database
     admin = url_for(database)

@@ -21,7 +21,7 @@ from storage.models import Choice, Pair, Reservation, Verdict
 from storage.verdicts import current_verdicts
 from storage.workspace import Workspace
 
-pytestmark = pytest.mark.both_backends
+pytestmark = [pytest.mark.both_backends, pytest.mark.slow]   # eight processes each
 
 PEOPLE = 8
 AHEAD = 2                     # pairs claimed behind the one being read, as a labelling screen prefetches

@@ -17,7 +17,7 @@ from gui.common.workers import running_workers
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 from tests.train_view_helpers import configure, make_train_view, pairs_workspace, tiny_model  # noqa: F401
 
-pytestmark = pytest.mark.usefixtures("isolated_settings")
+pytestmark = [pytest.mark.usefixtures("isolated_settings"), pytest.mark.slow]   # trains the demo model
 STALL_FLOOR_MS = 250        # training may always stall this long (a quiet 2-core machine: ~40 ms)
 STALL_FACTOR = 8            # ... or this many times the idle window's longest stall, if larger
 IDLE_BASELINE_MS = 3_000
