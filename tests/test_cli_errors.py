@@ -50,8 +50,11 @@ def _write_adapter(model_dir: Path, out: Path) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from core.engine.modeling import quiet_peft_wrap
+
     base = AutoModelForCausalLM.from_pretrained(model_dir)
-    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"])).save_pretrained(out)
+    with quiet_peft_wrap():   # peft's own deprecated call (see quiet_peft_wrap), not ours
+        get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"])).save_pretrained(out)
 
 
 BASE = ["--set", "base_model=MODEL", "--set", "max_steps=1"]
