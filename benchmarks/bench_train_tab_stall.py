@@ -7,8 +7,9 @@ Builds (or reuses, with ``--workspace``) a workspace of ``--pairs`` labelled pai
 real ``MainWindow`` on the Annotate tab (offscreen unless a display is set) and lets it settle.
 Then a 10 ms QTimer on the UI thread records the gaps between its ticks while:
 
-1. the Train tab is clicked for the first time, until the tab's background work is done (the
-   training libraries' import, the form's settings read and data preview) or ``--open-for`` s;
+1. the Train tab is clicked for the first time, until the tab is built (a frame, then a form
+   card or a plot per turn) and its background work is done (the training libraries' preload,
+   the form's settings read and data preview) or ``--open-for`` s;
 2. Start is clicked with the bundled demo model: the launch check builds the training set of
    every pair on the database thread, then the run reads and tokenises the pairs, loads the
    model and begins the reference pass — measured for ``--after-start`` seconds or until the
@@ -67,12 +68,15 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv)
+    from gui.common.pyside_fixes import collect_garbage_on_ui_thread
     from gui.common.theme import apply_theme
     from gui.common.ui_stall import StallMeter
     from gui.common.workers import running_workers
     from gui.main_window import MainWindow
+    from gui.train.warm_up import WARM_UP_DELAY_MS
     from storage.workspace import Workspace
 
+    collect_garbage_on_ui_thread()   # as gui.app.run_app does before the window
     apply_theme("light", app)
     ws = Workspace.open(folder, create=False)
     window = MainWindow(ws, "bench")
@@ -91,8 +95,8 @@ def main() -> int:
     def running_workers_but_db() -> list:
         return [t for t in running_workers() if t.objectName() != "database"]
 
-    pump(2.0)
-    pump(60, until=background_done)          # the Annotate tab's first pairs, counts
+    pump(WARM_UP_DELAY_MS / 1000 + 0.5)
+    pump(60, until=background_done)          # the Annotate tab's first pairs, counts; the Train tab's warm-up
     idle = StallMeter(10)
     idle.start()
     idle_started = time.perf_counter()
@@ -103,7 +107,12 @@ def main() -> int:
     opening.start()
     open_clicked = time.perf_counter()
     window.tabs.setCurrentWidget(window.train_page)
-    pump(args.open_for, until=lambda: window.train_view is not None and background_done())
+    def tab_ready() -> bool:     # every card and plot built, and the preload begun and done
+        view = window.train_view
+        return (view is not None and view.form.is_built and view.plots.is_built
+                and view.preload_worker is not None and background_done())
+
+    pump(args.open_for, until=tab_ready)
     pump(0.5)
     opening.stop()
     opened_in = time.perf_counter() - open_clicked

@@ -35,6 +35,7 @@ from gui.common.read_only_banner import with_read_only_banner
 from gui.common.workers import running_workers, wait_for_all_workers
 from gui.pairs.pairs_browser import PairsBrowser
 from gui.team.team_panel import TeamPanel
+from gui.train.warm_up import warm_up_train_tab
 from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError
 
 THEME_SETTING = "view/theme"
@@ -291,6 +292,10 @@ class MainWindow(QMainWindow):
         self.pairs.set_annotator(name)
         self.team.set_annotator(name)
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        warm_up_train_tab(self)   # the Train tab's modules, imported off the UI thread before its first opening
+
     def _on_tab(self, index: int) -> None:
         widget = self.tabs.widget(index)
         if widget is self.annotate:
@@ -307,7 +312,7 @@ class MainWindow(QMainWindow):
             if exc.name != "gui.train.train_view":
                 raise
             return _placeholder("The training view is not part of this build yet.")
-        return TrainView(self.workspace, self.db)
+        return TrainView(self.workspace, self.db, gradually=True)   # a frame, then a card or plot per turn
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # A training run: ask, then stop and save it. Verdicts still being stored: wait for them,

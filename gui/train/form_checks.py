@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from core.engine.native_preload import load_torch_libraries
 from core.engine.memory_estimate import DeviceMemory, device_memory, system_memory
 from core.engine.training_config import TrainingConfig
 from core.operations.launch_checks import DataPreview, TokenPreview, preview_data, token_preview
@@ -47,6 +48,7 @@ def _token_job(config: TrainingConfig, examples: list, report=None) -> TokenPrev
 
 
 def _memory_job(device: str, report=None) -> DeviceMemory:
+    load_torch_libraries()      # torch's libraries loaded with the GIL released, before its import
     return device_memory(device)
 
 

@@ -18,6 +18,7 @@ from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.engine.library_preload import preload_training_libraries
+from core.engine.native_preload import load_torch_libraries
 from core.engine.training_control import (MetricSplit, Phase, PhaseChanged, RunFinished, RunInfo, RunStarted,
                                           StepMetrics)
 from core.operations.changes import Changes
@@ -37,14 +38,19 @@ from gui.train.training_worker import RunEnd, TrainingWorker
 from storage.models import RunStatus
 from storage.workspace import Workspace
 
-STATE_SUFFIX = {SessionState.STARTING: "starting", SessionState.PAUSED: "paused",
-                SessionState.STOPPING: "stopping"}
+def _preload(base_model: str, report=None) -> list[str]:
+    load_torch_libraries()      # on the worker: torch's native libraries without the GIL, then the rest
+    return preload_training_libraries(base_model)
+
+
+STATE_SUFFIX = {SessionState.STARTING: "starting", SessionState.PAUSED: "paused", SessionState.STOPPING: "stopping"}
 
 
 class TrainView(TrainLayout):
     changes_made = Signal(object)    # Changes(runs=True): a run was created or has ended
 
-    def __init__(self, workspace: Workspace, db: DatabaseWorker, parent: QWidget | None = None):
+    def __init__(self, workspace: Workspace, db: DatabaseWorker, parent: QWidget | None = None,
+                 gradually: bool = False):
         super().__init__(parent)
         collect_garbage_on_ui_thread()   # before any worker thread of this view starts
         self.workspace = workspace
@@ -64,8 +70,9 @@ class TrainView(TrainLayout):
         self._waiting_for_history: list[StepMetrics] | None = None
         self._opened_newest = False
 
-        self.form = TrainingForm(workspace, db)
-        self.plots = TrainingPlots(gradually=True)
+        # Gradually (the main window's first opening): a frame, then a card or plot per turn, then the preload.
+        self.form = TrainingForm(workspace, db, gradually=gradually)
+        self.plots = TrainingPlots(gradually=True, start=not gradually)
         self.runs = RunsPanel(workspace, db, grab_plots=self.plots.grab)
         self._build_layout(self.form, self.plots, self.runs)
         self.redraws = RedrawSchedule(self.plots, self._what_to_draw, self._update_status, self)
@@ -79,9 +86,18 @@ class TrainView(TrainLayout):
         self.runs.loaded.connect(self._on_runs_loaded)
         self._update_buttons()
         self.runs.refresh()
-        self.preload_worker = Worker(preload_training_libraries, self.form.full_values()["base_model"])
-        self.preload_worker.finished.connect(self._on_libraries_loaded)
-        start_worker(self.preload_worker)
+        self.preload_worker: Worker | None = None
+        if gradually:
+            self.form.built.connect(self.plots.start_building)
+            self.plots.panel_built.connect(lambda _key: self.plots.is_built and self._preload_libraries())
+        else:
+            self._preload_libraries()
+
+    def _preload_libraries(self) -> None:
+        if self.preload_worker is None:
+            self.preload_worker = Worker(_preload, self.form.full_values()["base_model"])
+            self.preload_worker.finished.connect(self._on_libraries_loaded)
+            start_worker(self.preload_worker)
 
     @property
     def redraw_count(self) -> int:
@@ -318,6 +334,7 @@ class TrainView(TrainLayout):
         if self.last_status is not None:
             self.changes_made.emit(Changes(runs=True))
         self._update_buttons()
+        self._update_status()       # the header says how it ended at once ("stopped", not "stopping")
         self.redraws.mark_dirty()   # the last steps are drawn by the timer, one panel per tick
 
     # -- past runs ------------------------------------------------------------------------------------

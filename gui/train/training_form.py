@@ -13,7 +13,9 @@ Public API (used by the train view): ``values()`` / ``full_values()``, ``config(
 ``set_value(key, v)``, ``set_values(dict)``, ``set_config(config)``, ``show_problems(dict)``,
 ``problems`` (setting -> message), ``is_valid()``, the signals ``changed`` and
 ``problems_changed(dict)``, ``refresh()``, ``set_device_memory(memory)``,
-``set_enabled_for_run(bool)``, ``on_changes(changes)`` and ``stop_timers()``.
+``set_enabled_for_run(bool)``, ``on_changes(changes)`` and ``stop_timers()``. With
+``gradually=True`` the cards are built one per turn of the event loop (``built`` fires after the
+last); reading ``fields`` builds the rest at once.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ class TrainingForm(QWidget):
     """Edits one ``TrainingConfig``. ``changed`` fires on every edit."""
 
     changed = Signal()
+    built = Signal()                     # every card is there (at once, or one per turn: ``gradually``)
     problems_changed = Signal(dict)      # setting (or DATA_KEY) -> message; empty when all is good
 
-    def __init__(self, workspace: Workspace, db=None, parent: QWidget | None = None):
+    def __init__(self, workspace: Workspace, db=None, parent: QWidget | None = None, gradually: bool = False):
         super().__init__(parent)
         self.setObjectName("trainingForm")
         self.workspace = workspace
@@ -59,7 +62,8 @@ class TrainingForm(QWidget):
         self.checks = FormChecks(workspace, db, self)
         self.checks.preview_ready.connect(self._on_preview)
         self.checks.memory_ready.connect(lambda _memory: self._update_memory())
-        self.fields: dict[str, FieldEditor] = {}
+        self._fields: dict[str, FieldEditor] = {}
+        self._running = False
         self._more: dict[str, tuple[QToolButton, list[FieldEditor]]] = {}
         self._grids: list[QGridLayout] = []
         self._preset_values: dict[str, dict] = {}
@@ -78,24 +82,62 @@ class TrainingForm(QWidget):
                                                                   self.summary.problem)
         layout.addLayout(self.presets_row)
         layout.addWidget(self.summary)
-        for group in GROUPS:
-            layout.addWidget(self._build_group(group))
         layout.addStretch(1)
-        self._align_label_columns()
-        self._apply_style()
+        self._apply_style()      # on the empty form: cheap (each card joins the styled form later)
 
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(250)
         self._refresh_timer.timeout.connect(self.refresh)
         self.changed.connect(self._refresh_timer.start)
-        self.set_config(default_config(WorkspaceSettings()))   # built-in defaults until the workspace's arrive
-        self._edited = False
-        self.checks.run_db(read_settings, workspace, on_done=self._on_settings,
-                           on_failed=lambda message: self.summary.set_problem(f"Cannot read the settings: {message}"))
-        self.refresh()
+        self._waiting_groups = list(GROUPS)
+        self._next_group = QTimer(self)
+        self._next_group.setObjectName("form-build")
+        self._next_group.setSingleShot(True)
+        self._next_group.setInterval(0)
+        self._next_group.timeout.connect(self._build_next_group)
+        if gradually:
+            self._next_group.start()
+        else:
+            self.build_all()
 
     # -- building ---------------------------------------------------------------------------
+    @property
+    def fields(self) -> dict[str, FieldEditor]:
+        """Every setting's editor (building the cards not built yet)."""
+        self.build_all()
+        return self._fields
+
+    @property
+    def is_built(self) -> bool:
+        return not self._waiting_groups
+
+    def build_all(self) -> None:
+        self._next_group.stop()
+        while self._waiting_groups:
+            self._build_one_group()
+
+    def _build_next_group(self) -> None:
+        if self._waiting_groups:
+            self._build_one_group()
+        if self._waiting_groups:
+            self._next_group.start()
+
+    def _build_one_group(self) -> None:
+        layout = self.layout()
+        layout.insertWidget(layout.count() - 1, self._build_group(self._waiting_groups.pop(0)))   # above the stretch
+        self._align_label_columns()
+        if not self._waiting_groups:
+            self._on_built()
+
+    def _on_built(self) -> None:
+        self.set_config(default_config(WorkspaceSettings()))   # built-in defaults until the workspace's arrive
+        self._edited = False
+        self.checks.run_db(read_settings, self.workspace, on_done=self._on_settings,
+                           on_failed=lambda message: self.summary.set_problem(f"Cannot read the settings: {message}"))
+        self.refresh()
+        self.built.emit()
+
     def _build_group(self, group: str) -> QFrame:
         card = QFrame()
         card.setObjectName("card")
@@ -149,7 +191,8 @@ class TrainingForm(QWidget):
         else:
             editor = FieldEditor(key, SPECS[key], TYPES[key])
         editor.changed.connect(self._on_field_changed)
-        self.fields[key] = editor
+        editor.setEnabled(not self._running)
+        self._fields[key] = editor
         return editor
 
     def _show_more(self, group: str, shown: bool) -> None:
@@ -341,8 +384,10 @@ class TrainingForm(QWidget):
     def stop_timers(self) -> None:
         """No more live checks (the view is closing)."""
         self._refresh_timer.stop()
+        self._next_group.stop()
 
     def set_enabled_for_run(self, running: bool) -> None:
         """While a run trains, its settings cannot change (the presets row stays usable)."""
-        for editor in self.fields.values():
+        self._running = running
+        for editor in self._fields.values():
             editor.setEnabled(not running)

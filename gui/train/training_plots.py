@@ -249,7 +249,7 @@ class TrainingPlots(QWidget):
 
     panel_built = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, gradually: bool = False):
+    def __init__(self, parent: QWidget | None = None, gradually: bool = False, start: bool = True):
         super().__init__(parent)
         pg.setConfigOptions(antialias=True, foreground=colors()["text"])
         self._grid = grid = QGridLayout(self)
@@ -267,10 +267,27 @@ class TrainingPlots(QWidget):
         self._next.setSingleShot(True)
         self._next.setInterval(0)
         self._next.timeout.connect(self._build_next)
-        if gradually:
+        # One empty cell per panel, so a panel joining the grid leaves the others' sizes alone
+        # (re-laying out the grid repainted every plot built so far).
+        self._cells = []
+        for index in range(len(PANELS)):
+            cell = QWidget()
+            QVBoxLayout(cell).setContentsMargins(0, 0, 0, 0)
+            grid.addWidget(cell, index // 3, index % 3)
+            self._cells.append(cell)
+        if gradually and start:
             self._next.start()
-        else:
+        elif not gradually:
             self.build_all()
+
+    def start_building(self) -> None:
+        """Begin building the panels one per turn (``gradually=True, start=False``)."""
+        if self._waiting and not self._next.isActive():
+            self._next.start()
+
+    @property
+    def is_built(self) -> bool:
+        return not self._waiting
 
     @property
     def panels(self) -> dict[str, MetricPanel]:
@@ -298,9 +315,8 @@ class TrainingPlots(QWidget):
         panel = MetricPanel(spec)
         if self._overlay_count:
             panel.set_overlays(self._overlay_count)
-        index = len(self._built)
+        self._cells[len(self._built)].layout().addWidget(panel)
         self._built[spec.key] = panel
-        self._grid.addWidget(panel, index // 3, index % 3)
         self.panel_built.emit(spec.key)
 
     def grab(self, *args):  # noqa: D102 - QWidget.grab, with every panel there
