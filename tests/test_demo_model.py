@@ -37,6 +37,7 @@ def test_shipped_files_are_a_small_llama_with_a_chat_template(shipped):
     assert tokenizer.chat_template and tokenizer.eos_token == "<|end|>"
 
 
+@pytest.mark.slow   # samples hundreds of replies
 def test_sampling_gives_every_style_at_a_substantial_rate(shipped):
     model, tokenizer = shipped
     prompts = held_out_prompts(96)

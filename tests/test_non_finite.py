@@ -46,6 +46,7 @@ class Diverging(torch.optim.AdamW):
         return result
 
 
+@pytest.mark.slow   # trains, diverges, resumes
 def test_the_named_checkpoint_is_finite_and_resuming_with_a_lower_rate_completes(tmp_path, model_dir,
                                                                                   monkeypatch) -> None:
     ws = Workspace.open(tmp_path / "ws")
@@ -82,6 +83,7 @@ def test_the_named_checkpoint_is_finite_and_resuming_with_a_lower_rate_completes
     ws.close()
 
 
+@pytest.mark.slow   # trains, diverges, resumes
 def test_keep_checkpoints_never_prunes_the_last_good_one(tmp_path, model_dir, monkeypatch) -> None:
     # keep_checkpoints=1 alone would leave only step-3 (weights of 1e30) when step 4 fails;
     # pruning keeps the newest good checkpoint besides the newest one.

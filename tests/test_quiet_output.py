@@ -10,6 +10,8 @@ import textwrap
 import warnings
 from pathlib import Path
 
+import pytest
+
 from core.engine.training_config import TrainingConfig
 from tests.tiny_models import make_tiny_model_dir
 
@@ -44,6 +46,7 @@ def _inner_pytest(folder: Path, *args: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow   # runs pytest twice inside
 def test_figures_show_with_rA_but_not_in_plain_q(tmp_path):
     (tmp_path / "conftest.py").write_text("from tests.conftest import report_figures  # noqa: F401\n")
     (tmp_path / "test_figures.py").write_text(textwrap.dedent(FIGURES_TEST))

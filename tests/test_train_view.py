@@ -23,6 +23,7 @@ def _wait_idle(qtbot, view):
     settle(qtbot, view, RUN_TIMEOUT)
 
 
+@pytest.mark.slow   # trains twice
 def test_live_run_pause_resume_stop_then_resume_from_the_runs_list(qtbot, make_train_view, pairs_workspace,
                                                                       tiny_model):
     view = make_train_view(pairs_workspace)
@@ -79,6 +80,7 @@ def test_live_run_pause_resume_stop_then_resume_from_the_runs_list(qtbot, make_t
     assert [s for s, _ in read_metrics(pairs_workspace, run_id, "train")["loss"]] == list(range(1, 31))
 
 
+@pytest.mark.slow   # trains and exports
 def test_runs_open_compare_and_export(qtbot, make_train_view, pairs_workspace, tiny_model, tmp_path):
     view = make_train_view(pairs_workspace)
     for beta in ("0.1", "0.5"):

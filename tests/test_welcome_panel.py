@@ -55,6 +55,7 @@ def test_import_on_the_welcome_panel_opens_the_import_dialog(qtbot, workspace):
     dialogs[0].reject()
 
 
+@pytest.mark.slow   # fills a workspace with the demo
 def test_the_demo_fills_this_workspace_off_the_ui_thread_and_the_queue_appears(qtbot, workspace):
     window = open_window(qtbot, workspace, "ada")
     welcome = window.annotate.welcome
