@@ -42,7 +42,7 @@ from storage.errors import WorkspaceDamaged, WorkspaceError, WorkspaceReadOnly
 from storage.locations import (LocationError, database_url, display_location, is_url, scrub, server_folder,
                                url_runs_dir, user_data_dir)
 from storage.migrations import SCHEMA_VERSION, SchemaTooNewError, ensure_schema
-from storage.sqlite_store import BUSY_TIMEOUT_S, DB_NAME, OpenedFile
+from storage.sqlite_store import DB_NAME, OpenedFile
 
 CONNECT_TIMEOUT_S = 10
 # Any constant: the key of the advisory lock under which a PostgreSQL schema is created or upgraded.

@@ -26,7 +26,6 @@ UNDO = (Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
 @pytest.fixture
 def impatient_ws(tmp_path, monkeypatch):
     """A workspace whose writes give up after 0.2 s on a lock (instead of 30 s)."""
-    monkeypatch.setattr(workspace_module, "BUSY_TIMEOUT_S", 0.2)
     monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 0.2)   # where the SQLite engine is made
     ws = Workspace.open(tmp_path / "ws")
     add_sample_pairs(ws, 20)

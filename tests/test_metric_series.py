@@ -9,7 +9,8 @@ from core.operations.metric_series import IncrementalEma, MetricSeries, check_di
 from core.engine.run_records import create_run
 from storage.metrics import MetricWriter
 from core.engine.training_config import TrainingConfig
-from core.operations.training_progress import ProgressClock, format_duration, steps_per_epoch
+from core.engine.training_control import steps_per_epoch
+from core.operations.training_progress import ProgressClock, format_duration
 
 
 def test_ema_is_debiased_and_zero_smoothing_is_identity():

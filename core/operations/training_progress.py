@@ -12,7 +12,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from core.engine.training_control import steps_per_epoch  # noqa: F401  (the engine's count, re-exported)
 from core.operations.wording import format_duration
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtWidgets import (QFrame, QGridLayout, QInputDialog, QLabel, QMessageBox, QToolButton,
                                QVBoxLayout, QWidget)
 
