@@ -75,41 +75,17 @@ def run_command(args: argparse.Namespace) -> int:
         print("\ninterrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place every command's surprise ends
+        from core.operations.error_log import one_line, write_error_log
+
         location = getattr(args, "workspace", None) or ""
-        message = _scrubbed(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, location)
+        message = one_line(exc, location)
         if any(kind.__name__ in BAD_INPUT for kind in type(exc).__mro__):
             print(f"error: {message}", file=sys.stderr)
             return 2
-        log = _write_trace(exc, location)
+        log = write_error_log(exc, location)
         where = f"; the full trace is in {log}" if log else ""
         print(f"error: {type(exc).__name__}: {message}{where}", file=sys.stderr)
         return 1
-
-
-def _scrubbed(text: str, location: str) -> str:
-    if not location:
-        return text
-    from storage.locations import scrub
-
-    return scrub(text, location)
-
-
-def _write_trace(exc: BaseException, location: str) -> str | None:
-    """The traceback (password scrubbed) in ``<data folder>/logs/``; its path, or None."""
-    import time
-    import traceback
-
-    try:
-        from storage.locations import user_data_dir
-
-        folder = user_data_dir() / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"error-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        path.write_text(_scrubbed(" ".join(sys.argv) + "\n" + text, location), encoding="utf-8")
-        return str(path)
-    except Exception:  # noqa: BLE001 - no log is better than a second traceback
-        return None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,39 @@
+"""Where an unexpected error goes: its full trace into ``<data folder>/logs/``, passwords
+scrubbed, so the user is shown one line and the path instead of a traceback. Shared by the
+command line (``main.run_command``) and the app (``gui.app``'s exception hook)."""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+
+
+def scrubbed(text: str, location: str) -> str:
+    """``text`` with the password of the workspace ``location`` (a database URL) masked."""
+    if not location:
+        return text
+    from storage.locations import scrub
+
+    return scrub(text, location)
+
+
+def write_error_log(exc: BaseException, location: str = "") -> str | None:
+    """The traceback of ``exc`` in a new log file; its path, or None when none could be written."""
+    try:
+        from storage.locations import user_data_dir
+
+        folder = user_data_dir() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"error-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        path.write_text(scrubbed(" ".join(sys.argv) + "\n" + text, location), encoding="utf-8")
+        return str(path)
+    except Exception:  # noqa: BLE001 - no log is better than a second traceback
+        return None
+
+
+def one_line(exc: BaseException, location: str = "") -> str:
+    """The first line of the error's message (or its type's name), password masked."""
+    text = str(exc).strip()
+    return scrubbed(text.splitlines()[0] if text else type(exc).__name__, location)
