@@ -18,11 +18,12 @@ and ``wait_for_all_workers()`` (used on window close and by tests) joins whateve
 from __future__ import annotations
 
 import time
-import traceback
+import logging
 from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
+log = logging.getLogger(__name__)
 _live_threads: set[QThread] = set()
 
 
@@ -45,7 +46,8 @@ class Worker(QObject):
             self._return_to_ui_thread()
             message = str(exc) or exc.__class__.__name__
             self.failed.emit(message)
-            traceback.print_exc()
+            # The view shows the message; the trace is for a developer (logging), not the terminal.
+            log.debug("worker %s failed", getattr(self._fn, "__name__", "task"), exc_info=True)
         else:
             self._return_to_ui_thread()
             self.finished.emit(result)
