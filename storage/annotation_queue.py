@@ -76,8 +76,12 @@ def load_pair_view(session: Session, pair_id: int) -> PairView:
 class AnnotationQueue:
     """One annotator's view of the workspace. Holds no session: each call is its own unit of work."""
 
-    def __init__(self, ws: Workspace, annotator_name: str, overlap: int | None = None):
+    def __init__(self, ws: Workspace, annotator_name: str, overlap: int | None = None,
+                 comparison_id: int | None = None):
+        """``comparison_id``: serve the pairs of that blind A/B comparison (storage.comparisons)
+        instead of the preference pairs; the two never mix in one queue."""
         self.ws = ws
+        self.comparison_id = comparison_id
         if overlap is None:
             overlap = read_settings(ws).overlap
         if overlap < 1:
@@ -91,12 +95,18 @@ class AnnotationQueue:
         """EXISTS: this annotator holds an unretracted verdict on the outer ``Pair``."""
         return holds_verdict(self.annotator_id)
 
+    def _in_queue(self):
+        """WHERE: the outer ``Pair`` belongs to this queue (preference pairs, or one comparison's)."""
+        if self.comparison_id is None:
+            return Pair.comparison_id.is_(None)
+        return Pair.comparison_id == self.comparison_id
+
     def _open_at(self, count: int, now, exclude: Collection[int]):
         """SELECT of the pairs judged ``count`` times that this annotator may take now (not
         theirs, and with room left beside the others' live leases), in id order. The index
         (judged_count, id) serves the range; the lease test runs per row it passes."""
         query = (select(Pair.id)
-                 .where(Pair.judged_count == count, ~self._mine(),
+                 .where(Pair.judged_count == count, self._in_queue(), ~self._mine(),
                         others_live_leases(self.annotator_id, now) < self.overlap - count)
                  .order_by(Pair.id))
         if exclude:
@@ -222,9 +232,10 @@ class AnnotationQueue:
         """Open pairs this annotator could still be served."""
         with self.ws.session() as session:
             open_pairs = session.scalar(select(func.count()).select_from(Pair)
-                                        .where(Pair.judged_count < self.overlap))
+                                        .where(Pair.judged_count < self.overlap, self._in_queue()))
             open_and_mine = session.scalar(
-                select(func.count()).select_from(Pair).where(Pair.judged_count < self.overlap, self._mine()))
+                select(func.count()).select_from(Pair).where(Pair.judged_count < self.overlap, self._in_queue(),
+                                                             self._mine()))
             return open_pairs - open_and_mine
 
 

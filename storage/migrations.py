@@ -18,7 +18,7 @@ from storage.errors import WorkspaceError
 from storage.models import Base, utcnow
 from storage.splits import display_swapped_for, split_for
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class SchemaTooNewError(WorkspaceError):
@@ -109,8 +109,22 @@ def _v4_to_v5(conn: Connection) -> None:
         pg_access.install_policies(conn)
 
 
+def _v5_to_v6(conn: Connection) -> None:
+    """v6, closing the loop: generations (who wrote a generated response and how), blind A/B
+    comparisons (their pairs are kept out of the queue and the training set), rounds (a run's
+    parent run, how it started, the verdicts it trained on) and the adapters' pair scores."""
+    for table in ("generations", "comparisons", "run_verdicts", "pair_scores"):
+        Base.metadata.tables[table].create(conn)
+    conn.execute(text("ALTER TABLE responses ADD COLUMN generation_id INTEGER REFERENCES generations (id) "
+                      "ON DELETE SET NULL"))
+    conn.execute(text("ALTER TABLE pairs ADD COLUMN comparison_id INTEGER REFERENCES comparisons (id) "
+                      "ON DELETE CASCADE"))
+    conn.execute(text("ALTER TABLE runs ADD COLUMN parent_run_id VARCHAR(64)"))
+    conn.execute(text("ALTER TABLE runs ADD COLUMN start_from VARCHAR(16)"))
+
+
 # MIGRATIONS[v] upgrades a version-v workspace to v+1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 def current_version(conn: Connection) -> int | None:

@@ -148,6 +148,10 @@ class Response(Base):
                                                    nullable=False)
     # For generated responses: which model (and adapter) wrote it.
     model_name: Mapped[Optional[str]] = mapped_column(String(500), nullable=True)
+    # For generated responses (schema v6): the generation that wrote it (model, adapter run,
+    # sampling settings live there); NULL for imported and edited texts.
+    generation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("generations.id", ondelete="SET NULL"),
+                                                         nullable=True)
     # For edited responses: the response it was edited from.
     parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("responses.id", ondelete="SET NULL"),
                                                      nullable=True)
@@ -184,6 +188,11 @@ class Pair(Base):
     # not count). Kept in the same transaction as every verdict write (storage.verdicts), so
     # the queue finds open pairs through an index instead of counting verdicts per pair.
     judged_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    # Schema v6: a pair of a blind A/B comparison (two models' answers to a held-out prompt).
+    # Such pairs are judged in the Blind A/B screen only: the annotation queue and the
+    # training set leave them out (storage.comparisons).
+    comparison_id: Mapped[Optional[int]] = mapped_column(ForeignKey("comparisons.id", ondelete="CASCADE"),
+                                                         nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
 
     prompt: Mapped[Prompt] = relationship()
@@ -264,6 +273,63 @@ class TrainingRun(Base):
     owner_host: Mapped[Optional[str]] = mapped_column(String(255), nullable=True)
     owner_pid: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     owner_started: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    # Schema v6, rounds: the run this one continued from (its adapter was the starting point,
+    # or its generated pairs were the new data), and how it started: "adapter" (from the parent
+    # run's adapter) or "base" (a fresh LoRA on the base model). NULL for a first round.
+    parent_run_id: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    start_from: Mapped[Optional[str]] = mapped_column(String(16), nullable=True)
+
+
+class RunVerdict(Base):
+    """Schema v6: the verdicts a run trained on (its training set's current verdicts at launch)."""
+
+    __tablename__ = "run_verdicts"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    verdict_id: Mapped[int] = mapped_column(ForeignKey("verdicts.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Generation(Base):
+    """Schema v6: one batch of sampled responses — which model wrote them and how.
+
+    ``run_id`` is the run whose adapter was loaded on the base (NULL: the base model alone);
+    ``settings_json`` holds the sampling settings (temperature, top_p, max_new_tokens, seed, n)."""
+
+    __tablename__ = "generations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    base_model: Mapped[str] = mapped_column(String(1000), nullable=False)
+    run_id: Mapped[Optional[str]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
+    label: Mapped[str] = mapped_column(String(200), default="", nullable=False)  # "base", a run's name
+    settings_json: Mapped[str] = mapped_column(Text, default="{}", nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class Comparison(Base):
+    """Schema v6: a blind A/B comparison of two models (NULL run = the base model) on held-out
+    prompts. Its pairs carry ``comparison_id``; which model wrote which side is each
+    response's generation, and the side shown left is the pair's ``display_swapped``."""
+
+    __tablename__ = "comparisons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    run_a: Mapped[Optional[str]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
+    run_b: Mapped[Optional[str]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
+    settings_json: Mapped[str] = mapped_column(Text, default="{}", nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class PairScore(Base):
+    """Schema v6: a run's adapter's implicit-reward margin on a pair (r(a) - r(b), in nats times
+    beta), for ordering the queue by uncertainty and showing the adapter's preference."""
+
+    __tablename__ = "pair_scores"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True)
+    margin: Mapped[float] = mapped_column(Float, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
 
 
 class Metric(Base):

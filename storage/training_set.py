@@ -10,6 +10,9 @@ Each annotator's *current* verdict counts (storage.verdicts). Skips are not vote
 - ``all``: every ``a``/``b`` vote is its own example (a pair judged ``a`` by two people and
   ``b`` by one gives three examples); ``tie``/``both_bad`` votes are dropped one by one.
 
+Pairs of blind A/B comparisons (``Pair.comparison_id``) are never examples: they are the
+held-out judgement of two models, not training data.
+
 An owner's resolution verdict overrides the policy for its pair. Pairs with no vote at all
 are ``unlabelled``; pairs whose only votes are skips are ``skipped``. The train/eval split is
 the pair's stored, content-derived ``Pair.split``, so it is the same on every build.
@@ -95,8 +98,10 @@ def build_training_set(ws: Workspace, policy: str = "majority") -> TrainingSet:
     examples: list[PreferenceExample] = []
     with ws.session() as session:
         by_pair: dict[int, list[CurrentVerdict]] = defaultdict(list)
+        compared = set(session.scalars(select(Pair.id).where(Pair.comparison_id.is_not(None))))
         for verdict in current_verdicts(session):
-            by_pair[verdict.pair_id].append(verdict)
+            if verdict.pair_id not in compared:
+                by_pair[verdict.pair_id].append(verdict)
         winners: dict[int, list[Choice]] = {}
         for pair_id, verdicts in by_pair.items():
             resolutions = [v for v in verdicts if v.is_resolution]
@@ -107,7 +112,8 @@ def build_training_set(ws: Workspace, policy: str = "majority") -> TrainingSet:
             dropped.update(reasons)
             if chosen:
                 winners[pair_id] = chosen
-        dropped["unlabelled"] += session.scalar(select(func.count(Pair.id))) - len(by_pair)
+        dropped["unlabelled"] += session.scalar(select(func.count(Pair.id)).where(
+            Pair.comparison_id.is_(None))) - len(by_pair)
 
         response_a, response_b = aliased(Response), aliased(Response)
         query = (select(Pair.id, Pair.split, Prompt.text, Prompt.messages_json,
