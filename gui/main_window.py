@@ -1,5 +1,5 @@
-"""The main window: one tab per stage of the loop (annotate, browse, team, train), the menus
-and the status bar.
+"""The main window: one tab per stage of the loop (annotate, browse, team, train, then the
+rounds, chat, blind A/B, evaluate and learn tabs of ``gui.loop_tabs``), the menus and the status bar.
 
 It owns the GUI's one ``DatabaseWorker`` (the only thread that runs the GUI's SQL) and hands it
 to every view's constructor. Every ``Changes`` a view or an operation reports goes to every
@@ -33,6 +33,7 @@ from gui.common import theme
 from gui.common.db_worker import DatabaseWorker
 from gui.common.read_only_banner import with_read_only_banner
 from gui.common.workers import running_workers, wait_for_all_workers
+from gui.loop_tabs import LOOP_TABS, LazyPage
 from gui.pairs.pairs_browser import PairsBrowser
 from gui.team.team_panel import TeamPanel
 from gui.train.warm_up import warm_up_train_tab
@@ -85,6 +86,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.pairs, "Pairs")
         self.tabs.addTab(self.team, "Team")
         self.tabs.addTab(self.train_page, "Train")
+        self.loop_pages = [LazyPage(tab) for tab in LOOP_TABS]   # rounds, chat, blind A/B, evaluate, learn
+        for page in self.loop_pages:
+            self.tabs.addTab(page, page.tab.title)
         self.tabs.currentChanged.connect(self._on_tab)
         self.setCentralWidget(with_read_only_banner(self.tabs, workspace))
 
@@ -144,6 +148,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._add(file_menu, "&Import…", self.open_import, "Ctrl+I")
         self._add(file_menu, "&Export training data…", self.open_export, "Ctrl+E")
+        self._add(file_menu, "&Generate candidates…", self.open_generate, "Ctrl+G")
         file_menu.addSeparator()
         self._add(file_menu, "Export my verdicts as a &bundle…", self.open_bundle_export)
         self._add(file_menu, "&Merge a bundle…", self.open_bundle_merge)
@@ -223,6 +228,15 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def open_generate(self, prompts=None):
+        """Sample new responses from the base model or a run's adapter; they become pairs to judge."""
+        from gui.generate.generate_dialog import GenerateDialog
+
+        dialog = GenerateDialog(self.workspace, self.db, self, prompts=prompts)
+        dialog.changes_made.connect(self.forward_changes)
+        dialog.open()
+        return dialog
+
     def open_bundle_export(self):
         from gui.data.bundle_dialogs import ExportBundleDialog
 
@@ -291,6 +305,9 @@ class MainWindow(QMainWindow):
         self.annotator_label.setText(f"Annotator: {name}")
         self.pairs.set_annotator(name)
         self.team.set_annotator(name)
+        for page in self.loop_pages:
+            if page.view is not None and hasattr(page.view, "set_annotator"):
+                page.view.set_annotator(name)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
@@ -304,6 +321,10 @@ class MainWindow(QMainWindow):
             self.train_view = self._build_train_view()
             self.train_page.layout().addWidget(self.train_view)
             self._add_view(self.train_view)
+        elif isinstance(widget, LazyPage) and widget.view is None:
+            view = widget.build(self.workspace, self.db, self.annotate.annotator_name or None)
+            if view is not None:
+                self._add_view(view)
 
     def _build_train_view(self) -> QWidget:
         try:
@@ -317,10 +338,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         # A training run: ask, then stop and save it. Verdicts still being stored: wait for them,
         # and ask before closing without the ones the database does not accept.
-        confirm = getattr(self.train_view, "confirm_close", None)
-        if confirm is not None and not confirm():
-            event.ignore()
-            return
+        for view in [self.train_view] + [page.view for page in self.loop_pages]:
+            confirm = getattr(view, "confirm_close", None)
+            if confirm is not None and not confirm():
+                event.ignore()
+                return
         if self.annotate.unsaved and self.annotate.sender.offline and self.annotate.sender.all_kept:
             pass   # offline: they are in the outbox file, stored at the next start
         elif self.annotate.unsaved:

@@ -81,17 +81,24 @@ def test_closing_mid_session_loses_nothing_and_reopening_resumes(qtbot, workspac
 
 def test_tabs_menus_and_lazy_train_tab(qtbot, workspace):
     window = open_window(qtbot, workspace, "ada")
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Annotate", "Pairs", "Team", "Train"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Annotate", "Pairs", "Team", "Train", "Rounds", "Chat",
+                                                                           "Blind A/B", "Evaluate", "Learn"]
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus == ["File", "View", "Help"]
     file_items = [a.text().replace("&", "") for a in window.menuBar().actions()[0].menu().actions() if a.text()]
-    assert file_items == ["Open workspace…", "Connect to team server…", "Import…", "Export training data…", "Export my verdicts as a bundle…",
+    assert file_items == ["Open workspace…", "Connect to team server…", "Import…", "Export training data…", "Generate candidates…",
+                          "Export my verdicts as a bundle…",
                           "Merge a bundle…", "Quit"]
     assert window.train_view is None  # not built (nor the engine imported) until shown
     window.tabs.setCurrentWidget(window.train_page)
     assert window.train_view is not None and window.train_page.layout().count() == 1
     qtbot.waitUntil(lambda: not _import_running(), timeout=30_000)  # whatever the Train tab started on show
     assert window.annotator_label.text() == "Annotator: ada"
+    for page in window.loop_pages:   # each loop tab is built at its first opening, not before
+        assert page.view is None
+        window.tabs.setCurrentWidget(page)
+        assert page.layout().count() == 1
+    qtbot.waitUntil(lambda: not _import_running(), timeout=30_000)
 
 
 def test_theme_switch_is_applied_and_remembered(qtbot, workspace):
