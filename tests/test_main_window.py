@@ -98,7 +98,8 @@ def test_tabs_menus_and_lazy_train_tab(qtbot, workspace):
         assert page.view is None
         window.tabs.setCurrentWidget(page)
         assert page.layout().count() == 1
-    qtbot.waitUntil(lambda: not _import_running(), timeout=30_000)
+    qtbot.waitUntil(lambda: window.train_view.preload_worker is not None, timeout=30_000)  # built in stages
+    qtbot.waitUntil(lambda: not _import_running(), timeout=60_000)
 
 
 def test_theme_switch_is_applied_and_remembered(qtbot, workspace):
