@@ -110,10 +110,12 @@ class LabellingSession:
     # -- database work ------------------------------------------------------------------
     @classmethod
     def open(cls, ws: Workspace, annotator_name: str, target: int = 100,
-             clock: Callable[[], float] = time.monotonic, prefetch: int = PREFETCH) -> "LabellingSession":
-        """Start labelling as ``annotator_name`` (created on first use). Database work."""
+             clock: Callable[[], float] = time.monotonic, prefetch: int = PREFETCH,
+             comparison_id: int | None = None) -> "LabellingSession":
+        """Start labelling as ``annotator_name`` (created on first use). Database work.
+        ``comparison_id``: judge that blind A/B comparison's pairs instead (core.operations.blind)."""
         settings = read_settings(ws)
-        queue = AnnotationQueue(ws, annotator_name, settings.overlap)
+        queue = AnnotationQueue(ws, annotator_name, settings.overlap, comparison_id=comparison_id)
         return cls(queue, pace=SessionPace(target=target, clock=clock), clock=clock,
                    lease_s=settings.lease_minutes * 60.0, prefetch=prefetch)
 
