@@ -4,7 +4,9 @@ A pair is *open* while fewer than ``overlap`` distinct annotators have judged it
 not a judgement; pseudo-annotators of labelled imports count). An annotator is never
 served a pair they hold a current verdict on, skips included. Among open pairs the queue
 serves those closest to their quota first (most judged, then oldest), so with overlap k a
-team finishes pairs instead of spreading thin. A pair another annotator has reserved (a live
+team finishes pairs instead of spreading thin; the setting ``queue_order`` can put the pairs a
+run's adapter is least sure or most wrong about first (storage.pair_scores), the rest following
+in that default order. A pair another annotator has reserved (a live
 lease, storage.reservations) is taken like a judged one: ``claim`` serves and reserves the
 next pairs in one atomic step, ``record`` ends the lease in the verdict's transaction.
 Claiming, recording and undoing need a role that labels (storage.members: a viewer is refused).
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session, aliased
 
 from storage.members import Action, check
 from storage.models import Choice, Pair, Prompt, Response, Verdict
+from storage.pair_scores import SCORED_ORDERS, order_scored
 from storage.reservations import (db_now, holds_verdict, lease_seconds, open_among, others_live_leases,
                                   release_leases, renew_leases, reserve)
 from storage.settings import read_settings
@@ -77,13 +80,18 @@ class AnnotationQueue:
     """One annotator's view of the workspace. Holds no session: each call is its own unit of work."""
 
     def __init__(self, ws: Workspace, annotator_name: str, overlap: int | None = None,
-                 comparison_id: int | None = None):
+                 comparison_id: int | None = None, order: tuple[str, str | None] | None = None):
         """``comparison_id``: serve the pairs of that blind A/B comparison (storage.comparisons)
-        instead of the preference pairs; the two never mix in one queue."""
+        instead of the preference pairs; the two never mix in one queue. ``order``: (queue
+        order, run) as the settings ``queue_order`` / ``queue_order_run`` (None: the workspace's);
+        a comparison's pairs always come in the default order."""
         self.ws = ws
         self.comparison_id = comparison_id
-        if overlap is None:
-            overlap = read_settings(ws).overlap
+        if overlap is None or order is None:
+            settings = read_settings(ws)
+            overlap = settings.overlap if overlap is None else overlap
+            order = (settings.queue_order, settings.queue_order_run) if order is None else order
+        self.order = order
         if overlap < 1:
             raise ValueError(f"overlap must be at least 1, got {overlap}")
         self.overlap = overlap
@@ -101,13 +109,27 @@ class AnnotationQueue:
             return Pair.comparison_id.is_(None)
         return Pair.comparison_id == self.comparison_id
 
-    def _open_at(self, count: int, now, exclude: Collection[int]):
-        """SELECT of the pairs judged ``count`` times that this annotator may take now (not
-        theirs, and with room left beside the others' live leases), in id order. The index
-        (judged_count, id) serves the range; the lease test runs per row it passes."""
+    def _tiers(self) -> list:
+        """The SELECTs to serve from, in turn, as callables ``(now, exclude)``: the pairs the
+        queue order ranks by a run's scores (storage.pair_scores), then the open pairs nearest
+        their quota first, each count in id order (the default order, and the rest of any other)."""
+        tiers = [lambda now, exclude, count=count: self._open_at(count, now, exclude)
+                 for count in range(self.overlap - 1, -1, -1)]
+        kind, run_id = self.order
+        if kind in SCORED_ORDERS and run_id is not None and self.comparison_id is None:
+            tiers.insert(0, lambda now, exclude: order_scored(self._open_at(None, now, exclude).order_by(None),
+                                                              kind, run_id))
+        return tiers
+
+    def _open_at(self, count: int | None, now, exclude: Collection[int]):
+        """SELECT of the pairs judged ``count`` times (None: any number below the overlap) that
+        this annotator may take now (not theirs, and with room left beside the others' live
+        leases), in id order. The index (judged_count, id) serves the range; the lease test runs
+        per row it passes."""
+        judged = Pair.judged_count < self.overlap if count is None else Pair.judged_count == count
+        room = self.overlap - (Pair.judged_count if count is None else count)
         query = (select(Pair.id)
-                 .where(Pair.judged_count == count, self._in_queue(), ~self._mine(),
-                        others_live_leases(self.annotator_id, now) < self.overlap - count)
+                 .where(judged, self._in_queue(), ~self._mine(), others_live_leases(self.annotator_id, now) < room)
                  .order_by(Pair.id))
         if exclude:
             query = query.where(Pair.id.not_in(list(exclude)))
@@ -121,9 +143,9 @@ class AnnotationQueue:
         """
         with self.ws.session() as session:
             now = db_now(session)
-            # One indexed range per count value, nearest-to-done first (overlap is small).
-            for count in range(self.overlap - 1, -1, -1):
-                pair_id = session.scalar(self._open_at(count, now, exclude).limit(1))
+            # The order's ranked pairs, then one indexed range per count value, nearest-to-done first.
+            for tier in self._tiers():
+                pair_id = session.scalar(tier(now, exclude).limit(1))
                 if pair_id is not None:
                     return load_pair_view(session, pair_id)
         return None
@@ -143,10 +165,10 @@ class AnnotationQueue:
             expiry = dt.timedelta(seconds=lease_seconds(session, lease_s))
             now = db_now(session)
             seen, taken = set(exclude), []
-            for count in range(self.overlap - 1, -1, -1):
+            for tier in self._tiers():
                 while len(taken) < n:
                     candidates = list(session.scalars(
-                        self._open_at(count, now, seen).limit(n - len(taken))
+                        tier(now, seen).limit(n - len(taken))
                         .with_for_update(skip_locked=True, of=Pair)))
                     if not candidates:
                         break

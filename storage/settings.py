@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from storage.members import Action, check, owner_names, set_owners
 from storage.models import Setting
+from storage.pair_scores import QUEUE_ORDERS
 from storage.splits import DEFAULT_EVAL_FRACTION
 from storage.workspace import Workspace
 
@@ -59,6 +60,10 @@ class WorkspaceSettings:
     demo: dict[str, Any] | None = None
     #: Share of newly imported pairs drawn into the held-out "eval" split.
     eval_fraction: float = DEFAULT_EVAL_FRACTION
+    #: Which open pair the queue serves first (storage.pair_scores.QUEUE_ORDERS); "uncertain" and
+    #: "disagree" rank by the scores of the run ``queue_order_run``.
+    queue_order: str = "default"
+    queue_order_run: str | None = None
 
     def problems(self) -> list[str]:
         found = []
@@ -76,6 +81,10 @@ class WorkspaceSettings:
                 or not 0 <= self.eval_fraction < 1):
             found.append(f"setting 'eval_fraction': must be a share from 0 up to (not including) 1, "
                          f"got {self.eval_fraction!r}")
+        if self.queue_order not in QUEUE_ORDERS:
+            found.append(f"setting 'queue_order': must be one of {', '.join(QUEUE_ORDERS)}, got {self.queue_order!r}")
+        if self.queue_order_run is not None and not isinstance(self.queue_order_run, str):
+            found.append(f"setting 'queue_order_run': must be a run id, got {self.queue_order_run!r}")
         return found
 
 

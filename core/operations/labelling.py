@@ -115,7 +115,8 @@ class LabellingSession:
         """Start labelling as ``annotator_name`` (created on first use). Database work.
         ``comparison_id``: judge that blind A/B comparison's pairs instead (core.operations.blind)."""
         settings = read_settings(ws)
-        queue = AnnotationQueue(ws, annotator_name, settings.overlap, comparison_id=comparison_id)
+        queue = AnnotationQueue(ws, annotator_name, settings.overlap, comparison_id=comparison_id,
+                                order=(settings.queue_order, settings.queue_order_run))
         return cls(queue, pace=SessionPace(target=target, clock=clock), clock=clock,
                    lease_s=settings.lease_minutes * 60.0, prefetch=prefetch)
 
@@ -127,11 +128,13 @@ class LabellingSession:
     def overlap(self) -> int:
         return self.queue.overlap
 
-    def set_overlap(self, overlap: int) -> None:
-        """The workspace's overlap changed: serve by the new count from the next fetch on."""
-        if overlap != self.queue.overlap:
+    def set_overlap(self, overlap: int, order: tuple[str, str | None] | None = None) -> None:
+        """The workspace's overlap (or queue order, storage.pair_scores) changed: serve by the new
+        ones from the next fetch on."""
+        order = self.queue.order if order is None else order
+        if overlap != self.queue.overlap or order != self.queue.order:
             queue = copy.copy(self.queue)   # the queue holds no session: a copy is a new view
-            queue.overlap = overlap
+            queue.overlap, queue.order = overlap, order
             self.queue = queue
             self.forget_ahead()
 

@@ -1,0 +1,161 @@
+"""An adapter's implicit-reward margins on the workspace's pairs (table ``pair_scores``) and the
+queue orders built on them.
+
+A score is ``margin = r(a) - r(b)`` with ``r(y) = β·(log π(y|x) − log π_ref(y|x))``: how much more
+the run's adapter (against its base model) prefers response ``a`` than ``b``, in the order
+the pair stores them (``core.engine.pair_scoring`` computes them). Scores are keyed by run, so
+every run keeps its own and re-scoring replaces a run's score on a pair.
+
+Queue orders (``QUEUE_ORDERS``, the setting ``queue_order`` with the run ``queue_order_run``):
+
+- ``default``: the pairs closest to their quota first (most judged), then the oldest (lowest id);
+- ``uncertain``: the open pairs the run is least sure about first: ``|margin|`` ascending;
+- ``disagree``: pairs that already have a verdict and are still open for another opinion
+  (overlap > 1), where the run's preference most strongly contradicts the verdicts first:
+  ``−margin × (votes for a − votes for b)`` descending, only where it is positive.
+
+``order_scored`` adds the join and the ordering to the queue's own SELECT of open pairs
+(``storage.annotation_queue``); pairs the order does not rank (unscored, or not contradicted)
+then come in the default order, so the queue still drains.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from sqlalchemy import and_, case, delete, func, insert, select
+from sqlalchemy.orm import aliased
+
+from storage.models import Choice, Pair, PairScore, Prompt, Response, TrainingRun, Verdict, utcnow
+from storage.training_set import PreferenceExample, _completion
+from storage.verdicts import current_verdicts_select
+from storage.workspace import Workspace
+
+#: The queue orders and how a screen names them.
+QUEUE_ORDERS = {"default": "Closest to quota, then oldest",
+                "uncertain": "Least sure first (margin near zero)",
+                "disagree": "Most wrong first (a second opinion where the run disagrees)"}
+SCORED_ORDERS = ("uncertain", "disagree")
+_CHUNK = 500   # ids per IN (...) list / rows per insert: below SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True)
+class AdapterPreference:
+    """What a run's adapter thinks of one pair: ``margin`` = r(a) − r(b) (> 0: it prefers a)."""
+
+    run_id: str
+    run_name: str
+    pair_id: int
+    margin: float
+
+    def side_margin(self, swapped: bool) -> float:
+        """The margin of the left response over the right one, for a pair shown ``swapped``."""
+        return -self.margin if swapped else self.margin
+
+
+@dataclass(frozen=True)
+class RunScores:
+    """How many pairs a run has scores for."""
+
+    run_id: str
+    run_name: str
+    scored: int
+
+
+# -- writing and reading scores ---------------------------------------------------------------
+def store_pair_scores(ws: Workspace, run_id: str, margins: Mapping[int, float]) -> int:
+    """Store (or replace) the run's margins on the given pairs in one transaction; returns how many."""
+    items = sorted(margins.items())
+    with ws.writing() as session:
+        now = utcnow()
+        for start in range(0, len(items), _CHUNK):
+            chunk = items[start:start + _CHUNK]
+            session.execute(delete(PairScore).where(PairScore.run_id == run_id,
+                                                    PairScore.pair_id.in_([pair_id for pair_id, _ in chunk])))
+            session.execute(insert(PairScore), [{"run_id": run_id, "pair_id": pair_id, "margin": float(margin),
+                                                 "created_at": now} for pair_id, margin in chunk])
+    return len(items)
+
+
+def load_pair_scores(ws: Workspace, run_id: str, pair_ids: Iterable[int] | None = None) -> dict[int, float]:
+    """pair id -> margin of the run (of the given pairs, or of all it scored)."""
+    query = select(PairScore.pair_id, PairScore.margin).where(PairScore.run_id == run_id)
+    with ws.session() as session:
+        if pair_ids is None:
+            return dict(session.execute(query).all())
+        ids, found = sorted(set(pair_ids)), {}
+        for start in range(0, len(ids), _CHUNK):
+            found.update(session.execute(query.where(PairScore.pair_id.in_(ids[start:start + _CHUNK]))).all())
+        return found
+
+
+def scored_runs(ws: Workspace) -> list[RunScores]:
+    """Every run with scores, newest run first."""
+    with ws.session() as session:
+        rows = session.execute(
+            select(TrainingRun.id, TrainingRun.name, func.count(PairScore.pair_id))
+            .join(PairScore, PairScore.run_id == TrainingRun.id)
+            .group_by(TrainingRun.id, TrainingRun.name, TrainingRun.created_at)
+            .order_by(TrainingRun.created_at.desc(), TrainingRun.id)).all()
+    return [RunScores(run_id, name or run_id, count) for run_id, name, count in rows]
+
+
+def adapter_preference(ws: Workspace, pair_id: int, run_id: str | None = None) -> AdapterPreference | None:
+    """The run's score on the pair (``run_id`` None: the newest run that scored it); None when
+    there is none."""
+    query = (select(PairScore.run_id, TrainingRun.name, PairScore.margin)
+             .join(TrainingRun, TrainingRun.id == PairScore.run_id)
+             .where(PairScore.pair_id == pair_id))
+    if run_id is not None:
+        query = query.where(PairScore.run_id == run_id)
+    with ws.session() as session:
+        row = session.execute(query.order_by(TrainingRun.created_at.desc(), TrainingRun.id).limit(1)).first()
+    if row is None:
+        return None
+    return AdapterPreference(row.run_id, row.name or row.run_id, pair_id, float(row.margin))
+
+
+def pairs_to_score(ws: Workspace, open_below: int | None = None) -> list[PreferenceExample]:
+    """The preference pairs as examples with ``chosen`` = response a and ``rejected`` = response b
+    (the stored order, which is what a margin is measured in), by pair id. ``open_below``: only
+    pairs judged fewer times (the open pairs under that overlap); None: every pair. Blind A/B
+    pairs are left out."""
+    response_a, response_b = aliased(Response), aliased(Response)
+    query = (select(Pair.id, Pair.split, Prompt.text, Prompt.messages_json,
+                    response_a.text, response_a.messages_json, response_b.text, response_b.messages_json)
+             .join(Prompt, Prompt.id == Pair.prompt_id)
+             .join(response_a, response_a.id == Pair.response_a_id)
+             .join(response_b, response_b.id == Pair.response_b_id)
+             .where(Pair.comparison_id.is_(None)).order_by(Pair.id))
+    if open_below is not None:
+        query = query.where(Pair.judged_count < open_below)
+    examples = []
+    with ws.session() as session:
+        for pair_id, split, p_text, p_msgs, a_text, a_msgs, b_text, b_msgs in session.execute(query):
+            conversational = p_msgs is not None
+            prompt = json.loads(p_msgs) if conversational else p_text
+            examples.append(PreferenceExample(pair_id, prompt, _completion(a_text, a_msgs, conversational),
+                                              _completion(b_text, b_msgs, conversational), split))
+    return examples
+
+
+# -- queue orders -----------------------------------------------------------------------------
+def vote_balance():
+    """Scalar subquery correlated to the outer ``Pair``: its current verdicts for a minus those for b."""
+    vote = case((Verdict.choice == Choice.A, 1), (Verdict.choice == Choice.B, -1), else_=0)
+    return (current_verdicts_select().with_only_columns(func.coalesce(func.sum(vote), 0))
+            .where(Verdict.pair_id == Pair.id).scalar_subquery())
+
+
+def order_scored(query, order: str, run_id: str):
+    """``query`` (a SELECT of ``Pair.id`` over open pairs) restricted to the pairs ``order``
+    ranks by the run's scores, in that order (``uncertain`` or ``disagree``, see the module)."""
+    scored = query.join(PairScore, and_(PairScore.pair_id == Pair.id, PairScore.run_id == run_id))
+    if order == "uncertain":
+        return scored.order_by(func.abs(PairScore.margin), Pair.id)
+    if order == "disagree":
+        contradiction = -PairScore.margin * vote_balance()
+        return scored.where(Pair.judged_count > 0, contradiction > 0).order_by(contradiction.desc(), Pair.id)
+    raise ValueError(f"queue order {order!r} does not use scores; scored orders: {', '.join(SCORED_ORDERS)}")
