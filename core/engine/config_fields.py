@@ -34,6 +34,8 @@ DEVICE_CHOICES = (Choice("auto", "Automatic"), Choice("cuda", "CUDA GPU"),
                   Choice("mps", "Apple GPU (MPS)"), Choice("cpu", "CPU"))
 DTYPE_CHOICES = (Choice("auto", "Automatic"), Choice("bfloat16", "bfloat16"), Choice("float16", "float16"),
                  Choice("float32", "float32 (full)"))
+# Where a run that continues an earlier round starts (core.engine.run_start).
+START_CHOICES = (Choice("adapter", "Previous round's adapter (DPO paper)"), Choice("base", "Base model, all verdicts"))
 # How several annotators' verdicts on a pair merge: the policies and their labels are storage.training_set's.
 SELECTION_POLICY_CHOICES = tuple(Choice(policy, POLICY_LABELS[policy]) for policy in POLICIES)
 

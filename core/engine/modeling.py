@@ -223,6 +223,24 @@ def attach_lora(model, config: TrainingConfig):
             peft_model = get_peft_model(model, lora)
     except ValueError as exc:
         raise ModelLoadError(f"setting 'lora_target_modules' ({config.lora_target_modules!r}): {exc}") from exc
+    return _checkpointing(peft_model, config)
+
+
+def attach_saved_lora(model, adapter_dir: str | Path, config: TrainingConfig):
+    """Wrap ``model`` in a saved adapter (an earlier round's) that training continues: its
+    weights, not zeros, are step 0's policy."""
+    with library_lock():
+        from peft import PeftModel
+
+    try:
+        with quiet_peft_wrap():
+            peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the adapter in {adapter_dir}: {exc}") from exc
+    return _checkpointing(peft_model, config)
+
+
+def _checkpointing(peft_model, config: TrainingConfig):
     if config.gradient_checkpointing:
         peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         peft_model.enable_input_require_grads()
@@ -242,7 +260,8 @@ class LoadedModel:
         return trainable, total
 
 
-def load_for_training(config: TrainingConfig) -> LoadedModel:
+def load_for_training(config: TrainingConfig, adapter_dir: str | Path | None = None) -> LoadedModel:
+    """The base model with a fresh LoRA, or with the saved adapter in ``adapter_dir`` made trainable."""
     device = select_device(config.device)
     dtype = select_dtype(device, config.dtype)
     tokenizer = load_tokenizer(config.base_model, config.trust_remote_code)
@@ -250,7 +269,8 @@ def load_for_training(config: TrainingConfig) -> LoadedModel:
     model.config.pad_token_id = tokenizer.pad_token_id
     if config.disable_dropout:
         disable_dropout(model)
-    return LoadedModel(attach_lora(model, config), tokenizer, device, dtype)
+    peft_model = attach_lora(model, config) if adapter_dir is None else attach_saved_lora(model, adapter_dir, config)
+    return LoadedModel(peft_model, tokenizer, device, dtype)
 
 
 def load_with_adapter(base_model: str, adapter_dir: str | Path, device: str = "auto", dtype: str = "auto",

@@ -6,6 +6,10 @@ Cache key: ``model_key`` (``modeling.model_fingerprint``: base config, weight fi
 ``tokenization_key`` (``modeling.tokenization_fingerprint``: tokenizer, chat template,
 max_length, truncation mode) and ``example_hash`` (the prompt/chosen/rejected texts). Any
 change to one of them misses the cache instead of reusing a stale value.
+
+A run that continues an earlier round's adapter (``core.engine.run_start``) is measured against
+that round's model: its values are computed with the adapter *enabled*, before the first step,
+and cached under a ``model_key`` that includes the adapter's weights, never the base's key.
 """
 
 from __future__ import annotations
@@ -27,15 +31,17 @@ def compute_reference_logps(model, pairs: Sequence[TokenizedPair], pad_token_id:
                             device: torch.device,
                             progress: Callable[[int, int], None] | None = None,
                             should_stop: Callable[[], bool] | None = None,
-                            packed_pairs: bool = True) -> list[dict]:
-    """Reference (adapter disabled) log-probs of ``pairs``; one row dict per pair. With
+                            packed_pairs: bool = True, adapter_enabled: bool = False) -> list[dict]:
+    """Reference log-probs of ``pairs`` (the adapter disabled, or with ``adapter_enabled`` the
+    model as loaded: an earlier round's adapter); one row dict per pair. With
     ``packed_pairs`` (and a model that takes it) each pair is one packed sequence: the values
     are those of the unpacked layout to float rounding, so the cache key does not depend on it."""
     rows: list[dict] = []
     packed = packed_pairs and supports_packed_pairs(model)
     was_training = model.training
     model.eval()
-    disabled = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
+    disabled = (model.disable_adapter() if hasattr(model, "disable_adapter") and not adapter_enabled
+                else contextlib.nullcontext())
     try:
         with disabled:
             batches = sorted_batches(pairs, batch_size)
@@ -61,8 +67,9 @@ def ensure_reference_logps(ws: Workspace, model, pairs: Sequence[TokenizedPair],
                            tokenization_key: str, pad_token_id: int, batch_size: int, device: torch.device,
                            progress: Callable[[int, int], None] | None = None,
                            should_stop: Callable[[], bool] | None = None,
-                           packed_pairs: bool = True) -> tuple[ReferenceTable, int]:
-    """All pairs' reference log-probs (cache first, the rest computed and stored).
+                           packed_pairs: bool = True, adapter_enabled: bool = False) -> tuple[ReferenceTable, int]:
+    """All pairs' reference log-probs (cache first, the rest computed and stored; ``adapter_enabled``
+    as in ``compute_reference_logps``, with a ``model_key`` that names the adapter).
 
     Returns the table and how many examples had to be computed.
     """
@@ -75,7 +82,7 @@ def ensure_reference_logps(ws: Workspace, model, pairs: Sequence[TokenizedPair],
             missing.append(pair)
     if missing:
         rows = compute_reference_logps(model, missing, pad_token_id, batch_size, device, progress, should_stop,
-                                       packed_pairs)
+                                       packed_pairs, adapter_enabled)
         store_reference_logps(ws, model_key, tokenization_key, rows)
         table.update({row["example_hash"]: (row["chosen_logp"], row["rejected_logp"]) for row in rows})
     return table, len(missing)

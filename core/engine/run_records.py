@@ -1,5 +1,5 @@
 """A run's own records: its id, the run folder's ``config.json``, and the ``runs`` row made
-from a ``TrainingConfig``. The rows themselves are storage's (``storage.runs``: the run,
+from a ``TrainingConfig`` with its round (parent, start, the verdicts it trains on: ``storage.rounds``). The rows themselves are storage's (``storage.runs``: the run,
 its status and owner; ``storage.metrics``: its metrics).
 """
 
@@ -10,11 +10,14 @@ import json
 import platform
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from core.engine.training_config import TrainingConfig
-from storage import runs
+from storage import rounds, runs
 from storage.workspace import Workspace
+
+if TYPE_CHECKING:
+    from core.engine.run_start import StartPoint
 
 CONFIG_FILE = "config.json"
 
@@ -46,7 +49,11 @@ def read_run_config(run_dir: Path) -> TrainingConfig:
     return TrainingConfig.from_dict(data["config"], source=str(Path(run_dir) / CONFIG_FILE))
 
 
-def create_run(ws: Workspace, run_id: str, config: TrainingConfig, run_dir: Path, total_steps: int) -> None:
-    """The run's row, running in (and owned by) this process."""
+def create_run(ws: Workspace, run_id: str, config: TrainingConfig, run_dir: Path, total_steps: int,
+               start: "StartPoint | None" = None, train_pairs: Sequence[Any] = ()) -> None:
+    """The run's row, running in (and owned by) this process, with its round: the parent run and
+    how it started, and the current verdicts of its training pairs (``pair_id``) as it launches."""
     runs.create_run(ws, run_id, name=config.run_name or run_id, config_json=config.to_json(),
                     base_model=config.base_model, run_dir=str(run_dir), total_steps=total_steps)
+    rounds.record_round_start(ws, run_id, start.parent_run_id if start else None,
+                              start.start_from if start else None, [p.pair_id for p in train_pairs])

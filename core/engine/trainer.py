@@ -17,24 +17,25 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from core.engine.batching import Batch, TokenizedPair, batch_order, tokenize_examples
+from core.engine.batching import Batch, TokenizedPair, batch_order
 from core.engine.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from core.engine.divergence import DivergenceWatch
 from core.engine.dpo_loss import summarize
 from core.engine.evaluation import evaluate_pairs
 from core.engine.logprobs import supports_packed_pairs
-from core.engine.modeling import (LoadedModel, dtype_name, is_out_of_memory, load_for_training, model_fingerprint,
-                           out_of_memory_advice, tokenization_fingerprint)
+from core.engine.modeling import (LoadedModel, dtype_name, is_out_of_memory, model_fingerprint, out_of_memory_advice,
+                                  tokenization_fingerprint)
 from core.engine.objective import batch_objective
 from core.engine.pair_packing import PackedBatch, collate_pairs
 from core.engine.resume_changes import apply_resume_changes
 from core.engine.reference_cache import ReferenceTable, ensure_reference_logps
 from core.engine.run_records import create_run, new_run_id, write_run_config
+from core.engine.run_start import (RunData, StartPoint, format_dropped, load_start_model, reference_key, resolve_start,
+                                   tokenize_run_data, training_examples)
 from core.engine.schedules import make_scheduler
 from core.engine.training_config import ConfigError, TrainingConfig
 from core.engine.training_control import (CheckpointSaved, MetricSplit, Phase, PhaseChanged, ReferencePassDone,
@@ -44,8 +45,6 @@ from core.engine.training_control import (CheckpointSaved, MetricSplit, Phase, P
 from storage.metrics import MetricWriter, forget_metrics_after
 from storage.models import RunStatus, utcnow
 from storage.runs import get_run, update_run
-from storage.splits import unit_draw
-from storage.training_set import build_training_set
 from storage.workspace import Workspace
 
 __all__ = ["train", "DPOTrainingRun", "TrainingObserver", "TrainingControl", "RunInfo", "TrainingFailed",
@@ -72,17 +71,6 @@ class _StoppedBeforeTraining(Exception):
 
 class NonFiniteLoss(RuntimeError):
     pass
-
-
-@dataclass
-class _Data:
-    train: list[TokenizedPair]
-    eval: list[TokenizedPair]
-    dropped: dict[str, int]
-
-
-def _eval_side(example_hash: str, seed: int, fraction: float) -> bool:
-    return unit_draw(str(seed), example_hash) < fraction
 
 
 class DPOTrainingRun:
@@ -117,6 +105,7 @@ class DPOTrainingRun:
         self.status = RunStatus.PENDING
         self._watch = DivergenceWatch()
         self._run_created = resume_run_id is not None
+        self._start = StartPoint()
 
     # -- public -----------------------------------------------------------------------------
     def run(self) -> str:
@@ -151,19 +140,21 @@ class DPOTrainingRun:
         config = self.config
         torch.manual_seed(config.seed)
         self._enter(Phase.LOADING_DATA)
-        training_set = build_training_set(self.ws, config.selection_policy)
+        self._start, config = resolve_start(self.ws, config)   # a later round: core.engine.run_start
+        self.config = config
+        training_set = training_examples(self.ws, config, self._start)
         if not training_set.examples:
             raise ValueError("the workspace has no labelled pairs to train on "
-                             f"(left out: {self._format_dropped(training_set.dropped)})")
+                             f"(left out: {format_dropped(training_set.dropped)})")
         self._enter(Phase.LOADING_MODEL)
-        loaded = load_for_training(config)
-        data = self._tokenize(loaded, training_set)
+        loaded = load_start_model(config, self._start)
+        data = tokenize_run_data(loaded.tokenizer, training_set, config)
         per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.gradient_accumulation_steps)
         total_steps = planned_steps(config.max_steps, config.num_epochs, per_epoch)
-        model_key = model_fingerprint(config.base_model, loaded.dtype)
+        model_key = reference_key(model_fingerprint(config.base_model, loaded.dtype), self._start)
         token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
         if self.resume_run_id is None:
-            create_run(self.ws, self.run_id, config, self.run_dir, total_steps)
+            create_run(self.ws, self.run_id, config, self.run_dir, total_steps, self._start, data.train)
             self._run_created = True
             write_run_config(self.run_dir, config, {
                 "run_id": self.run_id, "model_key": model_key, "tokenization_key": token_key,
@@ -195,25 +186,7 @@ class DPOTrainingRun:
         finally:
             writer.flush()
 
-    def _tokenize(self, loaded: LoadedModel, training_set) -> _Data:
-        config = self.config
-        pairs, dropped_tokens = tokenize_examples(loaded.tokenizer, training_set.examples, config.max_length,
-                                                  config.truncation_mode)
-        dropped = {k: v for k, v in training_set.dropped.items() if v}
-        dropped.update(dropped_tokens)
-        fraction = config.eval_fraction()
-        if fraction is None:
-            train = [p for p in pairs if p.split == "train"]
-            held_out = [p for p in pairs if p.split == "eval"]
-        else:
-            held_out = [p for p in pairs if fraction > 0 and _eval_side(p.example_hash, config.seed, fraction)]
-            held = {id(p) for p in held_out}
-            train = [p for p in pairs if id(p) not in held]
-        if not train:
-            raise ValueError(f"no training pairs left after tokenisation (left out: {self._format_dropped(dropped)})")
-        return _Data(train, held_out, dropped)
-
-    def _reference(self, loaded: LoadedModel, data: _Data, model_key: str, token_key: str) -> ReferenceTable:
+    def _reference(self, loaded: LoadedModel, data: RunData, model_key: str, token_key: str) -> ReferenceTable:
         started = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
@@ -222,7 +195,7 @@ class DPOTrainingRun:
         reference, computed = ensure_reference_logps(
             self.ws, loaded.model, data.train + data.eval, model_key, token_key, loaded.tokenizer.pad_token_id,
             self.config.reference_batch_size, loaded.device, progress, lambda: self.control.stop_requested,
-            self.config.packed_pairs)
+            self.config.packed_pairs, adapter_enabled=self._start.from_adapter)
         if self.control.stop_requested:
             raise _StoppedBeforeTraining()
         unique = len({p.example_hash for p in data.train + data.eval})
@@ -262,7 +235,7 @@ class DPOTrainingRun:
                                          self._packed))
         return batches
 
-    def _loop(self, loaded: LoadedModel, data: _Data, reference: ReferenceTable, optimizer, scheduler,
+    def _loop(self, loaded: LoadedModel, data: RunData, reference: ReferenceTable, optimizer, scheduler,
               params: list[torch.nn.Parameter], start_step: int, total_steps: int, writer: MetricWriter) -> None:
         config, model, device = self.config, loaded.model, loaded.device
         pad = loaded.tokenizer.pad_token_id
@@ -351,7 +324,7 @@ class DPOTrainingRun:
             metrics["loss/sft"] = nll_total
         return metrics
 
-    def _evaluate(self, loaded: LoadedModel, data: _Data, reference: ReferenceTable, step: int,
+    def _evaluate(self, loaded: LoadedModel, data: RunData, reference: ReferenceTable, step: int,
                   writer: MetricWriter) -> None:
         self._enter(Phase.EVALUATING, step=step)
         metrics = evaluate_pairs(loaded.model, data.eval, reference, self.config, loaded.tokenizer.pad_token_id,
@@ -379,11 +352,6 @@ class DPOTrainingRun:
         update_run(self.ws, self.run_id, status=RunStatus.RUNNING)
 
     # -- messages -------------------------------------------------------------------------------
-    @staticmethod
-    def _format_dropped(dropped: dict[str, int]) -> str:
-        parts = [f"{count} {reason}" for reason, count in dropped.items() if count]
-        return ", ".join(parts) or "nothing"
-
     def _failure_message(self, exc: Exception) -> str:
         if is_out_of_memory(exc):
             return out_of_memory_advice(self.config)

@@ -22,7 +22,7 @@ except ModuleNotFoundError:   # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
 from core.engine.config_fields import (DATA, DEVICE_CHOICES, DTYPE_CHOICES, LORA, LOSS, LOSS_CHOICES, MODEL,
-                                       OPTIMISATION, RUN, SCHEDULE_CHOICES, SELECTION_POLICY_CHOICES,
+                                       OPTIMISATION, RUN, SCHEDULE_CHOICES, SELECTION_POLICY_CHOICES, START_CHOICES,
                                        TRUNCATION_CHOICES, Choice, ConfigError, FieldSpec, Problem, coerce, setting,
                                        spec_of, values_of)
 
@@ -73,6 +73,16 @@ class TrainingConfig:
     disable_dropout: bool = setting(True, Spec(
         "Disable base dropout", "Switch off the base model's dropout so policy and reference agree at step 0.",
         MODEL, advanced=True))
+    # Rounds (core.engine.run_start): a run may continue from an earlier run. From its adapter,
+    # the parent's model is also the reference (the model the new pairs were sampled from, as in
+    # the DPO paper) and the run trains on the pairs that model generated; from the base, a fresh
+    # LoRA trains on every verdict against the base, and the parent only names the round.
+    start_from_run: str = setting("", Spec(
+        "Previous round", "The run this one continues from (its id; empty = a first round on the base model).",
+        MODEL))
+    start_from: str = setting("adapter", Spec(
+        "Start from", "Continue the previous round's adapter on its model's new pairs, or start over on all verdicts.",
+        MODEL, START_CHOICES))
     lora_r: int = setting(8, Spec(
         "Rank r", "Size of the low-rank update: higher learns more but trains more weights.", LORA,
         minimum=1, maximum=4096))

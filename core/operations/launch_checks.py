@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from core.engine.bundled_models import DEMO_MODEL
 from core.engine.model_location import ModelCheck, inspect_model
+from core.engine.run_start import start_problems
 from core.engine.training_config import ConfigError, TrainingConfig
 from core.engine.training_control import planned_steps, steps_per_epoch
 from core.operations.wording import plural
@@ -113,11 +114,15 @@ def preview_data(ws: Workspace, config: TrainingConfig, training_set: TrainingSe
 
 
 def launch_problems(ws: Workspace, values: dict[str, Any]) -> tuple[TrainingConfig | None, dict[str, str]]:
-    """All reasons not to start: bad settings, a base model that is not there, no pairs."""
+    """All reasons not to start: bad settings, a base model that is not there, a previous round
+    that cannot be continued (``core.engine.run_start``), no pairs."""
     config, problems = config_problems(values)
     model = inspect_model(str(values.get("base_model", "")))
     if not model.ok:
         problems.setdefault("base_model", model.problem)
+    if config is not None:
+        for problem in start_problems(ws, config):
+            problems.setdefault(problem.key, problem.message)
     policy = config.selection_policy if config else TrainingConfig().selection_policy
     if "selection_policy" not in problems:
         policy = str(values.get("selection_policy", policy))
