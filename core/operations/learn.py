@@ -102,6 +102,7 @@ class Step:
     formula: str                   # plain Unicode (β, π, σ, subscripts as _w / _l)
     lines: tuple[str, ...]         # the step's numbers, written out
     note: str = ""                 # what the numbers mean
+    result: str = ""               # the step's outcome in a few characters ("gap 0.059")
     values: dict[str, float] = field(default_factory=dict)
 
 
@@ -147,8 +148,8 @@ def _likelihood_lines(inputs: StepInputs, who: str, chosen: float, rejected: flo
                 f"{who} says rejected has probability: {rejected:.2f} ({100 * rejected:.0f}%)")
     lines = []
     for name, logp, tokens in (("chosen", chosen, inputs.chosen_tokens), ("rejected", rejected, inputs.rejected_tokens)):
-        per_token = f" over {tokens} tokens, {math.exp(logp / tokens):.3f} per token" if tokens else ""
-        lines.append(f"{who} log-probability of {name}: {num(logp, digits=2)}{per_token}")
+        per_token = f" ({tokens} tokens, {math.exp(logp / tokens):.3f} per token)" if tokens else ""
+        lines.append(f"{who} log-probability of {name}{per_token}: {num(logp, digits=2)}")
     return tuple(lines)
 
 
@@ -180,41 +181,49 @@ def six_steps(inputs: StepInputs) -> list[Step]:
         confidence_note = f"Model is {percent(prefer)} sure chosen is better"
     grade_note = ("High loss = model hasn't learned yet" if n.loss > 0.5
                   else "Low loss = the model tells this pair's answers apart")
+    grade_note += ("; the gradient weight is how hard this pair still pulls chosen up and pushes rejected "
+                   "down — it fades as the model gets the pair right")
+    if inputs.kind == "probability":
+        likely = (f"{inputs.policy_chosen:.2f} · {inputs.policy_rejected:.2f}",
+                  f"{inputs.reference_chosen:.2f} · {inputs.reference_rejected:.2f}")
+    else:
+        likely = (f"{num(inputs.policy_chosen, digits=1)} · {num(inputs.policy_rejected, digits=1)}",
+                  f"{num(inputs.reference_chosen, digits=1)} · {num(inputs.reference_rejected, digits=1)}")
     return [
         Step(1, "Get model probabilities", "First, ask the model how likely it would generate each response.",
              "π_θ(y_w | x),  π_θ(y_l | x)",
              _likelihood_lines(inputs, "Model", inputs.policy_chosen, inputs.policy_rejected),
-             values={"policy_chosen": inputs.policy_chosen, "policy_rejected": inputs.policy_rejected}),
+             result=f"π {likely[0]}", values={"policy_chosen": inputs.policy_chosen, "policy_rejected": inputs.policy_rejected}),
         Step(2, "Get reference model probabilities",
              "Next, ask the ORIGINAL model (before training) the same question. This is our baseline.",
              "π_ref(y_w | x),  π_ref(y_l | x)",
              _likelihood_lines(inputs, "Reference", inputs.reference_chosen, inputs.reference_rejected),
-             values={"reference_chosen": inputs.reference_chosen, "reference_rejected": inputs.reference_rejected}),
+             result=f"π_ref {likely[1]}", values={"reference_chosen": inputs.reference_chosen, "reference_rejected": inputs.reference_rejected}),
         Step(3, "Measure how much the model's preference shifted",
              "Now compare: has the model become more or less likely to say each response? Above 0 = "
              "\"likes it more\" than the original did, below 0 = \"likes it less\".",
              "r(y) = β · log( π_θ(y | x) / π_ref(y | x) )",
              (_reward_line(inputs, "chosen", n), _reward_line(inputs, "rejected", n)),
+             result=f"r {num(n.chosen_reward, signed=True)} · {num(n.rejected_reward, signed=True)}",
              values={"chosen_logratio": n.chosen_logratio, "rejected_logratio": n.rejected_logratio,
                      "chosen_reward": n.chosen_reward, "rejected_reward": n.rejected_reward}),
         Step(4, "How strong is the preference?",
              "Subtract the two scores. A bigger gap means the model has a stronger preference for the good answer.",
              "gap = r(y_w) − r(y_l)",
              (f"Gap = {num(n.chosen_reward, signed=True)} − ({num(n.rejected_reward, signed=True)}) = {num(n.margin)}",),
-             values={"margin": n.margin}),
+             result=f"gap {num(n.margin)}", values={"margin": n.margin}),
         Step(5, "Turn the gap into a confidence score",
              "Convert the gap into a percentage: how sure is the model that the good answer is better?",
              "P(y_w ≻ y_l) = σ(gap) = 1 / (1 + e^(−gap))",
              (f"Confidence = σ({num(n.margin)}) = {percent(prefer)}",), confidence_note,
-             values={"preference": prefer}),
+             result=f"P {percent(prefer)}", values={"preference": prefer}),
         Step(6, "Grade the model",
              "The loss is the model's grade: high means it still can't tell good from bad; training "
              "keeps going until it drops.",
              "loss = −log σ(gap)",
              (f"Loss = −log({prefer:.3f}) = {num(n.loss)}",
-              f"Gradient weight σ(−gap) = {num(n.gradient_weight)}: how hard this pair still pulls "
-              "chosen up and pushes rejected down"),
-             grade_note, values={"loss": n.loss, "gradient_weight": n.gradient_weight}),
+              f"Gradient weight = σ(−gap) = {num(n.gradient_weight)}"),
+             grade_note, result=f"loss {num(n.loss)}", values={"loss": n.loss, "gradient_weight": n.gradient_weight}),
     ]
 
 
