@@ -1,6 +1,7 @@
-"""A run with a real adapter of the demo model, for the blind A/B tests and screenshots.
+"""Blind A/B samples for the tests and screenshots: a workspace with held-out prompts and two
+runs, a comparison stored from hand-written answers, and a run with a real adapter of the demo model.
 
-The LoRA's B matrices are drawn at random instead of trained (seconds instead of minutes), so
+The adapter's LoRA B matrices are drawn at random instead of trained (seconds instead of minutes), so
 the adapter really changes the model's answers; it is saved and loaded like a trained one.
 """
 
@@ -9,9 +10,40 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.engine.bundled_models import DEMO_MODEL
-from storage.models import RunStatus
+from storage import comparisons as store
+from storage.comparisons import ComparedAnswers, ModelSide
+from storage.ingest import ImportRecord, import_records
+from storage.models import Generation, Pair, RunStatus
 from storage.runs import create_run, update_run
 from storage.workspace import Workspace
+
+BASE = ModelSide("bundled:demo_model", None, "base")
+
+
+def blind_workspace(tmp_path, prompts: int = 12) -> Workspace:
+    """Labelled preference pairs, half of them held out (eval), and two runs to compare."""
+    ws = Workspace.open(tmp_path / "ws")
+    import_records(ws, [ImportRecord(f"Question {i}?", [f"good answer {i}", f"bad answer {i}"], chosen=0, line=i + 1,
+                                     split="eval" if i % 2 else "train") for i in range(prompts)], source="seed.jsonl")
+    for run_id in ("r1", "r2"):
+        create_run(ws, run_id, name=f"round {run_id[1]}", config_json="{}", base_model=BASE.base_model,
+                   run_dir=str(tmp_path / run_id), total_steps=1)
+        update_run(ws, run_id, status=RunStatus.COMPLETED, adapter_path=str(tmp_path / run_id / "adapter"))
+    return ws
+
+
+def store_sample(ws, count: int = 10, side_b: ModelSide = ModelSide("bundled:demo_model", "r1", "round 1")):
+    prompts = store.held_out_prompts(ws, count)
+    answers = [ComparedAnswers(p, f"answer of A to {p}", f"answer of B to {p}") for p in prompts]
+    return store.store_comparison(ws, "round 1 vs base", BASE, side_b, {"seed": 1}, {"seed": 7920}, answers)
+
+
+def model_of_left(ws, pair_id: int) -> str:
+    """Which model's answer the pair shows on the left, read from the stored rows."""
+    with ws.session() as session:
+        pair = session.get(Pair, pair_id)
+        left = pair.response_b if pair.display_swapped else pair.response_a
+        return session.get(Generation, left.generation_id).label
 
 
 def add_perturbed_adapter_run(ws: Workspace, run_dir: Path, run_id: str, name: str, scale: float = 0.3,

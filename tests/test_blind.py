@@ -14,48 +14,18 @@ from storage import comparisons as store
 from storage.annotation_queue import AnnotationQueue, choice_for_side
 from storage.comparisons import ComparedAnswers, ModelSide, side_draws
 from storage.ingest import ImportRecord, import_records
-from storage.models import Generation, Pair, Response, ResponseOrigin, RunStatus
-from storage.runs import create_run, update_run
+from storage.models import Generation, Pair, Response, ResponseOrigin
 from storage.training_set import build_training_set
-from storage.workspace import Workspace
-
-BASE = ModelSide("bundled:demo_model", None, "base")
-
-
-def _workspace(tmp_path, prompts: int = 12) -> Workspace:
-    """Labelled preference pairs, half of them held out (eval), and two runs to compare."""
-    ws = Workspace.open(tmp_path / "ws")
-    import_records(ws, [ImportRecord(f"Question {i}?", [f"good answer {i}", f"bad answer {i}"], chosen=0, line=i + 1,
-                                     split="eval" if i % 2 else "train") for i in range(prompts)], source="seed.jsonl")
-    for run_id in ("r1", "r2"):
-        create_run(ws, run_id, name=f"round {run_id[1]}", config_json="{}", base_model=BASE.base_model,
-                   run_dir=str(tmp_path / run_id), total_steps=1)
-        update_run(ws, run_id, status=RunStatus.COMPLETED, adapter_path=str(tmp_path / run_id / "adapter"))
-    return ws
-
-
-def _store(ws, count: int = 10, side_b: ModelSide = ModelSide("bundled:demo_model", "r1", "round 1")):
-    prompts = blind.held_out_prompts(ws, count)
-    answers = [ComparedAnswers(p, f"answer of A to {p}", f"answer of B to {p}") for p in prompts]
-    return store.store_comparison(ws, "round 1 vs base", BASE, side_b, {"seed": 1}, {"seed": 7920}, answers)
-
-
-def _model_of_left(ws, pair_id: int) -> str:
-    """Which model's answer the pair shows on the left, read from the stored rows."""
-    with ws.session() as session:
-        pair = session.get(Pair, pair_id)
-        left = pair.response_b if pair.display_swapped else pair.response_a
-        return session.get(Generation, left.generation_id).label
-
+from tests.blind_samples import BASE, blind_workspace, model_of_left, store_sample
 
 def test_held_out_prompts_are_the_eval_split(tmp_path):
-    ws = _workspace(tmp_path)
+    ws = blind_workspace(tmp_path)
     assert blind.held_out_prompts(ws, None) == [f"Question {i}?" for i in range(1, 12, 2)]
 
 
 def test_stored_comparison_records_each_response_model_and_balanced_sides(tmp_path):
-    ws = _workspace(tmp_path, prompts=24)
-    stored = _store(ws, count=12)
+    ws = blind_workspace(tmp_path, prompts=24)
+    stored = store_sample(ws, count=12)
     assert len(stored.pair_ids) == 12 and stored.skipped_identical == stored.skipped_stored == 0
     with ws.session() as session:
         for pair_id in stored.pair_ids:
@@ -68,7 +38,7 @@ def test_stored_comparison_records_each_response_model_and_balanced_sides(tmp_pa
                 assert response.text.startswith(f"answer of {'A' if generation.run_id is None else 'B'}")
         sampling = {g.label: json.loads(g.settings_json) for g in session.scalars(select(Generation))}
     assert sampling == {"base": {"seed": 1}, "round 1": {"seed": 7920}}
-    lefts = [_model_of_left(ws, pair_id) for pair_id in stored.pair_ids]
+    lefts = [model_of_left(ws, pair_id) for pair_id in stored.pair_ids]
     # Exactly half show the tuned model on the left, in no fixed pattern.
     assert lefts.count("round 1") == 6
     assert lefts not in (["round 1", "base"] * 6, ["base", "round 1"] * 6, sorted(lefts), sorted(lefts)[::-1])
@@ -85,7 +55,7 @@ def test_side_draws_are_balanced_seeded_and_differ_between_comparisons():
 
 
 def test_identical_or_already_stored_answers_are_left_out_and_counted(tmp_path):
-    ws = _workspace(tmp_path)
+    ws = blind_workspace(tmp_path)
     prompts = blind.held_out_prompts(ws, 3)
     answers = [ComparedAnswers(prompts[0], "same", "same"),
                ComparedAnswers(prompts[1], "good answer 3", "new text"),   # imported answer of that prompt
@@ -96,8 +66,8 @@ def test_identical_or_already_stored_answers_are_left_out_and_counted(tmp_path):
 
 
 def test_judging_through_the_queue_maps_verdicts_back_to_the_models(tmp_path):
-    ws = _workspace(tmp_path)
-    stored = _store(ws, count=6)
+    ws = blind_workspace(tmp_path)
+    stored = store_sample(ws, count=6)
     session = blind.open_judging(ws, "ada", stored.comparison_id)
     session.fill()
     seen = []
@@ -106,7 +76,7 @@ def test_judging_through_the_queue_maps_verdicts_back_to_the_models(tmp_path):
     for step in range(6):
         view = session.current
         assert view is not None and view.source == store.SOURCE   # no model name on screen
-        tuned_left = _model_of_left(ws, view.pair_id) == "round 1"
+        tuned_left = model_of_left(ws, view.pair_id) == "round 1"
         seen.append(tuned_left)
         if step < 4:
             want_tuned = step < 3
@@ -125,11 +95,11 @@ def test_judging_through_the_queue_maps_verdicts_back_to_the_models(tmp_path):
 
 
 def test_comparison_pairs_stay_out_of_training_and_the_normal_queue(tmp_path):
-    ws = _workspace(tmp_path)
+    ws = blind_workspace(tmp_path)
     before = build_training_set(ws)
     open_pair = import_records(ws, [ImportRecord("Open question?", ["one way", "another way"], line=1)],
                                source="open.jsonl").pair_ids[0]
-    stored = _store(ws, count=4)
+    stored = store_sample(ws, count=4)
     normal = LabellingSession.open(ws, "bo")
     normal.fill()
     # The normal queue serves the one open preference pair, none of the comparison's four.
@@ -145,10 +115,10 @@ def test_comparison_pairs_stay_out_of_training_and_the_normal_queue(tmp_path):
 
 
 def test_round_win_rate_pools_comparisons_either_way_round(tmp_path):
-    ws = _workspace(tmp_path)
+    ws = blind_workspace(tmp_path)
     r1, r2 = ModelSide(BASE.base_model, "r1", "round 1"), ModelSide(BASE.base_model, "r2", "round 2")
     assert blind.round_win_rate(ws, "r2", "r1") is None
-    forward = _store(ws, count=2, side_b=r2)   # base vs r2: not between r1 and r2
+    forward = store_sample(ws, count=2, side_b=r2)   # base vs r2: not between r1 and r2
     prompts = blind.held_out_prompts(ws, 4)
     one = store.store_comparison(ws, "r2 vs r1", r1, r2, {}, {},
                                  [ComparedAnswers(p, f"r1 on {p}", f"r2 on {p}") for p in prompts[:2]])
@@ -159,7 +129,7 @@ def test_round_win_rate_pools_comparisons_either_way_round(tmp_path):
         session = blind.open_judging(ws, "cy", comparison_id)
         session.fill()
         while session.current is not None:
-            left_is = _model_of_left(ws, session.current.pair_id)
+            left_is = model_of_left(ws, session.current.pair_id)
             session.record(choice_for_side("left" if left_is == prefer_label else "right", session.current.swapped))
 
     judge_all(one.comparison_id, "round 2")     # r2 wins both
@@ -173,7 +143,7 @@ def test_round_win_rate_pools_comparisons_either_way_round(tmp_path):
 
 
 def test_bad_requests_are_refused_with_a_reason(tmp_path):
-    ws = _workspace(tmp_path)
+    ws = blind_workspace(tmp_path)
     with pytest.raises(ValueError, match="two different models"):
         blind.create_comparison(ws, "r1", "r1")
     with pytest.raises(ValueError, match="no run 'nope'"):
@@ -191,7 +161,7 @@ def test_create_comparison_with_the_demo_model(tmp_path):
     from core.engine.generation import SamplingSettings
     from tests.blind_samples import add_perturbed_adapter_run
 
-    ws = _workspace(tmp_path)
+    ws = blind_workspace(tmp_path)
     add_perturbed_adapter_run(ws, tmp_path / "r3", "r3", "round 3")
     progress = []
     outcome = blind.create_comparison(ws, "base", "r3", settings=SamplingSettings(max_new_tokens=24, seed=3),

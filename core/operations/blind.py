@@ -66,6 +66,11 @@ class ComparisonResult:
     by_annotator: dict[str, Outcomes]
 
     @property
+    def annotator_rates(self) -> dict[str, WinRate]:
+        """Each annotator's own win rate of B (their verdicts only), by name."""
+        return {name: rate_of(outcomes) for name, outcomes in sorted(self.by_annotator.items())}
+
+    @property
     def label_a(self) -> str:
         return self.record.label_a
 
@@ -135,8 +140,9 @@ def create_comparison(ws: Workspace, model_a_key: str, model_b_key: str, prompts
                       limit: int = DEFAULT_PROMPTS) -> ComparisonOutcome:
     """Sample one answer per prompt from model A and from model B ("base" or a run id) and
     store them as a blind comparison. ``prompts`` None: the first ``limit`` held-out prompts.
-    ``settings`` (a ``SamplingSettings``) None: the defaults with a seed of this comparison's
-    number, so a second comparison of the same models draws new answers. Worker thread only."""
+    ``settings``: a ``SamplingSettings``, or a dict of some of its fields; what is not given is
+    the default, and the seed this comparison's number, so a second comparison of the same
+    models draws new answers. Worker thread only."""
     ws.require_writable()
     if model_a_key == model_b_key:
         raise ValueError("choose two different models to compare")
@@ -151,8 +157,8 @@ def create_comparison(ws: Workspace, model_a_key: str, model_b_key: str, prompts
                          "give prompts, or import pairs first")
     from core.engine.generation import SamplingSettings   # torch: only once the request is sound
 
-    if settings is None:
-        settings = SamplingSettings(seed=len(store.list_comparisons(ws)) + 1)
+    if settings is None or isinstance(settings, dict):
+        settings = SamplingSettings(**{"seed": len(store.list_comparisons(ws)) + 1, **(settings or {})})
     if settings.n != 1:
         raise ValueError("a blind comparison takes one answer per model per prompt (n = 1)")
     # Each model draws its own noise (as in the paper's samples): with one seed for both, two
@@ -176,15 +182,15 @@ def list_comparisons(ws: Workspace) -> list[ComparisonRecord]:
     return list(reversed(store.list_comparisons(ws)))
 
 
-def _result(record: ComparisonRecord, total: Outcomes, by_annotator: dict[str, Outcomes]) -> ComparisonResult:
-    return ComparisonResult(record, total, win_rate(total.b_won, total.a_won, total.ties, total.both_bad),
-                            by_annotator)
+def rate_of(outcomes: Outcomes) -> WinRate:
+    """B's win rate in these outcomes (B won = wins, A won = losses)."""
+    return win_rate(outcomes.b_won, outcomes.a_won, outcomes.ties, outcomes.both_bad)
 
 
 def comparison_result(ws: Workspace, comparison_id: int) -> ComparisonResult:
     """The verdicts on one comparison mapped to its models, and B's win rate against A."""
     tally = store.tally(ws, comparison_id)
-    return _result(tally.record, tally.total, tally.by_annotator)
+    return ComparisonResult(tally.record, tally.total, rate_of(tally.total), tally.by_annotator)
 
 
 def open_judging(ws: Workspace, annotator_name: str, comparison_id: int) -> LabellingSession:
