@@ -7,7 +7,9 @@ For each size: a workspace with that many pairs, half of them labelled by an imp
 ``next_pair`` (each followed by an untimed ``record``, as in a labelling session) with
 overlap 1 and overlap 3, ``claim`` (serve and reserve one pair, as a labelling screen does),
 plus ``record``, ``undo_last`` and ``remaining_count``, and prints
-median and 95th-percentile milliseconds.
+median and 95th-percentile milliseconds. Then the scored queue orders (storage.pair_scores):
+every pair scored by one run, ``next_pair`` and ``claim`` under "uncertain" (overlap 1) and
+"disagree" (overlap 3, where the colleague's verdicts are the ones contradicted).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from sqlalchemy import select  # noqa: E402
 from storage.annotation_queue import AnnotationQueue  # noqa: E402
 from storage.ingest import ImportRecord, import_records  # noqa: E402
 from storage.models import Choice, Pair  # noqa: E402
+from storage.pair_scores import store_pair_scores  # noqa: E402
+from storage.runs import create_run  # noqa: E402
 from storage.verdicts import add_verdict  # noqa: E402
 from storage.workspace import Workspace  # noqa: E402
 
@@ -86,6 +90,30 @@ def bench(n: int, calls: int) -> None:
                 print(summary("record", record_ms))
                 print(summary("undo_last", [timed(queue.undo_last)[0] for _ in range(min(calls, 50))]))
                 print(summary("remaining_count", [timed(queue.remaining_count)[0] for _ in range(20)]))
+        bench_orders(ws, calls)
+
+
+def bench_orders(ws: Workspace, calls: int) -> None:
+    """``next_pair`` and ``claim`` under the scored orders, every pair scored by one run."""
+    import random
+
+    rng = random.Random(0)
+    create_run(ws, "bench-run", name="bench", config_json="{}", base_model="m", run_dir="/tmp/none", total_steps=1)
+    with ws.session() as session:
+        pair_ids = list(session.scalars(select(Pair.id)))
+    store_pair_scores(ws, "bench-run", {pair_id: rng.gauss(0.0, 1.0) for pair_id in pair_ids})
+    for order, overlap in (("uncertain", 1), ("disagree", 3)):
+        for method in ("next_pair", "claim"):
+            queue = AnnotationQueue(ws, f"{order}-{method}", overlap=overlap, order=(order, "bench-run"))
+            ms = []
+            for _ in range(calls):
+                elapsed, served = timed(queue.next_pair if method == "next_pair" else lambda: queue.claim(1))
+                ms.append(elapsed)
+                view = served if method == "next_pair" else (served[0] if served else None)
+                if view is None:
+                    break
+                queue.record(view.pair_id, Choice.B)
+            print(summary(f"{method} {order}", ms))
 
 
 def main() -> None:

@@ -14,9 +14,9 @@ Queue orders (``QUEUE_ORDERS``, the setting ``queue_order`` with the run ``queue
   (overlap > 1), where the run's preference most strongly contradicts the verdicts first:
   ``−margin × (votes for a − votes for b)`` descending, only where it is positive.
 
-``order_scored`` adds the join and the ordering to the queue's own SELECT of open pairs
-(``storage.annotation_queue``); pairs the order does not rank (unscored, or not contradicted)
-then come in the default order, so the queue still drains.
+``ranked_candidates`` is the queue's first look under these orders (``storage.annotation_queue``);
+pairs the order does not rank (unscored, or not contradicted) then come in the default order,
+so the queue still drains.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ import json
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from sqlalchemy import and_, case, delete, func, insert, select
+from sqlalchemy import and_, case, delete, exists, func, insert, select
 from sqlalchemy.orm import aliased
 
 from storage.models import Choice, Pair, PairScore, Prompt, Response, TrainingRun, Verdict, utcnow
 from storage.training_set import PreferenceExample, _completion
-from storage.verdicts import current_verdicts_select
 from storage.workspace import Workspace
 
 #: The queue orders and how a screen names them.
@@ -38,6 +37,8 @@ QUEUE_ORDERS = {"default": "Closest to quota, then oldest",
                 "uncertain": "Least sure first (margin near zero)",
                 "disagree": "Most wrong first (a second opinion where the run disagrees)"}
 SCORED_ORDERS = ("uncertain", "disagree")
+#: How many of the best-ranked pairs one look at the queue tests for others' leases.
+RANKED_CANDIDATES = 256
 _CHUNK = 500   # ids per IN (...) list / rows per insert: below SQLite's bound-parameter limit
 
 
@@ -143,19 +144,52 @@ def pairs_to_score(ws: Workspace, open_below: int | None = None) -> list[Prefere
 
 # -- queue orders -----------------------------------------------------------------------------
 def vote_balance():
-    """Scalar subquery correlated to the outer ``Pair``: its current verdicts for a minus those for b."""
+    """Scalar subquery correlated to the outer ``Pair``: its current verdicts for a minus those for b
+    (current as in ``storage.verdicts.current_verdicts_select``; without its join to the annotators,
+    which this sum does not need and which doubles its cost)."""
     vote = case((Verdict.choice == Choice.A, 1), (Verdict.choice == Choice.B, -1), else_=0)
-    return (current_verdicts_select().with_only_columns(func.coalesce(func.sum(vote), 0))
-            .where(Verdict.pair_id == Pair.id).scalar_subquery())
+    newer = aliased(Verdict)
+    newer_exists = exists().where(newer.pair_id == Verdict.pair_id, newer.annotator_id == Verdict.annotator_id,
+                                  newer.retracted_at.is_(None), newer.id > Verdict.id)
+    return (select(func.coalesce(func.sum(vote), 0))
+            .where(Verdict.pair_id == Pair.id, Verdict.retracted_at.is_(None), ~newer_exists).scalar_subquery())
 
 
-def order_scored(query, order: str, run_id: str):
-    """``query`` (a SELECT of ``Pair.id`` over open pairs) restricted to the pairs ``order``
-    ranks by the run's scores, in that order (``uncertain`` or ``disagree``, see the module)."""
-    scored = query.join(PairScore, and_(PairScore.pair_id == Pair.id, PairScore.run_id == run_id))
+def ranked_candidates(order: str, run_id: str, annotator_id: int, overlap: int, in_queue, exclude,
+                      limit: int = RANKED_CANDIDATES):
+    """Subquery (``pair_id``, ``rank``, ascending = first) of the ``limit`` best-ranked pairs under
+    ``order`` (``uncertain`` or ``disagree``, see the module) among the run's scored pairs that
+    are open under ``overlap``, in the queue (``in_queue``: a WHERE on ``Pair``), not in
+    ``exclude`` and not judged by the annotator. No per-row lease test here: the pairs' scores
+    have no index in rank order, so every scored pair is ranked, and only this top is tested
+    (by the queue) for others' leases."""
+    mine = select(Verdict.pair_id).where(Verdict.annotator_id == annotator_id, Verdict.retracted_at.is_(None))
+    query = (select(Pair.id.label("pair_id"))
+             .join(PairScore, and_(PairScore.pair_id == Pair.id, PairScore.run_id == run_id))
+             .where(Pair.judged_count < overlap, in_queue, Pair.id.not_in(mine)))
+    if exclude:
+        query = query.where(Pair.id.not_in(list(exclude)))
     if order == "uncertain":
-        return scored.order_by(func.abs(PairScore.margin), Pair.id)
-    if order == "disagree":
-        contradiction = -PairScore.margin * vote_balance()
-        return scored.where(Pair.judged_count > 0, contradiction > 0).order_by(contradiction.desc(), Pair.id)
-    raise ValueError(f"queue order {order!r} does not use scores; scored orders: {', '.join(SCORED_ORDERS)}")
+        rank = func.abs(PairScore.margin)
+    elif order == "disagree":
+        rank = PairScore.margin * vote_balance()     # = −contradiction
+        query = query.where(Pair.judged_count > 0)
+    else:
+        raise ValueError(f"queue order {order!r} does not use scores; scored orders: {', '.join(SCORED_ORDERS)}")
+    rank = rank.label("rank")    # ordered by its name: computed once per row
+    query = query.add_columns(rank).order_by(rank, Pair.id).limit(limit)
+    if order == "disagree":   # only where the run contradicts the verdicts
+        inner = query.subquery()
+        return select(inner.c.pair_id, inner.c.rank).where(inner.c.rank < 0).subquery()
+    return query.subquery()
+
+
+def open_scored_counts(ws: Workspace, overlap: int) -> tuple[int, dict[str, int]]:
+    """(open preference pairs under ``overlap``, run id -> how many of them the run scored)."""
+    is_open = and_(Pair.judged_count < overlap, Pair.comparison_id.is_(None))
+    with ws.session() as session:
+        total = session.scalar(select(func.count()).select_from(Pair).where(is_open))
+        scored = dict(session.execute(select(PairScore.run_id, func.count())
+                                      .join(Pair, Pair.id == PairScore.pair_id).where(is_open)
+                                      .group_by(PairScore.run_id)).all())
+    return total, scored

@@ -21,13 +21,16 @@ from dataclasses import dataclass
 from typing import Callable
 
 from core.operations.changes import Changes
+from core.operations.runs import list_runs
+from storage.models import RunStatus
 from storage.pair_scores import (QUEUE_ORDERS, SCORED_ORDERS, AdapterPreference, RunScores, adapter_preference,
-                                 load_pair_scores, pairs_to_score, scored_runs, store_pair_scores)
+                                 load_pair_scores, open_scored_counts, pairs_to_score, scored_runs, store_pair_scores)
 from storage.settings import read_settings, update_settings
 from storage.workspace import Workspace
 
 __all__ = ["ScoringStage", "ScoringProgress", "ScoreOutcome", "PreferenceNote", "score_pairs", "preference_for",
-           "set_queue_order", "scored_runs", "QUEUE_ORDERS", "SCORED_ORDERS", "RunScores"]
+           "set_queue_order", "scored_runs", "ScorableRun", "QueueOrderState",
+           "queue_order_state", "QUEUE_ORDERS", "SCORED_ORDERS", "RunScores"]
 
 
 class ScoringStage(enum.Enum):
@@ -115,6 +118,43 @@ def set_queue_order(ws: Workspace, order: str, run_id: str | None = None, actor:
         raise ValueError(f"the queue order {order!r} ranks pairs by a run's scores: choose the run")
     update_settings(ws, actor=actor, queue_order=order, queue_order_run=run_id if order in SCORED_ORDERS else None)
     return Changes(settings=True)
+
+
+@dataclass(frozen=True)
+class ScorableRun:
+    """A run whose adapter can score pairs, and how many open pairs it has scored."""
+
+    run_id: str
+    name: str
+    scored_open: int
+
+
+@dataclass(frozen=True)
+class QueueOrderState:
+    """What the Team tab shows of the queue order: the setting, the open pairs, the runs."""
+
+    order: str
+    run_id: str | None
+    open_pairs: int
+    runs: tuple[ScorableRun, ...]     # newest first
+
+    def run(self, run_id: str | None) -> ScorableRun | None:
+        return next((run for run in self.runs if run.run_id == run_id), None)
+
+    def unscored_newest(self) -> ScorableRun | None:
+        """The newest run, when it has not scored the open pairs yet (a run just finished)."""
+        newest = self.runs[0] if self.runs else None
+        return newest if newest is not None and self.open_pairs and not newest.scored_open else None
+
+
+def queue_order_state(ws: Workspace) -> QueueOrderState:
+    """The queue-order setting, the open pairs and the finished runs (or runs with scores). Database work."""
+    settings = read_settings(ws)
+    open_pairs, scored = open_scored_counts(ws, settings.overlap)
+    runs = tuple(ScorableRun(run.id, run.name or run.id, scored.get(run.id, 0))
+                 for run in list_runs(ws, newest_first=True)
+                 if run.status == RunStatus.COMPLETED or run.id in scored)
+    return QueueOrderState(settings.queue_order, settings.queue_order_run, open_pairs, runs)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 
 Top to bottom: the session header (who, progress, pace, queue, connection, view toggles), the
 save banner, the pair (or the loading / nothing-left / welcome page) beside the guidelines,
-the note line and the verdict buttons.
+the note line, the verdict buttons and, once a pair is judged, the run's preference on it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
+from gui.annotate.adapter_preference import AdapterPreferenceLine
 from gui.annotate.guidelines_panel import GuidelinesPanel
 from gui.annotate.pair_display import PairDisplay
 from gui.annotate.save_banner import SaveBanner
@@ -81,4 +82,6 @@ class AnnotateLayout(QWidget):
         self.verdicts = VerdictBar()
         self.verdicts.triggered.connect(self.trigger)
         layout.addWidget(self.verdicts)
+        self.preference = AdapterPreferenceLine(self.workspace, self.db)   # after a verdict only
+        layout.addWidget(self.preference)
         return page

@@ -109,6 +109,7 @@ class AnnotateView(AnnotateLayout):
         previous annotator's unsaved verdicts keep being sent, their pairs handed back."""
         self.feed.detach()
         self.session = None
+        self.preference.clear()
         self._opening = name
         self.pages.setCurrentIndex(1)
         self.content.setCurrentWidget(self.loading)
@@ -230,6 +231,7 @@ class AnnotateView(AnnotateLayout):
         if self.current is None:
             return None
         write = self.session.judge(choice)
+        self.preference.judged(write, self._still_judged)
         self.help.hide()
         self._render_current()
         self.sender.send(self.session)
@@ -238,11 +240,16 @@ class AnnotateView(AnnotateLayout):
         self.status_message.emit(f"Recorded: {write.describe()}")
         return write
 
+    def _still_judged(self, write: Write) -> bool:
+        """``write``'s verdict stands: this sitting's, and not undone."""
+        return self.session is not None and any(done is write for done in self.session.undo_stack)
+
     def undo(self) -> int | None:
         """Take back this session's newest verdict and show its pair again (with its note)."""
         if self.session is None:
             return None
         outcome = self.session.undo()
+        self.preference.clear()   # the undone pair is judged again: its score stays hidden till then
         self.status_message.emit(outcome.message)
         if outcome.pair is None:
             return None
@@ -288,8 +295,9 @@ class AnnotateView(AnnotateLayout):
             self._fetch()
 
     def _settings_read(self, settings) -> None:
-        if self.session is not None and settings.overlap != self.session.overlap:
-            self.session.set_overlap(settings.overlap)
+        order = (settings.queue_order, settings.queue_order_run)
+        if self.session is not None and (settings.overlap, order) != (self.session.overlap, self.session.queue.order):
+            self.session.set_overlap(settings.overlap, order)
             self.refresh_counts()
             self._fetch()
 

@@ -7,7 +7,8 @@ lease time (how long a pair on someone's screen stays reserved for them) are set
 ``set_overlap`` / ``set_lease_minutes``, as the annotator labelling here (only an owner may).
 The live cards (``gui.team.team_now``) show the live leases and the connection state the main
 window hands over (``show_connection``). Opening a dispute shows the pair with its history and
-lets an owner record the final verdict. ``on_changes`` redraws the numbers when verdicts or
+lets an owner record the final verdict. The queue-order card (``gui.team.queue_order_card``) sets
+which open pairs come first and scores the pairs with a run's adapter. ``on_changes`` redraws the numbers when verdicts or
 annotators changed and the settings when settings did.
 """
 
@@ -25,6 +26,7 @@ from core.operations.wording import plural
 from gui.annotate.response_panel import Card
 from gui.common.db_worker import DatabaseWorker
 from gui.pairs.pair_dialog import PairDialog
+from gui.team.queue_order_card import QueueOrderCard
 from gui.team.tables import read_only_table
 from gui.team.team_now import LabellingNowCard, MembersCard
 from storage.workspace import Workspace
@@ -121,6 +123,9 @@ class TeamPanel(QWidget):
         self.now = LabellingNowCard(workspace, db)
         self.members = MembersCard(workspace, db)
         self.members.changes_made.connect(self.changes_made)
+        self.queue_order = QueueOrderCard(workspace, db)
+        self.queue_order.changes_made.connect(self.changes_made)
+        self.queue_order.status_message.connect(self.status_message)
         live = QHBoxLayout()
         live.addWidget(self.now, 1)
         live.addWidget(self.members, 1)
@@ -131,6 +136,7 @@ class TeamPanel(QWidget):
         layout.setContentsMargins(14, 12, 14, 12)
         layout.setSpacing(10)
         layout.addLayout(top)
+        layout.addWidget(self.queue_order)
         layout.addLayout(live)
         layout.addWidget(stats_card)
         layout.addLayout(columns, 1)
@@ -139,6 +145,7 @@ class TeamPanel(QWidget):
     def set_annotator(self, name: str | None) -> None:
         self.annotator = name
         self.members.annotator = name
+        self.queue_order.annotator = name
         self.members.reload()
 
     def show_connection(self, state: ConnectionState) -> None:
@@ -146,6 +153,7 @@ class TeamPanel(QWidget):
 
     def stop_timers(self) -> None:
         self.now.stop_timers()
+        self.queue_order.stop()
 
     # -- reads (database thread) -----------------------------------------------------
     def reload(self) -> None:
@@ -153,6 +161,7 @@ class TeamPanel(QWidget):
         self.reload_stats()
         self.now.reload()
         self.members.reload()
+        self.queue_order.reload()
 
     def reload_settings(self) -> None:
         self.db.submit(team_settings, self.workspace, on_done=self._show_settings)
@@ -161,6 +170,7 @@ class TeamPanel(QWidget):
         self.db.submit(team_stats, self.workspace, on_done=self._show_stats)
 
     def on_changes(self, changes: Changes) -> None:
+        self.queue_order.on_changes(changes)
         if changes.settings:
             self.reload_settings()
         if changes.verdicts or changes.annotators:
