@@ -178,3 +178,24 @@ def test_create_comparison_with_the_demo_model(tmp_path):
     stopped = blind.create_comparison(ws, "base", "r3", settings=SamplingSettings(max_new_tokens=8),
                                       limit=2, should_stop=lambda: True)
     assert stopped.cancelled and len(blind.list_comparisons(ws)) == 1
+
+
+def test_cli_compare_results_and_refusals(tmp_path, capsys):
+    from main import main
+
+    ws = blind_workspace(tmp_path)
+    stored = store_sample(ws, count=4)
+    session = blind.open_judging(ws, "ada", stored.comparison_id)
+    session.fill()
+    while session.current is not None:   # the tuned model (response b, written second) wins every pair
+        session.record("b")
+    location = str(tmp_path / "ws")
+    assert main(["compare-results", location, str(stored.comparison_id), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["b_won"], printed["n"], printed["win_rate"]) == (4, 4, 1.0)
+    assert printed["low"] == pytest.approx(4 / (4 + 1.959963984540054 ** 2))
+    assert main(["compare-results", location, "99"]) == 2
+    assert "no comparison #99" in capsys.readouterr().err
+    assert main(["compare", location, "--b", "nope"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: no run 'nope' in this workspace "
+                                               "(use 'base' or a run id from `main.py runs`)")
