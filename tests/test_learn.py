@@ -122,6 +122,21 @@ def test_a_real_pairs_steps_are_the_evaluations_numbers(workspace, model_and_ada
     assert first.inputs.chosen_tokens > 0 and first.inputs.kind == "logp"
     assert len(first.steps) == 6 and first.steps[5].values["loss"] == first.numbers.loss
     assert f"{first.numbers.loss:.3f}" in first.steps[5].lines[0]
+
+    # the same adapter recorded as a finished run (trained with β 0.3): listed, and its β is used
+    from core.engine.training_config import TrainingConfig
+    from storage.models import RunStatus
+    from storage.runs import create_run, update_run
+
+    config = TrainingConfig(base_model=str(_model_dir), beta=0.3, run_name="round 1")
+    create_run(workspace, "run-a", name="round 1", config_json=config.to_json(), base_model=config.base_model,
+               run_dir=str(adapter_dir.parent), total_steps=1)
+    update_run(workspace, "run-a", status=RunStatus.COMPLETED, adapter_path=str(adapter_dir), step=1)
+    assert [(c.run_id, c.label) for c in learn.run_choices(workspace)] == [("run-a", "round 1 — completed, step 1")]
+    by_run = learn.explain_pair(workspace, "run-a", first.pair_id)
+    assert by_run.numbers.beta == 0.3
+    assert by_run.numbers.chosen_logratio == pytest.approx(first.numbers.chosen_logratio, rel=1e-5)
+    assert by_run.numbers.margin == pytest.approx(3 * first.numbers.margin, rel=1e-5)   # β 0.3 against 0.1
     with pytest.raises(learn.LearnError, match="pair 999"):
         learn.explain_pair(workspace, str(adapter_dir), 999)
     with pytest.raises(learn.LearnError, match="neither a run id"):

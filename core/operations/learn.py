@@ -316,8 +316,8 @@ def run_choices(ws) -> list[RunChoice]:
         has_final = bool(run.adapter_path) and Path(run.adapter_path).is_dir()
         has_checkpoint = (Path(run.run_dir) / "checkpoints").is_dir()
         if has_final or has_checkpoint:
-            label = f"{run.name or run.run_id} — {run.status.value}, step {run.step}"
-            choices.append(RunChoice(run.run_id, label))
+            label = f"{run.name or run.id} — {run.status.value}, step {run.step}"
+            choices.append(RunChoice(run.id, label))
     return choices
 
 

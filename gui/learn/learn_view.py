@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QTabWidget, QVBoxLayo
 
 from core.operations import learn
 from gui.common.db_worker import DatabaseWorker
+from gui.common.theme import colors
 from gui.learn.calculator_panel import CalculatorPanel
 from gui.learn.real_pair_panel import RealPairPanel
 from gui.learn.steps_panel import StepsPanel
@@ -66,23 +67,28 @@ class LearnView(QWidget):
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 8, 0, 0)
         layout.setSpacing(10)
-        example = learn.WORKED_EXAMPLE
-        setup = QLabel(
-            f"<b>Prompt</b> “{example.prompt}”<br><span style='color:#2b8a3e'><b>Chosen</b></span> “{example.chosen}” "
-            f"&nbsp; <span style='color:#c92a2a'><b>Rejected</b></span> “{example.rejected}” &nbsp; "
-            f"<b>β</b> {example.inputs.beta:g}")
-        setup.setTextFormat(Qt.TextFormat.RichText)
-        setup.setWordWrap(True)
-        layout.addWidget(setup)
+        self.setup = QLabel()
+        self.setup.setTextFormat(Qt.TextFormat.RichText)
+        self.setup.setWordWrap(True)
+        layout.addWidget(self.setup)
+        self._render_setup()
         self.worked_steps = StepsPanel()
         self.worked_steps.set_steps(learn.worked_example_steps())
         layout.addWidget(self.worked_steps, 1)
         return page
 
+    def _render_setup(self) -> None:
+        example, c = learn.WORKED_EXAMPLE, colors()
+        self.setup.setText(
+            f"<b>Prompt</b> “{example.prompt}”<br><span style='color:{c['good']}'><b>Chosen</b></span> "
+            f"“{example.chosen}” &nbsp; <span style='color:{c['bad']}'><b>Rejected</b></span> “{example.rejected}” "
+            f"&nbsp; <b>β</b> {example.inputs.beta:g}")
+
     def on_changes(self, changes) -> None:
         self.real_pair.on_changes(changes)
 
     def refresh_theme(self) -> None:
+        self._render_setup()
         self.calculator.refresh_theme()
         self.worked_steps.refresh_theme()
         self.real_pair.refresh_theme()
