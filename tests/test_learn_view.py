@@ -45,6 +45,18 @@ def test_moving_a_slider_updates_the_readouts_and_the_curve(view) -> None:
     assert len(curve_x) == 201 and curve_y[0] > math.log(2) > curve_y[-1]
 
 
+def test_the_calculator_reproduces_the_worked_example(view) -> None:
+    calc = view.calculator
+    view.try_button.click()
+    assert calc.beta.value() == 0.1 and calc.chosen.value() == 0.405 and calc.rejected.value() == -0.182
+    assert calc.loss_tile.value.text() == "0.664" and calc.preference_tile.value.text() == "51.5%"
+    assert (calc.chosen_tile.value.text(), calc.rejected_tile.value.text()) == ("+0.041", "−0.018")
+    calc.from_logps.setChecked(True)                           # the same from the four probabilities' logs
+    for spin, p in zip(calc.logp_spins, (0.30, 0.20, 0.25, 0.30)):
+        spin.setValue(math.log(p))
+    assert calc.loss_tile.value.text() == "0.664"
+
+
 def test_the_calculator_takes_four_log_probs(view) -> None:
     calc = view.calculator
     calc.from_logps.setChecked(True)

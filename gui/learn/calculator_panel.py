@@ -24,7 +24,7 @@ class ValueControl(QWidget):
     value_changed = Signal(float)
 
     def __init__(self, name_html: str, help_text: str, low: float, high: float, value: float,
-                 slider_low: float | None = None, slider_high: float | None = None, parent=None):
+                 slider_low: float | None = None, slider_high: float | None = None, decimals: int = 2, parent=None):
         super().__init__(parent)
         self._scale = 100
         grid = QGridLayout(self)
@@ -41,7 +41,7 @@ class ValueControl(QWidget):
         grid.addWidget(self.slider, 0, 1)
         self.spin = QDoubleSpinBox()
         self.spin.setRange(low, high)
-        self.spin.setDecimals(2)
+        self.spin.setDecimals(decimals)     # a real pair's log-ratios keep their third decimal
         self.spin.setSingleStep(0.05)
         self.spin.setFixedWidth(96)
         self.spin.setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -109,10 +109,10 @@ class CalculatorPanel(QFrame):
                                  0.01, 5.0, 0.10, slider_high=1.0)
         self.chosen = ValueControl("<b>log-ratio</b> (chosen)", "log π<sub>θ</sub>(y<sub>w</sub>|x) / "
                                    "π<sub>ref</sub>(y<sub>w</sub>|x): positive means the trained model favours the "
-                                   "chosen answer more than the reference does.", -500.0, 500.0, 1.50, -5.0, 5.0)
+                                   "chosen answer more than the reference does.", -500.0, 500.0, 1.50, -5.0, 5.0, 3)
         self.rejected = ValueControl("<b>log-ratio</b> (rejected)", "log π<sub>θ</sub>(y<sub>l</sub>|x) / "
                                      "π<sub>ref</sub>(y<sub>l</sub>|x): negative means it disfavours the rejected "
-                                     "answer more than the reference does.", -500.0, 500.0, -0.50, -5.0, 5.0)
+                                     "answer more than the reference does.", -500.0, 500.0, -0.50, -5.0, 5.0, 3)
         for control in (self.beta, self.chosen, self.rejected):
             control.help.setTextFormat(Qt.TextFormat.RichText)
             control.value_changed.connect(self.update_readouts)
@@ -173,7 +173,7 @@ class CalculatorPanel(QFrame):
             label.setTextFormat(Qt.TextFormat.RichText)
             spin = QDoubleSpinBox()
             spin.setRange(-10_000.0, 0.0)
-            spin.setDecimals(2)
+            spin.setDecimals(3)
             spin.setValue(value)
             spin.valueChanged.connect(self._logps_changed)
             row.addWidget(label)

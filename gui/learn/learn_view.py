@@ -8,7 +8,7 @@ adapter ("what just happened"). The numbers are ``core.operations.learn``'s; thi
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from core.operations import learn
 from gui.common.db_worker import DatabaseWorker
@@ -74,8 +74,16 @@ class LearnView(QWidget):
         self._render_setup()
         self.worked_steps = StepsPanel()
         self.worked_steps.set_steps(learn.worked_example_steps())
+        self.try_button = QPushButton("Try it in the calculator")
+        self.try_button.setToolTip("Put the example's β and log-ratios into the loss calculator")
+        self.try_button.clicked.connect(self._example_to_calculator)
+        self.worked_steps.buttons_row.insertWidget(1, self.try_button)
         layout.addWidget(self.worked_steps, 1)
         return page
+
+    def _example_to_calculator(self) -> None:
+        n = learn.WORKED_EXAMPLE.inputs.numbers()
+        self.calculator.set_values(n.beta, n.chosen_logratio, n.rejected_logratio)
 
     def _render_setup(self) -> None:
         example, c = learn.WORKED_EXAMPLE, colors()

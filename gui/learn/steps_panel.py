@@ -84,7 +84,7 @@ class StepsPanel(QWidget):
         layout.addWidget(self.so_far)
         layout.addStretch(1)
 
-        buttons = QHBoxLayout()
+        self.buttons_row = buttons = QHBoxLayout()
         self.back_button = QPushButton("◀  Back")
         self.back_button.clicked.connect(self.back)
         self.next_button = QPushButton("Next  ▶")
