@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from core.engine.generation import SamplingSettings, generate_replies, stop_token_ids  # noqa: E402
 from core.engine.sampled_kl import (  # noqa: E402
     KLCancelled,
     estimate_kl,
@@ -20,42 +20,6 @@ from core.engine.sampled_kl import (  # noqa: E402
 from tests.tiny_models import make_tiny_model_dir, randomise_lora  # noqa: E402
 
 PROMPTS = ["how do I make tea?", "Please explain how a bicycle works."]
-
-
-@dataclass(frozen=True)
-class _Settings:          # the fields of core.engine.generation.SamplingSettings that estimate_kl reads
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 2
-    seed: int = 0
-    n: int = 1
-
-
-def _settings(**fields):
-    try:
-        from core.engine.generation import SamplingSettings
-    except ImportError:
-        return _Settings(**fields)
-    return SamplingSettings(**fields)
-
-
-def _sampler():
-    """generate_replies when core.engine.generation exists, else the demo's sampler in its shape."""
-    try:
-        from core.engine.generation import generate_replies
-        return generate_replies
-    except ImportError:
-        from core.demo.sampling import sample_replies
-
-        def sample(model, tokenizer, prompts, settings, batch_size=16, progress=None, should_stop=None):
-            assert settings.temperature == 1.0 and settings.top_p == 1.0
-            indices = [i for i in range(len(prompts)) for _ in range(settings.n)]
-            samples = sample_replies(model, tokenizer, [prompts[i] for i in indices], seed=settings.seed,
-                                     temperature=1.0, max_new_tokens=settings.max_new_tokens,
-                                     batch_size=batch_size)
-            return [SimpleNamespace(prompt_index=i, finished=s.finished, token_ids=list(s.reply_ids))
-                    for i, s in zip(indices, samples)]
-        return sample
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +46,15 @@ def _next_logps(model, rows: list[list[int]]) -> torch.Tensor:
     return torch.log_softmax(logits, dim=-1)
 
 
-def exact_two_token_kl(policy, reference, prompt_ids: list[int], eos: int) -> float:
-    """KL over replies of at most two tokens (the first being end-of-turn ends the reply), by
+def exact_two_token_kl(policy, reference, prompt_ids: list[int], stops: set[int]) -> float:
+    """KL over replies of at most two tokens (a stop token first ends the reply), by
     enumerating the whole vocabulary at both positions."""
     p1, q1 = _next_logps(policy, [prompt_ids])[0], _next_logps(reference, [prompt_ids])[0]
     kl = float((p1.exp() * (p1 - q1)).sum())
     rows = [prompt_ids + [t] for t in range(p1.shape[0])]
     p2, q2 = _next_logps(policy, rows), _next_logps(reference, rows)   # (V, V)
     second = (p2.exp() * (p2 - q2)).sum(dim=1)                         # (V,) KL of the 2nd token given the 1st
-    second[eos] = 0.0                                                  # the reply ended at its 1st token
+    second[sorted(stops)] = 0.0                                        # the reply ended at its 1st token
     return kl + float((p1.exp() * second).sum())
 
 
@@ -115,18 +79,18 @@ def test_sequence_logps_match_a_direct_forward(tiny):
 
 
 def test_a_model_against_itself_has_kl_exactly_zero(tiny):
-    settings = _settings(max_new_tokens=6, n=4)
-    itself = estimate_kl(tiny.base, tiny.tokenizer, PROMPTS, settings, reference=tiny.base, sampler=_sampler())
+    settings = SamplingSettings(max_new_tokens=6, n=4)
+    itself = estimate_kl(tiny.base, tiny.tokenizer, PROMPTS, settings, reference=tiny.base)
     assert (itself.mean, itself.stderr, itself.n) == (0.0, 0.0, 8)
     assert itself.tokens >= 8
     with tiny.policy.disable_adapter():   # the base under a peft wrapper, against its disabled adapter
-        wrapped = estimate_kl(tiny.policy, tiny.tokenizer, PROMPTS, settings, sampler=_sampler())
+        wrapped = estimate_kl(tiny.policy, tiny.tokenizer, PROMPTS, settings)
     assert (wrapped.mean, wrapped.stderr) == (0.0, 0.0)
 
 
 @pytest.mark.slow
 def test_sampled_kl_matches_the_exact_kl_of_a_perturbed_copy(tiny):
-    eos = tiny.tokenizer.eos_token_id
+    eos = stop_token_ids(tiny.policy, tiny.tokenizer)
     with tiny.policy.disable_adapter():
         exact = [exact_two_token_kl(tiny.policy, tiny.policy, prompt_token_ids(tiny.tokenizer, p), eos)
                  for p in PROMPTS]
@@ -135,16 +99,16 @@ def test_sampled_kl_matches_the_exact_kl_of_a_perturbed_copy(tiny):
     target = sum(exact) / len(exact)
     assert target > 0.3    # the perturbation is large enough to measure
     seen = []
-    estimate = estimate_kl(tiny.policy, tiny.tokenizer, PROMPTS, _settings(max_new_tokens=2, n=150),
-                           batch_size=64, sampler=_sampler(), progress=lambda *a: seen.append(a[0]))
+    estimate = estimate_kl(tiny.policy, tiny.tokenizer, PROMPTS, SamplingSettings(max_new_tokens=2, n=150),
+                           batch_size=64, progress=lambda *a: seen.append(a[0]))
     assert estimate.n == 300
     assert abs(estimate.mean - target) < 4 * estimate.stderr, (estimate, target)
     assert estimate.stderr < target          # a few hundred samples pin it down
     # The same with the base as an explicit reference model: the same samples, the same numbers.
-    explicit = estimate_kl(tiny.policy, tiny.tokenizer, PROMPTS, _settings(max_new_tokens=2, n=150),
-                           reference=tiny.base, batch_size=64, sampler=_sampler())
+    explicit = estimate_kl(tiny.policy, tiny.tokenizer, PROMPTS, SamplingSettings(max_new_tokens=2, n=150),
+                           reference=tiny.base, batch_size=64)
     assert explicit.mean == pytest.approx(estimate.mean, abs=1e-6)
-    assert {"log-probs, policy", "log-probs, reference"} <= set(seen)
+    assert {"sampling", "log-probs, policy", "log-probs, reference"} <= set(seen)
 
 
 def test_temperature_and_top_p_are_set_to_one_and_stop_cancels(tiny):
@@ -152,12 +116,12 @@ def test_temperature_and_top_p_are_set_to_one_and_stop_cancels(tiny):
 
     def sampler(model, tokenizer, prompts, settings, **options):
         seen.append((settings.temperature, settings.top_p, settings.max_new_tokens))
-        return _sampler()(model, tokenizer, prompts, settings, **options)
+        return generate_replies(model, tokenizer, prompts, settings, **options)
 
-    estimate_kl(tiny.policy, tiny.tokenizer, PROMPTS, _settings(temperature=0.3, top_p=0.5, max_new_tokens=3),
+    estimate_kl(tiny.policy, tiny.tokenizer, PROMPTS, SamplingSettings(temperature=0.3, top_p=0.5, max_new_tokens=3),
                 sampler=sampler)
     assert seen == [(1.0, 1.0, 3)]
     with pytest.raises(KLCancelled):
-        estimate_kl(tiny.policy, tiny.tokenizer, PROMPTS, _settings(), sampler=_sampler(), should_stop=lambda: True)
+        estimate_kl(tiny.policy, tiny.tokenizer, PROMPTS, SamplingSettings(), should_stop=lambda: True)
     with pytest.raises(ValueError, match="reference"):
-        estimate_kl(tiny.base, tiny.tokenizer, PROMPTS, _settings(), sampler=_sampler())
+        estimate_kl(tiny.base, tiny.tokenizer, PROMPTS, SamplingSettings())

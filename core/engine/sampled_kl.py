@@ -79,14 +79,11 @@ def kl_sampling_settings(settings):
 
 
 def prompt_token_ids(tokenizer, prompt: str | list[dict]) -> list[int]:
-    """The tokens a reply to ``prompt`` follows: the chat template with its generation prompt
-    (a plain string is one user message), or the plain text for a tokenizer without a template."""
-    if getattr(tokenizer, "chat_template", None):
-        messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    text = prompt if isinstance(prompt, str) else "".join(m.get("content", "") for m in prompt)
-    return list(tokenizer(text)["input_ids"])
+    """The tokens a reply to ``prompt`` follows, exactly as ``generate_replies`` feeds them
+    (``core.engine.generation.prompt_text``: the chat template with its generation prompt)."""
+    from core.engine.generation import prompt_text
+
+    return list(tokenizer(prompt_text(tokenizer, prompt), add_special_tokens=False)["input_ids"])
 
 
 def _device(model) -> torch.device:
@@ -131,13 +128,6 @@ def sequence_logps(model, prompt_ids: Sequence[Sequence[int]], reply_ids: Sequen
     finally:
         model.train(was_training)
     return logps
-
-
-def _eos_ids(model, tokenizer) -> set[int]:
-    ids = {tokenizer.eos_token_id}
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
-    return {i for i in ids if i is not None}
 
 
 def _reply_ids(reply, eos_ids: set[int], eos: int) -> list[int]:
@@ -187,7 +177,9 @@ def estimate_kl(model, tokenizer, prompts: Sequence[str | list[dict]], settings=
         model.train(was_training)
     if should_stop is not None and should_stop():
         raise KLCancelled()
-    eos_ids, eos = _eos_ids(model, tokenizer), tokenizer.eos_token_id
+    from core.engine.generation import stop_token_ids
+
+    eos_ids, eos = stop_token_ids(model, tokenizer), tokenizer.eos_token_id
     prompt_cache: dict[int, list[int]] = {}
     prompt_ids, reply_ids = [], []
     for reply in replies:
