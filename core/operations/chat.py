@@ -1,0 +1,247 @@
+"""Chat and compare: one conversation, two models answering it side by side, token by token.
+
+``ChatSession`` is the conversation (plain data, no torch): the user's turns, the two slots
+("left", "right") and which model each holds (``ModelChoice``: the base, or the base plus a
+run's adapter), and every exchange answered so far. Each model answers the conversation as it
+saw it: the user's turns and *its own* earlier answers (``messages_for``), never the other's.
+
+``ChatRunner.answer`` (on a worker thread) loads the base once with the slots' adapters on it
+(``core.engine.chat_models``), decodes both answers in turns, one token each, and reports typed
+events: ``ModelsLoading``, ``ChatDelta`` (new text of one slot) and ``AnswerDone``. The caller
+records the returned ``Exchange`` in the session. Transcripts export as Markdown or JSONL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from storage.settings import read_settings
+from storage.workspace import Workspace
+
+SLOTS = ("left", "right")
+BASE_KEY = "base"
+TRANSCRIPT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".jsonl": "jsonl"}
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    key: str                      # "base" or a run id
+    label: str                    # "Base" or the run's name
+    run_id: str | None
+    adapter_dir: str | None
+
+
+BASE_CHOICE = ModelChoice(BASE_KEY, "Base", None, None)
+
+
+def chat_model_choices(ws: Workspace) -> list[ModelChoice]:
+    """The base, then every run with a saved adapter (newest first)."""
+    from core.operations.runs import list_runs
+
+    choices = [BASE_CHOICE]
+    for run in list_runs(ws, newest_first=True):
+        folder = _adapter_folder(ws, run)
+        if folder is not None:
+            choices.append(ModelChoice(run.id, run.name or run.id, run.id, str(folder)))
+    return choices
+
+
+def _adapter_folder(ws: Workspace, run) -> Path | None:
+    candidates = [Path(run.adapter_path)] if run.adapter_path else []
+    candidates.append(ws.runs_dir / run.id / "adapter")   # the workspace folder may have moved
+    return next((c for c in candidates if (c / "adapter_config.json").is_file()), None)
+
+
+def workspace_base_model(ws: Workspace) -> str | None:
+    return read_settings(ws).base_model
+
+
+# -- the conversation -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChatAnswer:
+    model: ModelChoice
+    text: str
+    tokens: int
+    seconds: float
+    finished: bool                # the model ended its turn before the token limit
+    stopped: bool                 # the user pressed Stop
+    dropped_exchanges: int = 0    # earliest exchanges left out to fit the model's context
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Exchange:
+    user: str
+    answers: dict[str, ChatAnswer]            # slot -> answer
+    settings: dict                            # SamplingSettings.as_dict() it was answered with
+    at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    model: ModelChoice
+    messages: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """What a worker needs to answer one user message: per slot, its model and its messages."""
+
+    base_model: str
+    user: str
+    slots: dict[str, SlotRequest]
+
+
+class ChatSession:
+    def __init__(self, base_model: str, left: ModelChoice = BASE_CHOICE, right: ModelChoice | None = None):
+        self.base_model = base_model
+        self.models: dict[str, ModelChoice | None] = {"left": left, "right": right}
+        self.exchanges: list[Exchange] = []
+
+    def set_model(self, slot: str, choice: ModelChoice | None) -> None:
+        """Put ``choice`` in ``slot`` (None leaves the slot empty). The slot keeps its history."""
+        if slot not in SLOTS:
+            raise ValueError(f"slot must be one of {SLOTS}, got {slot!r}")
+        self.models[slot] = choice
+
+    def active_slots(self) -> list[str]:
+        return [slot for slot in SLOTS if self.models[slot] is not None]
+
+    def messages_for(self, slot: str, user_text: str | None = None) -> list[dict]:
+        """The conversation as ``slot``'s model sees it: the user's turns and its own answers."""
+        messages: list[dict] = []
+        for exchange in self.exchanges:
+            answer = exchange.answers.get(slot)
+            if answer is None or not answer.text:
+                continue                           # it did not answer that turn: the turn is not its history
+            messages += [{"role": "user", "content": exchange.user}, {"role": "assistant", "content": answer.text}]
+        if user_text is not None:
+            messages.append({"role": "user", "content": user_text})
+        return messages
+
+    def request(self, user_text: str) -> TurnRequest:
+        text = user_text.strip()
+        if not text:
+            raise ValueError("the message is empty")
+        slots = self.active_slots()
+        if not slots:
+            raise ValueError("pick a model for at least one column")
+        return TurnRequest(self.base_model, text,
+                           {s: SlotRequest(self.models[s], tuple(self.messages_for(s, text))) for s in slots})
+
+    def record(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)
+
+    def new_conversation(self) -> None:
+        self.exchanges.clear()
+
+    # -- transcripts ------------------------------------------------------------------------
+    def to_markdown(self) -> str:
+        lines = ["# Chat transcript", "", f"Base model: `{self.base_model}`", ""]
+        for number, exchange in enumerate(self.exchanges, 1):
+            lines += [f"## Turn {number}", "", f"**You:** {exchange.user}", ""]
+            for slot in SLOTS:
+                answer = exchange.answers.get(slot)
+                if answer is not None:
+                    note = " *(stopped)*" if answer.stopped else "" if answer.finished else " *(token limit)*"
+                    lines += [f"**{answer.model.label}:** {answer.text}{note}", ""]
+            lines += [f"<sub>{settings_text(exchange.settings)}</sub>", ""]
+        return "\n".join(lines)
+
+    def to_jsonl(self) -> str:
+        rows = []
+        for number, exchange in enumerate(self.exchanges, 1):
+            answers = {slot: {**asdict(a.model), **{k: v for k, v in asdict(a).items() if k != "model"}}
+                       for slot, a in exchange.answers.items()}
+            rows.append(json.dumps({"turn": number, "at": exchange.at, "base_model": self.base_model,
+                                    "user": exchange.user, "answers": answers, "settings": exchange.settings},
+                                   ensure_ascii=False))
+        return "".join(row + "\n" for row in rows)
+
+
+def settings_text(settings: dict) -> str:
+    return (f"temperature {settings.get('temperature')} · top-p {settings.get('top_p')} · "
+            f"max {settings.get('max_new_tokens')} tokens · seed {settings.get('seed')}")
+
+
+def export_transcript(session: ChatSession, path: str | Path) -> Path:
+    """Write the conversation to ``path``: Markdown (.md) or JSONL (.jsonl), by its suffix."""
+    target = Path(path)
+    kind = TRANSCRIPT_FORMATS.get(target.suffix.lower())
+    if kind is None:
+        raise ValueError(f"{target.name}: a transcript is written as .md or .jsonl, not {target.suffix or 'no suffix'!r}")
+    if not session.exchanges:
+        raise ValueError("the conversation is empty: nothing to export")
+    text = session.to_markdown() if kind == "markdown" else session.to_jsonl()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+# -- answering --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelsLoading:
+    keys: tuple[str, ...]         # models not in memory yet (the first answer pays for them)
+
+
+@dataclass(frozen=True)
+class ChatDelta:
+    slot: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerDone:
+    slot: str
+    answer: ChatAnswer
+
+
+ChatEvent = ModelsLoading | ChatDelta | AnswerDone
+
+
+class ChatRunner:
+    """The models behind a chat, kept in memory between answers. Build it anywhere; its first
+    ``answer`` (on a worker thread) imports torch and loads the base and the adapters."""
+
+    def __init__(self, device: str = "auto", dtype: str = "auto"):
+        self._device, self._dtype = device, dtype
+        self._models = None
+
+    def answer(self, request: TurnRequest, settings, on_event: Callable[[ChatEvent], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> Exchange:
+        """Both slots' answers to ``request`` (``settings``: a ``core.engine.generation.SamplingSettings``),
+        decoded in turns one token each; on stop, the answers so far (marked stopped)."""
+        from core.engine.chat_models import ChatModels
+
+        emit = on_event or (lambda _event: None)
+        if self._models is None or self._models.base_model != request.base_model:
+            self._models = ChatModels(request.base_model, self._device, self._dtype)
+        models = self._models
+        wanted = {r.model.key: r.model.adapter_dir for r in request.slots.values()}
+        missing = tuple(k for k in wanted if k not in models.loaded_keys)
+        if missing:
+            emit(ModelsLoading(missing))
+        models.ensure({k: d for k, d in wanted.items() if k != BASE_KEY and d})
+        decoders = {slot: models.decoder(r.model.key, r.messages, settings) for slot, r in request.slots.items()}
+        answers: dict[str, ChatAnswer] = {}
+        while len(answers) < len(decoders):
+            stopping = should_stop is not None and should_stop()
+            for slot, decoder in decoders.items():
+                if slot in answers:
+                    continue
+                delta = decoder.stop() if stopping else decoder.step()
+                if delta:
+                    emit(ChatDelta(slot, delta))
+                if decoder.done:
+                    reply = decoder.result()
+                    answers[slot] = ChatAnswer(request.slots[slot].model, reply.text, len(reply.token_ids),
+                                               reply.seconds, reply.finished, reply.stopped, reply.dropped_exchanges)
+                    emit(AnswerDone(slot, answers[slot]))
+        return Exchange(request.user, {slot: answers[slot] for slot in request.slots}, settings.as_dict())
