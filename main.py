@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "core.cli.check_commands",  # check
     "core.cli.restore_commands",  # restore
     "core.cli.team_commands",   # team add, team list, team set-role
+    "core.cli.score_commands",  # score-pairs
     "core.cli.compare_commands",  # compare, compare-results (blind A/B)
 )
 
