@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from storage.content_keys import Text, prompt_hash, render_messages, response_hash
 from storage.models import Choice, Comparison, Generation, Pair, Prompt, Response, ResponseOrigin
@@ -85,10 +85,23 @@ class Outcomes:
 
 
 @dataclass(frozen=True)
+class RevealedPair:
+    """One pair of a comparison with its sides named (for the results, never while judging)."""
+
+    pair_id: int
+    prompt_text: str
+    answer_a: str
+    answer_b: str
+    b_shown_left: bool
+    outcomes: tuple[str, ...]     # each annotator's current verdict: "a_won", "b_won", "ties", ...
+
+
+@dataclass(frozen=True)
 class ComparisonTally:
     record: ComparisonRecord
     total: Outcomes
     by_annotator: dict[str, Outcomes] = field(default_factory=dict)
+    pairs: list[RevealedPair] = field(default_factory=list)
 
 
 def held_out_prompts(ws: Workspace, limit: int | None = None) -> list[Text]:
@@ -243,28 +256,41 @@ _OUTCOME = {Choice.TIE: "ties", Choice.BOTH_BAD: "both_bad", Choice.SKIP: "skipp
 
 def tally(ws: Workspace, comparison_id: int) -> ComparisonTally:
     """Each annotator's current verdict on the comparison's pairs, as A won / B won / tie /
-    both bad (a stored choice names a response; the response's generation names the model)."""
+    both bad (a stored choice names a response; the response's generation names the model),
+    and every pair with its sides revealed."""
     with ws.session() as session:
         found = _records(session, Comparison.id == comparison_id)
         if not found:
             raise LookupError(f"no comparison #{comparison_id} in this workspace")
         record = found[0]
-        generation_of = dict(session.execute(
-            select(Response.id, Response.generation_id).join(
-                Pair, or_(Pair.response_a_id == Response.id, Pair.response_b_id == Response.id))
-            .where(Pair.comparison_id == comparison_id)).all())
-        stored = dict((pid, (a, b)) for pid, a, b in session.execute(
-            select(Pair.id, Pair.response_a_id, Pair.response_b_id).where(Pair.comparison_id == comparison_id)))
         generation_a = record.settings.get("generation_a")
-        total, by_annotator = Outcomes(), {}
-        for verdict in current_verdicts(session, list(stored)):
+        response_a, response_b = aliased(Response), aliased(Response)
+        rows = session.execute(
+            select(Pair.id, Pair.display_swapped, Prompt.text, response_a.id, response_a.text,
+                   response_a.generation_id, response_b.id, response_b.text)
+            .join(Prompt, Prompt.id == Pair.prompt_id)
+            .join(response_a, response_a.id == Pair.response_a_id)
+            .join(response_b, response_b.id == Pair.response_b_id)
+            .where(Pair.comparison_id == comparison_id).order_by(Pair.id)).all()
+        # stored response a is model A's when its generation is A's (the rows were written A first,
+        # but the generation, not the order, is the record)
+        a_first = {pid: gen_a == generation_a for pid, _swap, _p, _ida, _ta, gen_a, _idb, _tb in rows}
+        verdicts: dict[int, list[tuple[str, str]]] = {}
+        for verdict in current_verdicts(session, [row[0] for row in rows]):
             if verdict.is_resolution:
                 continue     # an owner's settlement is not a judge's opinion of the models
             outcome = _OUTCOME.get(verdict.choice)
             if outcome is None:
-                response_a, response_b = stored[verdict.pair_id]
-                winner = response_a if verdict.choice is Choice.A else response_b
-                outcome = "a_won" if generation_of.get(winner) == generation_a else "b_won"
+                outcome = "a_won" if (verdict.choice is Choice.A) == a_first[verdict.pair_id] else "b_won"
+            verdicts.setdefault(verdict.pair_id, []).append((verdict.annotator_name, outcome))
+    total, by_annotator, pairs = Outcomes(), {}, []
+    for pid, swapped, prompt, _ida, text_a, _gen_a, _idb, text_b in rows:
+        first = a_first[pid]
+        said = verdicts.get(pid, [])
+        for name, outcome in said:
             total.add(outcome)
-            by_annotator.setdefault(verdict.annotator_name, Outcomes()).add(outcome)
-        return ComparisonTally(record, total, by_annotator)
+            by_annotator.setdefault(name, Outcomes()).add(outcome)
+        # display_swapped: the stored response b is on the left
+        pairs.append(RevealedPair(pid, prompt, text_a if first else text_b, text_b if first else text_a,
+                                  b_shown_left=(bool(swapped) == first), outcomes=tuple(o for _n, o in said)))
+    return ComparisonTally(record, total, by_annotator, pairs)

@@ -92,6 +92,10 @@ def test_judging_through_the_queue_maps_verdicts_back_to_the_models(tmp_path):
     assert result.win_rate.rate == pytest.approx(0.7) and result.win_rate.n == 5 and result.win_rate.both_bad == 1
     assert result.by_annotator["ada"] == result.outcomes
     assert (result.label_a, result.label_b) == ("base", "round 1")
+    # Each pair revealed: which model was left, each model's answer, and what was said.
+    assert [p.b_shown_left for p in result.pairs] == seen
+    assert all(p.answer_a.startswith("answer of A") and p.answer_b.startswith("answer of B") for p in result.pairs)
+    assert [p.outcomes for p in result.pairs] == [("b_won",)] * 3 + [("a_won",), ("ties",), ("both_bad",)]
 
 
 def test_comparison_pairs_stay_out_of_training_and_the_normal_queue(tmp_path):

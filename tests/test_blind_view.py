@@ -61,7 +61,7 @@ def test_judging_by_keys_hides_the_models_and_results_reveal_them(qtbot, db, tmp
     assert not view.unsaved
     result = blind.comparison_result(ws, stored.comparison_id)
     assert (result.outcomes.b_won, result.outcomes.a_won, result.outcomes.ties) == (3, 0, 1)
-    assert view.content.currentWidget() is view.message and "All judged" in view.message_title.text()
+    assert view.content.currentWidget() is view.message and "Nothing left for you" in view.message_title.text()
     view.show_page(1)
     # (3 + 1/2) / 4 = 87.5%, shown rounded; the results are read again shortly after each verdict.
     qtbot.waitUntil(lambda: "wins" in view.results.headline.text(), timeout=5000)
@@ -69,6 +69,12 @@ def test_judging_by_keys_hides_the_models_and_results_reveal_them(qtbot, db, tmp
     assert view.results.values["n"].text() == "4" and view.results.values["ties"].text() == "1"
     assert view.results.table.rowCount() == 1 and view.results.table.item(0, 0).text() == "ada"
     assert view.results.bar.rate.rate == pytest.approx(0.875)
+    # The revealed pairs say which model was shown left, as stored.
+    assert view.results.pairs.rowCount() == 4
+    for row, tuned_left in enumerate(keys):
+        assert view.results.pairs.item(row, 2).text() == ("round 1" if tuned_left else "base")
+        assert view.results.pairs.item(row, 3).text() == "B won"
+    assert view.results.pairs.item(3, 3).text() == "tie"
 
 
 def test_undo_takes_back_the_last_verdict(qtbot, db, tmp_path):

@@ -23,7 +23,7 @@ from core.operations.changes import Changes
 from core.operations.labelling import LabellingSession
 from core.operations.win_rate import WinRate, win_rate
 from storage import comparisons as store
-from storage.comparisons import ComparedAnswers, ComparisonRecord, ModelSide, Outcomes
+from storage.comparisons import ComparedAnswers, ComparisonRecord, ModelSide, Outcomes, RevealedPair
 from storage.content_keys import Text
 from storage.runs import get_run, list_runs
 from storage.settings import read_settings
@@ -64,6 +64,7 @@ class ComparisonResult:
     outcomes: Outcomes                 # every annotator's current verdict, mapped to the models
     win_rate: WinRate                  # B (the tuned model) against A; ties half, both-bad apart
     by_annotator: dict[str, Outcomes]
+    pairs: list[RevealedPair] = field(default_factory=list)   # the sides revealed, pair by pair
 
     @property
     def annotator_rates(self) -> dict[str, WinRate]:
@@ -190,7 +191,7 @@ def rate_of(outcomes: Outcomes) -> WinRate:
 def comparison_result(ws: Workspace, comparison_id: int) -> ComparisonResult:
     """The verdicts on one comparison mapped to its models, and B's win rate against A."""
     tally = store.tally(ws, comparison_id)
-    return ComparisonResult(tally.record, tally.total, rate_of(tally.total), tally.by_annotator)
+    return ComparisonResult(tally.record, tally.total, rate_of(tally.total), tally.by_annotator, tally.pairs)
 
 
 def open_judging(ws: Workspace, annotator_name: str, comparison_id: int) -> LabellingSession:

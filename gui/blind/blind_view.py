@@ -13,8 +13,8 @@ was made. The models are named on the Results page only. Every database call goe
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QPushButton, QStackedWidget,
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QStackedWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
 from core.operations import blind
@@ -79,15 +79,19 @@ class BlindView(QWidget):
         self.picker.setMinimumWidth(380)
         self.picker.currentIndexChanged.connect(self._picked)
         top.addWidget(self.picker)
-        self.new_button = QPushButton("New comparison…")
+        self.new_button = QToolButton()
+        self.new_button.setText("New comparison…")
         self.new_button.setCheckable(True)
+        self.new_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.new_button.toggled.connect(lambda on: self.form.setVisible(on))
         top.addWidget(self.new_button)
         top.addStretch(1)
         self.pages_group = QButtonGroup(self)
         for index, name in enumerate(("Judge", "Results")):
-            button = QPushButton(name)
+            button = QToolButton()
+            button.setText(name)
             button.setCheckable(True)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.setChecked(index == 0)
             self.pages_group.addButton(button, index)
             top.addWidget(button)
@@ -185,6 +189,7 @@ class BlindView(QWidget):
             return
         self.session = session
         self.feed.attach(session)
+        self.refresh_numbers()
 
     def _render(self) -> None:
         session = self.session
@@ -196,8 +201,9 @@ class BlindView(QWidget):
             self.verdicts.setVisible(True)
         elif not session.fetching:
             self.feed.showing_nothing_left()
-            self._show_message("All judged", "You have judged every pair of this comparison. "
-                                             "The Results page names the models and gives the win rate.")
+            self._show_message("Nothing left for you to judge here",
+                               "Every pair of this comparison has your verdict, or the verdicts (or reservations) "
+                               "of others that it needs.\nThe Results page names the models and gives the win rate.")
         self._show_info()
 
     def _show_message(self, title: str, text: str) -> None:

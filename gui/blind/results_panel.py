@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QTableWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from core.operations.blind import ComparisonResult
@@ -89,8 +89,34 @@ def _stat(title: str) -> tuple[QWidget, QLabel]:
     return box, value
 
 
+OUTCOME_WORDS = {"a_won": "A won", "b_won": "B won", "ties": "tie", "both_bad": "both bad", "skipped": "skipped"}
+
+
+def _table(columns: tuple[str, ...]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    table.setShowGrid(False)
+    table.setWordWrap(False)
+    return table
+
+
+def _fill_row(table: QTableWidget, row: int, cells, centred_from: int = 1) -> None:
+    for column, value in enumerate(cells):
+        text = " ".join(str(value).split())
+        item = QTableWidgetItem(text if len(text) <= 160 else text[:157] + "…")
+        item.setToolTip(str(value) if len(str(value)) > 60 else "")
+        if column >= centred_from:
+            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        table.setItem(row, column, item)
+
+
 class ResultsPanel(QWidget):
-    COLUMNS = ("Annotator", "B won", "A won", "Tie", "Both bad", "B's win rate")
+    ANNOTATOR_COLUMNS = ("Annotator", "B won", "A won", "Tie", "Both bad", "B's win rate (95% interval)")
+    PAIR_COLUMNS = ("Pair", "Prompt", "Left was", "Verdict", "A's answer", "B's answer")
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -107,18 +133,13 @@ class ResultsPanel(QWidget):
         self.detail.setWordWrap(True)
         self.bar = IntervalBar()
         inner = QVBoxLayout()
-        inner.setContentsMargins(16, 6, 16, 12)
+        inner.setContentsMargins(16, 4, 16, 12)
         inner.setSpacing(6)
         inner.addWidget(self.headline)
         inner.addWidget(self.detail)
         inner.addWidget(self.bar)
-        summary.body.addLayout(inner)
-        layout.addWidget(summary)
-
-        counts = Card("Verdicts")
         grid = QGridLayout()
-        grid.setContentsMargins(16, 6, 16, 12)
-        grid.setHorizontalSpacing(36)
+        grid.setHorizontalSpacing(40)
         self.values: dict[str, QLabel] = {}
         for column, (key, title) in enumerate((("b_won", "B won"), ("a_won", "A won"), ("ties", "ties (count ½)"),
                                                ("both_bad", "both bad (not in the rate)"), ("n", "n in the rate"))):
@@ -126,28 +147,33 @@ class ResultsPanel(QWidget):
             self.values[key] = value
             grid.addWidget(box, 0, column)
         grid.setColumnStretch(5, 1)
-        counts.body.addLayout(grid)
-        layout.addWidget(counts)
+        inner.addLayout(grid)
+        summary.body.addLayout(inner)
+        layout.addWidget(summary)
 
         people = Card("By annotator")
-        self.table = QTableWidget(0, len(self.COLUMNS))
-        self.table.setHorizontalHeaderLabels(self.COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.setShowGrid(False)
+        self.table = _table(self.ANNOTATOR_COLUMNS)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        people.body.addWidget(self.table, 1)
-        layout.addWidget(people, 1)
+        self.table.setMaximumHeight(130)
+        people.body.addWidget(self.table)
+        layout.addWidget(people)
+
+        revealed = Card("Pairs, sides revealed")
+        self.pairs = _table(self.PAIR_COLUMNS)
+        header = self.pairs.horizontalHeader()
+        for column, mode in enumerate((QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Stretch,
+                                       QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.ResizeToContents,
+                                       QHeaderView.ResizeMode.Stretch, QHeaderView.ResizeMode.Stretch)):
+            header.setSectionResizeMode(column, mode)
+        revealed.body.addWidget(self.pairs, 1)
+        layout.addWidget(revealed, 1)
 
         note = QLabel("Ties count half a win; both-bad verdicts are reported but left out of the rate. "
                       "The interval is Wilson's 95% score interval (closed form, honest for small n and near "
                       "0% or 100%). Each annotator's current verdict counts once.")
         note.setObjectName("muted")
         note.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(note)
-        layout.addLayout(row)
+        layout.addWidget(note)
         self.result: ComparisonResult | None = None
 
     def show_result(self, result: ComparisonResult) -> None:
@@ -171,10 +197,12 @@ class ResultsPanel(QWidget):
         self.table.setRowCount(len(result.by_annotator))
         for row, (name, own) in enumerate(result.annotator_rates.items()):
             counts = result.by_annotator[name]
-            cells = (name, counts.b_won, counts.a_won, counts.ties, counts.both_bad,
-                     f"{percent(own.rate)}  ({percent(own.low)} – {percent(own.high)})" if own.rate is not None else "—")
-            for column, value in enumerate(cells):
-                item = QTableWidgetItem(str(value))
-                if column:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                self.table.setItem(row, column, item)
+            interval = f"{percent(own.rate)}  ({percent(own.low)} – {percent(own.high)})" if own.rate is not None else "—"
+            _fill_row(self.table, row, (name, counts.b_won, counts.a_won, counts.ties, counts.both_bad, interval))
+        self.pairs.setRowCount(len(result.pairs))
+        for row, pair in enumerate(result.pairs):
+            said = ", ".join(OUTCOME_WORDS[o] for o in pair.outcomes) or "not judged"
+            _fill_row(self.pairs, row, (f"#{pair.pair_id}", pair.prompt_text, f"{b if pair.b_shown_left else a}",
+                                        said, pair.answer_a, pair.answer_b), centred_from=2)
+            for column in (1, 4, 5):
+                self.pairs.item(row, column).setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
