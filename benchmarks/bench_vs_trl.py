@@ -1,9 +1,11 @@
 """DPO Studio's engine vs Hugging Face TRL's DPOTrainer, same model, pairs and settings.
 
-    python benchmarks/bench_vs_trl.py [--steps 40] [--batch-size 8] [--hidden 128] [--layers 4]
+    python benchmarks/bench_vs_trl.py [--shape toy|32k|qwen0.5b] [--steps N] [--batch-size N] [--layers N]
 
-Builds a small Llama (tests/tiny_models.py, wider) and N preference pairs, then trains a LoRA
-adapter three times, each in its own process (so peak memory is measured per engine):
+Builds the model of a named shape (``benchmarks/bench_shapes.py``: the toy Llama of
+tests/tiny_models.py, a 32k-vocabulary Llama-like model, a Qwen2.5-0.5B-shaped model; random
+weights) and N preference pairs of the shape's lengths, then trains a LoRA adapter with each
+engine, each in its own process (so peak memory is measured per engine):
 
 - ``studio``: ``core.engine.trainer.train`` (cached reference log-probs, each pair packed into one
   sequence with its shared prompt computed once, LM head only on completion positions,
@@ -11,12 +13,15 @@ adapter three times, each in its own process (so peak memory is measured per eng
 - ``trl``: ``trl.DPOTrainer`` with a reference forward every step;
 - ``trl+precompute``: ``trl.DPOTrainer`` with ``precompute_ref_log_probs=True``;
 - ``studio-unpacked`` (only when named in ``--engines``): the engine with ``packed_pairs=false``
-  (chosen and rejected as two padded rows), to see what packing buys.
+  (chosen and rejected as two padded rows), to see what packing buys;
+- ``studio-checkpointed`` (only when named): the engine with ``gradient_checkpointing=true``.
 
 Same β, learning rate and schedule, batch size, max_length, LoRA rank/alpha/targets, seed;
 float32, no dropout. Prints steps per second of the training loop, end-to-end seconds
 (model load, tokenisation and reference pass included), peak memory and the loss curve of
-each, side by side.
+each, side by side, and each engine's achieved FLOP/s (the step's FLOPs as counted in
+``bench_shapes.py`` times steps/s) as a share of what a plain float32 ``torch.matmul`` of the
+shape's MLP size reaches on this machine at the same thread count, measured in the same run.
 """
 
 from __future__ import annotations
@@ -30,16 +35,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.bench_shapes import SHAPES, Shape, fill_workspace, make_model_dir, mean_step_flops  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 ENGINES = ("studio", "trl", "trl+precompute")
-OPTIONAL_ENGINES = ("studio-unpacked",)
+OPTIONAL_ENGINES = ("studio-unpacked", "studio-checkpointed")
 
 
 def peak_memory_mib() -> float:
@@ -50,16 +58,27 @@ def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
 
 
-def prepare(workdir: Path, args) -> None:
+def resolve_shape(args) -> Shape:
+    """The named shape with the command line's overrides; fills the run's unset arguments from it."""
+    shape = SHAPES[args.shape]
+    shape = replace(shape, hidden=args.hidden or shape.hidden, layers=args.layers or shape.layers)
+    for name in ("steps", "pairs", "max_length"):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(shape, name))
+    if args.batch_size is None:
+        args.batch_size = shape.batch
+    return shape
+
+
+def prepare(workdir: Path, shape: Shape, args) -> None:
     from storage.workspace import Workspace
-    from tests.tiny_models import fill_workspace, make_tiny_model_dir
 
-    make_tiny_model_dir(workdir / "model", hidden_size=args.hidden, layers=args.layers)
+    make_model_dir(workdir / "model", shape, seed=args.seed)
     with Workspace.open(workdir / "ws") as ws:
-        fill_workspace(ws, args.pairs)
+        fill_workspace(ws, shape, args.pairs, seed=args.seed)
 
 
-def run_studio(workdir: Path, args, packed: bool = True) -> dict:
+def run_studio(workdir: Path, args, packed: bool = True, checkpointed: bool = False) -> dict:
     from core.engine.trainer import TrainingObserver, train
     from core.engine.training_config import TrainingConfig
     from storage.workspace import Workspace
@@ -81,7 +100,7 @@ def run_studio(workdir: Path, args, packed: bool = True) -> dict:
                             learning_rate=args.lr, beta=args.beta, max_length=args.max_length, lora_r=args.lora_r,
                             lora_alpha=2 * args.lora_r, eval_split="none", eval_interval=0,
                             checkpoint_interval=0, seed=args.seed, device="cpu" if args.cpu else "auto",
-                            packed_pairs=packed)
+                            packed_pairs=packed, gradient_checkpointing=checkpointed)
     started = time.perf_counter()
     with Workspace.open(workdir / "run-ws") as ws:
         train(ws, config, Timer())
@@ -137,8 +156,15 @@ def child(engine: str, workdir: Path, args) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    if engine == "matmul":
+        from benchmarks.bench_shapes import matmul_flops_per_second
+
+        rows, inner, cols = (int(v) for v in args.matmul.split("x"))
+        print("RESULT " + json.dumps({"flops_per_second": matmul_flops_per_second(rows, inner, cols)}))
+        return
     if engine.startswith("studio"):
-        result = run_studio(workdir, args, packed=engine == "studio")
+        result = run_studio(workdir, args, packed=engine != "studio-unpacked",
+                            checkpointed=engine == "studio-checkpointed")
     else:
         result = run_trl(workdir, args, precompute=engine == "trl+precompute")
     result["peak_memory_mib"] = peak_memory_mib()
@@ -147,12 +173,15 @@ def child(engine: str, workdir: Path, args) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--pairs", type=int, default=160)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="toy",
+                        help="named model and data shape (benchmarks/bench_shapes.py); the options below "
+                             "left unset come from it")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--pairs", type=int)
+    parser.add_argument("--hidden", type=int, help="override the shape's hidden size")
+    parser.add_argument("--layers", type=int, help="override the shape's number of layers")
+    parser.add_argument("--max-length", type=int)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--lora-r", type=int, default=8)
@@ -164,9 +193,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the engines round-robin this many times and keep each one's fastest run "
                              "(on a shared machine, background load otherwise decides the ranking)")
-    parser.add_argument("--child", choices=ENGINES + OPTIONAL_ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=ENGINES + OPTIONAL_ENGINES + ("matmul",), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    parser.add_argument("--matmul", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    shape = resolve_shape(args)
     if args.child:
         child(args.child, Path(args.workdir), args)
         return 0
@@ -175,60 +206,89 @@ def main() -> int:
         parser.error(f"--engines: unknown {', '.join(unknown)} (known: {', '.join(ENGINES + OPTIONAL_ENGINES)})")
 
     workdir = Path(tempfile.mkdtemp(prefix="dpo-bench-"))
+    loads = [os.getloadavg()]
     try:
-        prepare(workdir, args)
-        passthrough = [f"--steps={args.steps}", f"--batch-size={args.batch_size}", f"--pairs={args.pairs}",
-                       f"--hidden={args.hidden}", f"--layers={args.layers}", f"--max-length={args.max_length}",
-                       f"--lr={args.lr}", f"--beta={args.beta}", f"--lora-r={args.lora_r}", f"--seed={args.seed}",
-                       f"--threads={args.threads}", *(["--cpu"] if args.cpu else [])]
+        prepare(workdir, shape, args)
+        step_flops, pair_tokens = mean_step_flops(workdir / "model", workdir / "ws", shape, args.batch_size,
+                                                  args.max_length, args.lora_r)
+        passthrough = [f"--shape={args.shape}", f"--steps={args.steps}", f"--batch-size={args.batch_size}",
+                       f"--pairs={args.pairs}", f"--hidden={shape.hidden}", f"--layers={shape.layers}",
+                       f"--max-length={args.max_length}", f"--lr={args.lr}", f"--beta={args.beta}",
+                       f"--lora-r={args.lora_r}", f"--seed={args.seed}", f"--threads={args.threads}",
+                       *(["--cpu"] if args.cpu else [])]
+        # The matmul reference: the MLP's up projection on about a step's tokens, same dtype and threads.
+        matmul = f"{min(2048, int(pair_tokens * args.batch_size))}x{shape.hidden}x{shape.intermediate}"
         results: dict[str, dict] = {}
+        peak_flops = 0.0
         for _ in range(args.repeat):
-            for engine in args.engines.split(","):
+            for engine in ["matmul", *args.engines.split(","), "matmul"]:
                 # A fresh workspace copy per run: the studio run must not find a warm reference cache.
                 shutil.rmtree(workdir / "run-ws", ignore_errors=True)
                 shutil.copytree(workdir / "ws", workdir / "run-ws")
                 proc = subprocess.run([sys.executable, __file__, "--child", engine, "--workdir", str(workdir),
-                                       *passthrough], capture_output=True, text=True, cwd=ROOT)
+                                       f"--matmul={matmul}", *passthrough], capture_output=True, text=True,
+                                      cwd=ROOT)
                 lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
                 if proc.returncode != 0 or not lines:
                     print(f"{engine} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
                     return 1
                 result = json.loads(lines[-1][len("RESULT "):])
-                if engine not in results or result["loop_seconds"] < results[engine]["loop_seconds"]:
+                loads.append(os.getloadavg())
+                if engine == "matmul":
+                    peak_flops = max(peak_flops, result["flops_per_second"])
+                elif engine not in results or result["loop_seconds"] < results[engine]["loop_seconds"]:
                     results[engine] = result
-        report(results, args)
+        report(results, args, shape, step_flops, pair_tokens, peak_flops, matmul, loads)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
-def report(results: dict, args) -> None:
+def report(results: dict, args, shape: Shape, step_flops: float, pair_tokens: float, peak_flops: float,
+           matmul: str, loads: list) -> None:
     import torch
     import transformers
     import trl
 
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
-    print(f"model: Llama hidden {args.hidden}, {args.layers} layers; {args.pairs} pairs; {args.steps} steps of "
-          f"batch {args.batch_size}; max_length {args.max_length}; LoRA r {args.lora_r} all-linear; "
-          f"beta {args.beta}; lr {args.lr}; {device}, float32, "
-          f"{args.threads or torch.get_num_threads()} torch threads; best of {args.repeat}; "
-          f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}")
-    print(f"{'engine':<16} {'steps/s':>8} {'loop s':>8} {'total s':>8} {'peak MiB':>9} {'first loss':>10} "
-          f"{'final loss':>10} {'mean last 5':>11}")
+    threads = args.threads or torch.get_num_threads()
+    print(f"shape {shape.name}: {shape.architecture} vocab {shape.vocab}, hidden {shape.hidden}, {shape.layers} "
+          f"layers, {shape.heads} heads / {shape.kv_heads} kv, MLP {shape.intermediate}"
+          f"{', tied embeddings' if shape.tied_embeddings else ''} ({shape.note})")
+    if shape.layers != SHAPES[shape.name].layers or shape.hidden != SHAPES[shape.name].hidden:
+        print(f"  CHANGED from the named shape: hidden {SHAPES[shape.name].hidden} -> {shape.hidden}, layers "
+              f"{SHAPES[shape.name].layers} -> {shape.layers} (set on the command line)")
+    lengths = ("the toy's English pairs" if shape.prompt_tokens is None else
+               f"prompts {shape.prompt_tokens[0]}-{shape.prompt_tokens[1]} tokens, answers "
+               f"{shape.answer_tokens[0]}-{shape.answer_tokens[1]}")
+    print(f"data: {args.pairs} pairs, {lengths}, {pair_tokens:.0f} tokens per packed pair on average; "
+          f"{args.steps} steps of batch {args.batch_size}; max_length {args.max_length}; LoRA r {args.lora_r} "
+          f"all-linear; beta {args.beta}; lr {args.lr}; {device}, float32, {threads} torch threads; "
+          f"best of {args.repeat}; torch {torch.__version__}, transformers {transformers.__version__}, "
+          f"trl {trl.__version__}")
+    print(f"load average (1 min) during the run: {min(x[0] for x in loads):.1f}-{max(x[0] for x in loads):.1f} "
+          f"on {os.cpu_count()} cores")
+    print(f"step FLOPs (bench_shapes.pair_flops, the same for every engine): {step_flops / 1e9:.2f} GFLOP; "
+          f"matmul peak ({matmul} float32, {threads} threads, best in this run): {peak_flops / 1e9:.1f} GFLOP/s")
+    print(f"{'engine':<20} {'steps/s':>8} {'loop s':>8} {'total s':>8} {'peak MiB':>9} {'GFLOP/s':>8} "
+          f"{'% matmul':>8} {'first loss':>10} {'final loss':>10} {'mean last 5':>11}")
     for engine, r in results.items():
         losses = r["losses"]
-        print(f"{engine:<16} {args.steps / r['loop_seconds']:>8.2f} {r['loop_seconds']:>8.2f} "
-              f"{r['total_seconds']:>8.2f} {r['peak_memory_mib']:>9.0f} {losses[0]:>10.4f} {losses[-1]:>10.4f} "
+        rate = args.steps / r["loop_seconds"]
+        print(f"{engine:<20} {rate:>8.3f} {r['loop_seconds']:>8.2f} {r['total_seconds']:>8.2f} "
+              f"{r['peak_memory_mib']:>9.0f} {rate * step_flops / 1e9:>8.2f} "
+              f"{100 * rate * step_flops / peak_flops:>7.1f}% {losses[0]:>10.4f} {losses[-1]:>10.4f} "
               f"{sum(losses[-5:]) / len(losses[-5:]):>11.4f}")
     if "studio" in results:
-        base = args.steps / results["studio"]["loop_seconds"]
+        base = results["studio"]
         for engine, r in results.items():
             if engine != "studio":
-                print(f"studio / {engine}: {base / (args.steps / r['loop_seconds']):.2f}x steps per second, "
-                      f"{r['total_seconds'] / results['studio']['total_seconds']:.2f}x less end-to-end time")
+                print(f"studio / {engine}: {r['loop_seconds'] / base['loop_seconds']:.2f}x steps per second, "
+                      f"{base['peak_memory_mib'] / r['peak_memory_mib']:.2f}x the peak memory, "
+                      f"{r['total_seconds'] / base['total_seconds']:.2f}x less end-to-end time")
     print("loss curve (every 5th step):")
     for engine, r in results.items():
-        print(f"  {engine:<16} " + " ".join(f"{v:.3f}" for v in r["losses"][::5]))
+        print(f"  {engine:<20} " + " ".join(f"{v:.3f}" for v in r["losses"][::5]))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 The LM head is applied only at the positions that predict a completion token (prompt and
 padding positions never reach the vocabulary projection), which on small models is most of
-the forward's cost. For large vocabularies the head runs in chunks under activation
-checkpointing, so the ``(N, V)`` logits are never all alive at once.
+the forward's cost. The head and its log-softmax run in row chunks of at most
+``LOGITS_CHUNK_ELEMENTS`` logits, so the ``(N, V)`` logits are never all alive at once and
+nothing of vocabulary size is kept for the backward: a frozen head's backward needs only
+``d logp / d hidden = W[label] - softmax(logits) @ W`` per row, computed in the forward chunk by
+chunk (``_FusedHeadLogps``; no recompute). A trainable head (LoRA or modules_to_save on it)
+takes the checkpointed chunks instead, which recompute each chunk's logits in the backward.
 
 Two batch layouts give the same numbers: ``core.engine.batching.Batch`` (chosen and rejected as
 separate rows) and ``core.engine.pair_packing.PackedBatch`` (one row per pair, shared prefix once,
@@ -20,8 +24,8 @@ from torch.utils.checkpoint import checkpoint
 from core.engine.batching import Batch
 from core.engine.pair_packing import PackedBatch
 
-# Rows of the (N, V) logits computed at once before chunking kicks in (about 256 MiB of fp32).
-LOGITS_CHUNK_ELEMENTS = 1 << 26
+# Logits computed at once (N rows x V), about 128 MiB of fp32: at a 152k vocabulary, 220 rows a chunk.
+LOGITS_CHUNK_ELEMENTS = 1 << 25
 _LOGIT_TRANSFORM_ATTRS = ("final_logit_softcapping", "logit_scale", "output_multiplier",
                           "lm_head_multiplier", "logits_scaling")
 # Attention implementations that apply a custom 4D mask as given (transformers' masking_utils
@@ -43,6 +47,30 @@ def _plain_head(causal_lm) -> bool:
 def _text_config(causal_lm):
     config = causal_lm.config
     return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def _logit_transform(causal_lm):
+    """The element-wise map from ``lm_head(hidden)`` to the model's logits for the known non-plain
+    heads (Gemma's soft-capping, Cohere's ``logit_scale``, Granite's ``logits_scaling``), so their
+    head can run in chunks too; None when the head is plain or its transform is not known here."""
+    config = _text_config(causal_lm)
+    if _plain_head(causal_lm) or any(getattr(config, attr, None) not in (None, 1.0)
+                                     for attr in ("output_multiplier", "lm_head_multiplier")):
+        return None
+    cap = getattr(config, "final_logit_softcapping", None)
+    scale = getattr(config, "logit_scale", None)
+    divisor = getattr(config, "logits_scaling", None)
+
+    def transform(logits: torch.Tensor) -> torch.Tensor:
+        if scale not in (None, 1.0):
+            logits = logits * scale
+        if divisor not in (None, 1.0):
+            logits = logits / divisor
+        if cap is not None:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    return transform
 
 
 def supports_packed_pairs(model) -> bool:
@@ -67,26 +95,73 @@ def supports_packed_pairs(model) -> bool:
         return False
 
 
-def _head_logps(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """log softmax(head(hidden))[label] for ``hidden`` (N, H), ``labels`` (N,) -> (N,) float32."""
-    logits = head(hidden).float()                                   # (N, V)
+def _head_logps(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor,
+                transform=None) -> torch.Tensor:
+    """log softmax(transform(head(hidden)))[label] for ``hidden`` (N, H), ``labels`` (N,) -> (N,) float32."""
+    logits = head(hidden)                                           # (N, V)
+    logits = (logits if transform is None else transform(logits)).float()
     return logits.gather(-1, labels.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
-def _selected_logps(head: torch.nn.Module, selected_hidden: torch.Tensor,
-                    selected_labels: torch.Tensor) -> torch.Tensor:
-    """``_head_logps`` in row chunks when the (N, V) logits would be large: (N, H), (N,) -> (N,)."""
+class _FusedHeadLogps(torch.autograd.Function):
+    """log softmax(hidden @ W.T + b)[label] of a frozen head, by row chunks: (N, H) -> (N,) float32.
+
+    For one row, ``logp = z[y] - logsumexp(z)`` with ``z = W h + b``, so
+    ``d logp / d h = W[y] - softmax(z) @ W``: the forward stores that (N, H) Jacobian and the backward
+    scales it by the incoming gradient. The same numbers as autograd through the full logits, without
+    keeping (or recomputing) any (rows, V) tensor for the backward."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, labels, rows):
+        need_grad = ctx.needs_input_grad[0]
+        logps = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)     # (N,)
+        jacobian = torch.empty_like(hidden) if need_grad else None                           # (N, H)
+        for begin in range(0, hidden.shape[0], rows):
+            end = min(begin + rows, hidden.shape[0])
+            h, y = hidden[begin:end], labels[begin:end]
+            logits = torch.nn.functional.linear(h, weight, bias).float()                     # (n, V)
+            normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)                       # (n, 1)
+            logps[begin:end] = (logits.gather(-1, y.unsqueeze(-1)) - normaliser).squeeze(-1)
+            if need_grad:
+                probabilities = logits.sub_(normaliser).exp_().to(weight.dtype)              # (n, V)
+                jacobian[begin:end] = weight.index_select(0, y) - probabilities @ weight
+            del logits
+        ctx.save_for_backward(jacobian)
+        return logps
+
+    @staticmethod
+    def backward(ctx, grad_logps):
+        (jacobian,) = ctx.saved_tensors
+        grad_hidden = None
+        if jacobian is not None:
+            grad_hidden = grad_logps.unsqueeze(-1).to(jacobian.dtype) * jacobian             # (N, H)
+        return grad_hidden, None, None, None, None
+
+
+def _frozen_linear(head: torch.nn.Module) -> bool:
+    """True for a plain ``nn.Linear`` head with no trainable parameter (the fused path's case)."""
+    return (type(head) is torch.nn.Linear
+            and not any(parameter.requires_grad for parameter in head.parameters()))
+
+
+def _selected_logps(head: torch.nn.Module, selected_hidden: torch.Tensor, selected_labels: torch.Tensor,
+                    transform=None) -> torch.Tensor:
+    """log-probs of ``selected_labels`` (N,) under the head (then ``transform``, see
+    ``_logit_transform``) at ``selected_hidden`` (N, H) -> (N,) float32, at most
+    ``LOGITS_CHUNK_ELEMENTS`` logits alive at a time."""
     vocab = head.weight.shape[0]
     rows = max(1, LOGITS_CHUNK_ELEMENTS // vocab)
+    if transform is None and _frozen_linear(head):
+        return _FusedHeadLogps.apply(selected_hidden, head.weight, head.bias, selected_labels, rows)
     if selected_hidden.shape[0] <= rows:
-        return _head_logps(head, selected_hidden, selected_labels)
+        return _head_logps(head, selected_hidden, selected_labels, transform)
     pieces = []
     for begin in range(0, selected_hidden.shape[0], rows):
         h, y = selected_hidden[begin:begin + rows], selected_labels[begin:begin + rows]
         if torch.is_grad_enabled():
-            pieces.append(checkpoint(_head_logps, head, h, y, use_reentrant=False))
+            pieces.append(checkpoint(_head_logps, head, h, y, transform, use_reentrant=False))
         else:
-            pieces.append(_head_logps(head, h, y))
+            pieces.append(_head_logps(head, h, y, transform))
     return torch.cat(pieces)
 
 
@@ -119,7 +194,8 @@ def completion_token_logps(model, batch: Batch | PackedBatch) -> torch.Tensor:
         return _packed_token_logps(causal_lm, batch)
     labels = batch.input_ids[:, 1:]                                 # (2B, T-1)
     mask = batch.loss_mask.bool()                                   # (2B, T-1)
-    if not _plain_head(causal_lm):
+    transform = _logit_transform(causal_lm)
+    if not _plain_head(causal_lm) and transform is None:           # an unknown head: the model's own logits
         logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                        use_cache=False).logits[:, :-1].float()     # (2B, T-1, V)
         token_logps = torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
@@ -127,7 +203,8 @@ def completion_token_logps(model, batch: Batch | PackedBatch) -> torch.Tensor:
     backbone = causal_lm.base_model                                 # e.g. LlamaModel (LoRA layers live inside)
     hidden = backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                       use_cache=False).last_hidden_state[:, :-1]    # (2B, T-1, H)
-    selected = _selected_logps(causal_lm.get_output_embeddings(), hidden[mask], labels[mask])  # (N,)
+    selected = _selected_logps(causal_lm.get_output_embeddings(), hidden[mask], labels[mask],
+                               transform)                           # (N,)
     return torch.zeros(mask.shape, dtype=selected.dtype, device=selected.device).masked_scatter(mask, selected)
 
 
