@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "core.cli.team_commands",   # team add, team list, team set-role
     "core.cli.score_commands",  # score-pairs
     "core.cli.compare_commands",  # compare, compare-results (blind A/B)
+    "core.cli.evaluate_commands",  # evaluate-run (per checkpoint: reward against KL)
 )
 
 

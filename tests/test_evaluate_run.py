@@ -122,3 +122,29 @@ def test_a_run_without_adapter_or_checkpoint_is_refused(workspace, tmp_path):
         evaluate_runs(workspace, ["r1"], OPTIONS)
     assert cached_evaluation(workspace, "r1") is None
     assert not Path(tmp_path / "r1" / EVALUATION_FILE).exists()
+
+
+def test_cli_refuses_bad_input_with_one_line(workspace, capsys):
+    from main import main
+
+    assert main(["evaluate-run", str(workspace.root), "nope", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: no run 'nope' in {workspace.display_location} " \
+                                              "(see `python main.py runs`)"
+    assert main(["evaluate-run", str(workspace.root), "nope", "--prompts", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --prompts must be at least 1"
+
+
+@pytest.mark.slow
+def test_cli_prints_the_table_from_the_cache(trained, capsys):
+    from main import main
+
+    ws, run_id = trained
+    argv = ["evaluate-run", str(ws.root), run_id, "--prompts", "4", "--samples", "2", "--max-new-tokens", "8"]
+    assert main(argv + ["--quiet"]) == 0
+    first = capsys.readouterr().out
+    assert f"run {run_id} (tiny-beta-0.2, β 0.2)" in first
+    assert [line.split()[0] for line in first.splitlines()[2:]] == ["base", "step-4", "final"]
+    assert main(argv + ["--json"]) == 0
+    [data] = json.loads(capsys.readouterr().out)
+    assert data["computed"] == 0 and data["reused"] == 3     # the second call reads the cache
+    assert data["rows"][0]["kl"] == 0.0
