@@ -146,6 +146,11 @@ class ReplyDecoder:
     def tokens(self) -> int:
         return len(self._ids)
 
+    @property
+    def seconds(self) -> float:
+        """Time spent in this answer's own forward passes (not the other slot's)."""
+        return self._seconds
+
     def step(self) -> str:
         """Decode one token; returns the new text (may be empty)."""
         if self.done:

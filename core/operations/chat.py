@@ -38,12 +38,15 @@ class ModelChoice:
 BASE_CHOICE = ModelChoice(BASE_KEY, "Base", None, None)
 
 
-def chat_model_choices(ws: Workspace) -> list[ModelChoice]:
-    """The base, then every run with a saved adapter (newest first)."""
+def chat_model_choices(ws: Workspace, base_model: str | None = None) -> list[ModelChoice]:
+    """The base, then every run with a saved adapter (newest first); with ``base_model``, only
+    the runs trained on it (an adapter loads on its own base only)."""
     from core.operations.runs import list_runs
 
     choices = [BASE_CHOICE]
     for run in list_runs(ws, newest_first=True):
+        if base_model is not None and run.base_model != base_model:
+            continue
         folder = _adapter_folder(ws, run)
         if folder is not None:
             choices.append(ModelChoice(run.id, run.name or run.id, run.id, str(folder)))
@@ -56,8 +59,21 @@ def _adapter_folder(ws: Workspace, run) -> Path | None:
     return next((c for c in candidates if (c / "adapter_config.json").is_file()), None)
 
 
-def workspace_base_model(ws: Workspace) -> str | None:
-    return read_settings(ws).base_model
+@dataclass(frozen=True)
+class ChatSetup:
+    base_model: str | None        # the workspace's base model (None: not set yet)
+    choices: tuple[ModelChoice, ...]
+
+
+def chat_setup(ws: Workspace) -> ChatSetup:
+    """What the Chat tab offers: the workspace's base model (else the newest run's) and the models
+    to pick from."""
+    from core.operations.runs import list_runs
+
+    base_model = read_settings(ws).base_model
+    if not base_model:
+        base_model = next((r.base_model for r in list_runs(ws, newest_first=True) if r.base_model), None)
+    return ChatSetup(base_model, tuple(chat_model_choices(ws, base_model)) if base_model else ())
 
 
 # -- the conversation -------------------------------------------------------------------------
@@ -194,7 +210,13 @@ class ModelsLoading:
 @dataclass(frozen=True)
 class ChatDelta:
     slot: str
-    text: str
+    text: str                     # new text of the slot's answer (joined, the deltas are the answer)
+    tokens: int = 0               # tokens of the answer so far
+    seconds: float = 0.0          # decoding time of the answer so far
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -238,7 +260,7 @@ class ChatRunner:
                     continue
                 delta = decoder.stop() if stopping else decoder.step()
                 if delta:
-                    emit(ChatDelta(slot, delta))
+                    emit(ChatDelta(slot, delta, decoder.tokens, decoder.seconds))
                 if decoder.done:
                     reply = decoder.result()
                     answers[slot] = ChatAnswer(request.slots[slot].model, reply.text, len(reply.token_ids),

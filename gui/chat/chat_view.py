@@ -1,0 +1,363 @@
+"""The Chat tab: one conversation, two models answering side by side, streamed as they decode.
+
+The rules live in ``core.operations.chat`` (``ChatSession``: who sees which history; ``ChatRunner``:
+one base in memory with the adapters on it, the decoding). This view renders them: a column per
+slot (a model picker, tokens/s, a ``ChatTranscript``), the sampling bar, the message box, Stop,
+New conversation and Export. The models to pick come from the ``DatabaseWorker``
+(``chat_setup``); each answer decodes on a ``Worker`` (``gui.chat.chat_worker.answer_turn``)
+whose coalesced events are applied here, on the UI thread, a few times a second.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
+                               QVBoxLayout, QWidget)
+
+from core.operations.chat import (SLOTS, AnswerDone, ChatAnswer, ChatDelta, ChatRunner, ChatSession, ChatSetup,
+                                  Exchange, ModelChoice, ModelsLoading, chat_setup, export_transcript)
+from gui.chat.chat_inputs import MessageBox, SamplingBar
+from gui.chat.chat_worker import answer_turn
+from gui.chat.chat_transcript import ChatBubble, ChatTranscript
+from gui.common.theme import colors
+from gui.common.workers import Worker, start_worker
+
+OFF = "off"
+
+
+class ChatColumn(QFrame):
+    """One slot: its model picker, its speed and its side of the conversation."""
+
+    def __init__(self, slot: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.slot = slot
+        self.setObjectName("card")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(1, 1, 1, 1)
+        layout.setSpacing(0)
+        self.header = QWidget()
+        self.header.setObjectName("chatColumnHeader")
+        header = QHBoxLayout(self.header)
+        header.setContentsMargins(12, 10, 12, 10)
+        header.setSpacing(10)
+        self.picker = QComboBox()
+        self.picker.setMinimumWidth(200)
+        self.picker.setToolTip("Which model answers in this column: the base, or the base with a run's adapter.")
+        header.addWidget(self.picker)
+        self.detail = QLabel("")
+        self.detail.setObjectName("muted")
+        header.addWidget(self.detail, 1)
+        self.speed = QLabel("")
+        self.speed.setObjectName("chip")
+        self.speed.setVisible(False)
+        header.addWidget(self.speed)
+        layout.addWidget(self.header)
+        self.transcript = ChatTranscript("Ask something below: both columns answer the same message.")
+        layout.addWidget(self.transcript, 1)
+        self.pending: ChatBubble | None = None
+        self.refresh_theme()
+
+    def refresh_theme(self) -> None:
+        c = colors()
+        self.header.setStyleSheet(f"QWidget#chatColumnHeader {{ border-bottom: 1px solid {c['border']}; "
+                                  "border-top-left-radius: 10px; border-top-right-radius: 10px; }")
+        self.picker.setStyleSheet("QComboBox { font-weight: 600; }")
+        self.transcript.refresh_theme()
+
+    def choice_key(self) -> str:
+        return self.picker.currentData() or OFF
+
+    def show_speed(self, tokens: int, tokens_per_second: float) -> None:
+        self.speed.setText(f"{tokens} tokens · {tokens_per_second:.0f} tok/s")
+        self.speed.setVisible(True)
+
+
+class ChatView(QWidget):
+    changes_made = Signal(object)
+    status_message = Signal(str)
+
+    def __init__(self, workspace, db, annotator_name: str | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.workspace = workspace
+        self.db = db
+        self.annotator_name = annotator_name
+        self.runner = ChatRunner()
+        self.session: ChatSession | None = None
+        self.choices: dict[str, ModelChoice] = {}
+        self.answering = False
+        self._stop = threading.Event()
+        self._worker: Worker | None = None
+        self._build()
+        self._load_setup()
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 14)
+        layout.setSpacing(10)
+        top = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.setSpacing(2)
+        heading = QLabel("Chat and compare")
+        heading.setObjectName("heading")
+        titles.addWidget(heading)
+        sub = QLabel("One conversation, two models. Each answers with its own earlier replies.")
+        sub.setObjectName("subheading")
+        titles.addWidget(sub)
+        top.addLayout(titles, 1)
+        self.new_button = QPushButton("New conversation")
+        self.new_button.setToolTip("Forget the conversation; both models start afresh.")
+        self.new_button.clicked.connect(self.new_conversation)
+        top.addWidget(self.new_button, 0, Qt.AlignmentFlag.AlignBottom)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save the conversation as Markdown (.md) or JSON Lines (.jsonl).")
+        self.export_button.clicked.connect(self._ask_export)
+        top.addWidget(self.export_button, 0, Qt.AlignmentFlag.AlignBottom)
+        layout.addLayout(top)
+
+        self.sampling = SamplingBar()
+        bar = QHBoxLayout()
+        bar.addWidget(self.sampling)
+        bar.addStretch(1)
+        layout.addLayout(bar)
+
+        columns = QHBoxLayout()
+        columns.setSpacing(12)
+        self.columns = {slot: ChatColumn(slot) for slot in SLOTS}
+        for column in self.columns.values():
+            column.picker.currentIndexChanged.connect(lambda _i, c=column: self._pick(c))
+            columns.addWidget(column, 1)
+        layout.addLayout(columns, 1)
+
+        composer = QHBoxLayout()
+        composer.setSpacing(8)
+        self.message_box = MessageBox()
+        self.message_box.send_requested.connect(self.send)
+        composer.addWidget(self.message_box, 1)
+        buttons = QVBoxLayout()
+        buttons.setSpacing(6)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primary")
+        self.send_button.clicked.connect(lambda: self.send(self.message_box.toPlainText()))
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("End both answers here (Esc).")
+        self.stop_button.clicked.connect(self.stop)
+        for button in (self.send_button, self.stop_button):
+            button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+            button.setMinimumWidth(96)
+            buttons.addWidget(button)
+        composer.addLayout(buttons)
+        layout.addLayout(composer)
+        self.status = QLabel("Loading the models of this workspace…")
+        self.status.setObjectName("muted")
+        layout.addWidget(self.status)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop)
+        self._update_buttons()
+
+    # -- models -----------------------------------------------------------------------------------
+    def _load_setup(self) -> None:
+        self.db.submit(chat_setup, self.workspace, on_done=self._show_setup,
+                       on_failed=lambda exc: self._say(f"Could not read the workspace's runs: {exc}"))
+
+    def _show_setup(self, setup: ChatSetup) -> None:
+        self.choices = {c.key: c for c in setup.choices}
+        if not setup.base_model:
+            self.session = None
+            self._say("This workspace has no base model yet: pick one in the Train tab to chat with it.")
+            self._update_buttons()
+            return
+        if self.session is None or self.session.base_model != setup.base_model:
+            self.session = ChatSession(setup.base_model, None, None)
+            for column in self.columns.values():
+                column.transcript.clear()
+        runs = [c for c in setup.choices if c.run_id is not None]
+        defaults = {"left": "base", "right": runs[0].key if runs else OFF}
+        for slot, column in self.columns.items():
+            previous = column.picker.currentData() if column.picker.count() else defaults[slot]
+            column.picker.blockSignals(True)
+            column.picker.clear()
+            for choice in setup.choices:
+                column.picker.addItem(choice.label, choice.key)
+            column.picker.addItem("Off (no answer)", OFF)
+            index = column.picker.findData(previous if previous in self.choices or previous == OFF else defaults[slot])
+            column.picker.setCurrentIndex(max(0, index))
+            column.picker.blockSignals(False)
+            self._pick(column, announce=False)
+        if not runs:
+            self.columns["right"].transcript.set_empty_text(
+                "No trained run yet. Train one in the Train tab, then pick it here to compare it with the base.")
+        self._say(f"Base model {setup.base_model}; {len(runs)} run{'s' if len(runs) != 1 else ''} with an adapter.")
+        self._update_buttons()
+
+    def _pick(self, column: ChatColumn, announce: bool = True) -> None:
+        if self.session is None:
+            return
+        choice = self.choices.get(column.choice_key())
+        previous = self.session.models[column.slot]
+        self.session.set_model(column.slot, choice)
+        column.detail.setText("" if choice is None else
+                              "base model" if choice.run_id is None else f"adapter of run {choice.run_id}")
+        if choice is None and not column.transcript.bubbles:
+            column.transcript.set_empty_text("This column is off: pick a model above to have it answer.")
+        elif choice is not None and not column.transcript.bubbles:
+            column.transcript.set_empty_text(f"Ask something below: {choice.label} answers here.")
+        if announce and column.transcript.bubbles and previous != choice:
+            column.transcript.add_note(f"From here on: {choice.label if choice else 'off'}")
+        self._update_buttons()
+
+    # -- sending and streaming --------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        if self.answering or self.session is None:
+            return
+        try:
+            request = self.session.request(text)
+        except ValueError as exc:
+            self._say(str(exc).capitalize() + ".")
+            return
+        self.message_box.clear()
+        for slot, column in self.columns.items():
+            if slot in request.slots:
+                column.transcript.add_user(request.user)
+                column.pending = column.transcript.start_answer()
+        self._stop.clear()
+        self.answering = True
+        self._update_buttons()
+        self._say("Answering…")
+        worker = Worker(answer_turn, self.runner, request, self.sampling.values(), self._stop)
+        worker.progress.connect(self._apply_events)
+        worker.finished.connect(self._answered)
+        worker.failed.connect(self._failed)
+        self._worker = worker
+        start_worker(worker)
+
+    def stop(self) -> None:
+        if self.answering:
+            self._stop.set()
+            self._say("Stopping…")
+
+    def _apply_events(self, events: list) -> None:
+        texts: dict[str, list[str]] = {}
+        for event in events:
+            if isinstance(event, ModelsLoading):
+                self._say("Loading the models (the first answer only)…")
+            elif isinstance(event, ChatDelta):
+                texts.setdefault(event.slot, []).append(event.text)
+                self.columns[event.slot].show_speed(event.tokens, event.tokens_per_second)
+            elif isinstance(event, AnswerDone):
+                self._flush(texts)
+                self._finish_answer(event.slot, event.answer)
+        self._flush(texts)
+
+    def _flush(self, texts: dict[str, list[str]]) -> None:
+        for slot, parts in texts.items():
+            bubble = self.columns[slot].pending
+            if bubble is not None:
+                bubble.append("".join(parts))
+        texts.clear()
+
+    def _finish_answer(self, slot: str, answer: ChatAnswer) -> None:
+        column = self.columns[slot]
+        if column.pending is None:
+            return
+        column.pending.set_text(answer.text)
+        ending = ("stopped" if answer.stopped else "" if answer.finished else "token limit")
+        parts = [f"{answer.tokens} tokens", f"{answer.tokens_per_second:.0f} tok/s"] + ([ending] if ending else [])
+        if answer.dropped_exchanges:
+            parts.append(f"{answer.dropped_exchanges} earliest exchange(s) left out to fit the context")
+        column.pending.set_meta(" · ".join(parts))
+        column.show_speed(answer.tokens, answer.tokens_per_second)
+        column.pending = None
+
+    def _answered(self, exchange: Exchange) -> None:
+        for slot, answer in exchange.answers.items():
+            self._finish_answer(slot, answer)
+        if self.session is not None:
+            self.session.record(exchange)
+        self._end_answering("Stopped." if any(a.stopped for a in exchange.answers.values()) else "")
+
+    def _failed(self, message: str) -> None:
+        for column in self.columns.values():
+            if column.pending is not None:
+                column.pending.set_text("")
+                column.pending.set_meta(f"No answer: {message}", bad=True)
+                column.pending = None
+        self._end_answering(f"Could not answer: {message}")
+
+    def _end_answering(self, message: str) -> None:
+        self.answering = False
+        self._worker = None
+        self._update_buttons()
+        turns = len(self.session.exchanges) if self.session else 0
+        self._say(message or f"{turns} exchange{'s' if turns != 1 else ''} in this conversation.")
+        self.message_box.setFocus()
+
+    # -- conversation -----------------------------------------------------------------------------
+    def new_conversation(self) -> None:
+        if self.answering or self.session is None:
+            return
+        self.session.new_conversation()
+        for column in self.columns.values():
+            column.transcript.clear()
+            column.speed.setVisible(False)
+            self._pick(column, announce=False)
+        self._say("New conversation.")
+
+    def export_to(self, path: str | Path) -> Path | None:
+        if self.session is None:
+            return None
+        try:
+            written = export_transcript(self.session, path)
+        except (ValueError, OSError) as exc:
+            self._say(f"Could not export: {exc}")
+            return None
+        self._say(f"Conversation saved to {written}")
+        return written
+
+    def _ask_export(self) -> None:
+        try:
+            start = str(self.workspace.exports_dir / "chat.md")
+        except OSError:
+            start = "chat.md"
+        path, _ = QFileDialog.getSaveFileName(self, "Export the conversation", start,
+                                              "Markdown (*.md);;JSON Lines (*.jsonl)")
+        if path:
+            self.export_to(path)
+
+    # -- the main window's hooks ------------------------------------------------------------------
+    def on_changes(self, changes) -> None:
+        if (changes.runs or changes.settings) and not self.answering:
+            self._load_setup()
+
+    def set_annotator(self, name: str | None) -> None:
+        self.annotator_name = name
+
+    def stop_timers(self) -> None:
+        self._stop.set()          # an answer in flight ends at its next token
+
+    def confirm_close(self) -> bool:
+        self._stop.set()
+        return True
+
+    def refresh_theme(self) -> None:
+        self.sampling.refresh_theme()
+        for column in self.columns.values():
+            column.refresh_theme()
+
+    def _update_buttons(self) -> None:
+        ready = self.session is not None and bool(self.session.active_slots())
+        self.send_button.setEnabled(ready and not self.answering)
+        self.stop_button.setEnabled(self.answering)
+        has_turns = bool(self.session and self.session.exchanges)
+        self.new_button.setEnabled(has_turns and not self.answering)
+        self.export_button.setEnabled(has_turns and not self.answering)
+        for column in self.columns.values():
+            column.picker.setEnabled(not self.answering)
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+        self.status_message.emit(text)
+
