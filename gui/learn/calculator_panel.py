@@ -14,8 +14,10 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFrame, QGridLayout, Q
 from core.operations import learn
 from gui.common.theme import colors
 
-CHOSEN, REJECTED, PREFERENCE, LOSS = "#2b8a3e", "#c92a2a", "#3b5bdb", "#5f3dc4"
-CURVE_SPAN = 12.0          # the plot's x axis: log-ratio differences in [−span, +span] (wider when needed)
+PREFERENCE, LOSS = "#3b5bdb", "#5f3dc4"
+# The plot's x axis: log-ratio differences in [−span, +span] with β·span about 4 (the curve's bend in
+# view at any β), widened to keep the current point inside.
+CURVE_BETA_SPAN, CURVE_MIN_SPAN, CURVE_MAX_SPAN = 4.0, 3.0, 40.0
 
 
 class ValueControl(QWidget):
@@ -27,6 +29,7 @@ class ValueControl(QWidget):
                  slider_low: float | None = None, slider_high: float | None = None, decimals: int = 2, parent=None):
         super().__init__(parent)
         self._scale = 100
+        self._exact: float | None = None     # a value set from outside, more precise than the spin box shows
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(12)
@@ -57,12 +60,21 @@ class ValueControl(QWidget):
         self.spin.valueChanged.connect(self._spin_changed)
 
     def value(self) -> float:
-        return self.spin.value()
+        shown = self.spin.value()
+        if self._exact is not None and shown == round(self._exact, self.spin.decimals()):
+            return self._exact
+        return shown
 
     def set_value(self, value: float) -> None:
-        self.spin.setValue(value)
+        """Show ``value`` (rounded by the spin box) but compute with it exactly until the user edits it."""
+        self._exact = value
+        if self.spin.value() == round(value, self.spin.decimals()):
+            self.value_changed.emit(value)
+        else:
+            self.spin.setValue(value)
 
     def _slider_moved(self, position: int) -> None:
+        self._exact = None
         self.spin.setValue(position / self._scale)
 
     def _spin_changed(self, value: float) -> None:
@@ -76,11 +88,11 @@ class StatTile(QFrame):
     def __init__(self, caption: str, color: str, parent=None):
         super().__init__(parent)
         self.setObjectName("statTile")
+        self.color = color          # a theme colour name, or a fixed colour
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.setSpacing(0)
         self.value = QLabel("—")
-        self.value.setStyleSheet(f"font-size: 20pt; font-weight: 700; color: {color};")
         self.caption = QLabel(caption)
         self.caption.setObjectName("muted")
         self.caption.setWordWrap(True)
@@ -121,9 +133,9 @@ class CalculatorPanel(QFrame):
 
         tiles = QGridLayout()
         tiles.setSpacing(8)
-        self.chosen_tile = StatTile("reward, chosen\nβ × log-ratio", CHOSEN)
-        self.rejected_tile = StatTile("reward, rejected\nβ × log-ratio", REJECTED)
-        self.preference_tile = StatTile("P(chosen wins)\nσ(margin)", PREFERENCE)
+        self.chosen_tile = StatTile("reward, chosen\nβ × log-ratio", "good")
+        self.rejected_tile = StatTile("reward, rejected\nβ × log-ratio", "bad")
+        self.preference_tile = StatTile("P(chosen wins)\nσ(margin)", "accent")
         self.loss_tile = StatTile("loss\n−log σ(margin)", LOSS)
         for column, tile in enumerate((self.chosen_tile, self.rejected_tile, self.preference_tile, self.loss_tile)):
             tiles.addWidget(tile, 0, column)
@@ -213,7 +225,8 @@ class CalculatorPanel(QFrame):
             f"margin r<sub>w</sub> − r<sub>l</sub> = <b>{learn.num(n.margin, signed=True)}</b> ({verdict}) · "
             f"gradient weight σ(−margin) = <b>{learn.num(n.gradient_weight)}</b>, how hard this pair still pushes")
         difference = n.chosen_logratio - n.rejected_logratio
-        span = max(CURVE_SPAN, abs(difference) * 1.2)
+        span = min(max(CURVE_BETA_SPAN / n.beta, CURVE_MIN_SPAN), CURVE_MAX_SPAN)
+        span = max(span, abs(difference) * 1.2)
         xs = [-span + 2 * span * i / 200 for i in range(201)]
         self.curve.setData(xs, learn.loss_curve(n.beta, xs))
         self.point.setData([difference], [n.loss])
@@ -225,3 +238,4 @@ class CalculatorPanel(QFrame):
         for tile in (self.chosen_tile, self.rejected_tile, self.preference_tile, self.loss_tile):
             tile.setStyleSheet(f"QFrame#statTile {{ background: {c['alt']}; border: 1px solid {c['border']}; "
                                "border-radius: 8px; }")
+            tile.value.setStyleSheet(f"font-size: 20pt; font-weight: 700; color: {c.get(tile.color, tile.color)};")

@@ -15,7 +15,7 @@ from gui.common.theme import colors
 from gui.common.workers import Worker, start_worker
 from gui.learn.steps_panel import StepsPanel
 
-TEXT_LIMIT = 220
+TEXT_LIMIT = 170
 
 
 class TextBox(QFrame):
@@ -24,6 +24,7 @@ class TextBox(QFrame):
     def __init__(self, title: str, color_key: str, parent=None):
         super().__init__(parent)
         self.setObjectName("pairText")
+        self.setMaximumHeight(150)
         self.color_key = color_key
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
@@ -65,7 +66,7 @@ class RealPairPanel(QWidget):
         choose = QHBoxLayout()
         choose.addWidget(QLabel("Run"))
         self.run_combo = QComboBox()
-        self.run_combo.setMinimumWidth(180)
+        self.run_combo.setMinimumWidth(210)
         choose.addWidget(self.run_combo, 2)
         choose.addSpacing(8)
         choose.addWidget(QLabel("Pair"))
@@ -96,7 +97,7 @@ class RealPairPanel(QWidget):
         texts.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.texts)
 
-        self.steps = StepsPanel()
+        self.steps = StepsPanel(show_ladder=False)     # the summary line under it says where the steps end
         layout.addWidget(self.steps, 1)
         bottom = QHBoxLayout()
         self.summary = QLabel("")
@@ -202,9 +203,12 @@ class RealPairPanel(QWidget):
                                        f"ref {learn.num(i.reference_rejected, digits=2)} · {i.rejected_tokens} tokens")
         self.steps.set_steps(result.steps)
         n = result.numbers
-        other = "" if result.loss_type == "sigmoid" else f" (the run trained with the {result.loss_type} loss)"
-        self.summary.setText(f"β {n.beta:g}{other} · margin <b>{learn.num(n.margin, signed=True)}</b> · "
-                             f"P <b>{learn.percent(n.preference)}</b> · loss <b>{learn.num(n.loss)}</b>")
+        notes = [] if result.loss_type == "sigmoid" else [f"the run trained with the {result.loss_type} loss"]
+        if result.sft_weight > 0:
+            notes.append(f"its training loss also had an SFT term (weight {result.sft_weight:g}), left out here")
+        self.summary.setText(f"β {n.beta:g} · margin <b>{learn.num(n.margin, signed=True)}</b> · "
+                             f"P <b>{learn.percent(n.preference)}</b> · loss <b>{learn.num(n.loss)}</b>" + (
+                                 f"<br><span style='color:{colors()['muted']}'>{'; '.join(notes)}</span>" if notes else ""))
         self.status.setText(f"Pair #{result.pair_id} under run {result.run_id}: policy = base + the run's adapter, "
                             "reference = the base model.")
 

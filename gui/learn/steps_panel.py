@@ -20,8 +20,9 @@ from gui.learn.formula import formula_html, scripts_html
 class StepsPanel(QWidget):
     step_changed = Signal(int)      # the index shown now (0..5)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, show_ladder: bool = True, parent: QWidget | None = None):
         super().__init__(parent)
+        self.show_ladder = show_ladder
         self.steps: list[Step] = []
         self.index = 0
         layout = QVBoxLayout(self)
@@ -82,6 +83,7 @@ class StepsPanel(QWidget):
         self.so_far.setTextFormat(Qt.TextFormat.RichText)
         self.so_far.setWordWrap(True)
         layout.addWidget(self.so_far)
+        self.so_far.setVisible(show_ladder)
         layout.addStretch(1)
 
         self.buttons_row = buttons = QHBoxLayout()
