@@ -54,7 +54,7 @@ def test_cached_runs_are_drawn_at_opening_one_point_per_checkpoint(qtbot, db, wo
     assert view.plot.points == {"run-a": [(0.0, 35.0), (1.2, 50.0), (2.1, 62.0), (2.6, 70.0)],
                                 "run-b": [(0.0, 35.0), (6.0, 80.0)]}
     assert view.table.rowCount() == 6
-    assert view.table.item(1, 0).text() == "●  beta-1.0  (β = 1)" and view.table.item(1, 1).text() == "step-20"
+    assert view.table.item(1, 0).text() == "●  beta-1.0" and view.table.item(1, 1).text() == "step-20"
     assert view.table.item(1, 5).text() == "1.20 ± 0.12" and view.table.item(1, 6).text() == "50%"
 
     view.metric_box.setCurrentIndex(view.metric_box.findData("margin"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
                                QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -34,6 +34,18 @@ def _percent(value: float | None) -> str:
 
 def _number(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:+.{digits}f}"
+
+
+def _swatch(color: str) -> QIcon:
+    pixmap = QPixmap(14, 14)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(color))
+    painter.drawEllipse(1, 1, 12, 12)
+    painter.end()
+    return QIcon(pixmap)
 
 
 def _evaluate(workspace, run_ids, options, should_stop, report):
@@ -102,6 +114,11 @@ class EvaluateView(QWidget):
         form.addRow("Replies per prompt", self.samples)
         form.addRow("Max new tokens", self.max_tokens)
         body.addLayout(form)
+        note = QLabel("KL is sampled at temperature 1 (the model's own distribution) on held-out prompts; "
+                      "the demo's helpful share by its style scorer at the demo evaluation's temperature.")
+        note.setObjectName("muted")
+        note.setWordWrap(True)
+        body.addWidget(note)
         buttons = QHBoxLayout()
         self.evaluate_button = QPushButton("Evaluate")
         self.evaluate_button.setObjectName("primary")
@@ -189,6 +206,7 @@ class EvaluateView(QWidget):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if run.id in checked else Qt.CheckState.Unchecked)
             item.setToolTip(run.id)
+            item.setIcon(_swatch(self.color_of(run.id)))
             self.run_list.addItem(item)
         self.run_list.blockSignals(False)
         if not runs:
@@ -266,21 +284,27 @@ class EvaluateView(QWidget):
         self.status_message.emit(self.progress_text.text())
 
     # -- drawing -------------------------------------------------------------------------------
+    def color_of(self, run_id: str) -> str:
+        """A run keeps its colour whichever runs are ticked: its place in the list picks it."""
+        ids = [run.id for run in self.runs]
+        return run_color(ids.index(run_id) if run_id in ids else len(ids))
+
     def shown_evaluations(self) -> list:
         return [self.evaluations[run_id] for run_id in self.checked_run_ids() if run_id in self.evaluations]
 
     def _redraw(self) -> None:
         shown = self.shown_evaluations()
-        self.plot.show_runs(shown, self.metric_box.currentData())
-        rows = [(index, evaluation, row) for index, evaluation in enumerate(shown) for row in evaluation.rows]
+        palette = [self.color_of(e.run_id) for e in shown]
+        self.plot.show_runs(shown, self.metric_box.currentData(), palette)
+        rows = [(color, evaluation, row) for color, evaluation in zip(palette, shown) for row in evaluation.rows]
         self.table.setRowCount(len(rows))
-        for r, (index, evaluation, row) in enumerate(rows):
+        for r, (color, evaluation, row) in enumerate(rows):
             values = (f"●  {run_title(evaluation)}", row.label, str(row.step), _percent(row.accuracy),
                       _number(row.margin), f"{row.kl:.2f} ± {row.kl_stderr:.2f}", _percent(row.helpful_share))
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if column == 0:
-                    item.setForeground(QColor(run_color(index)))
+                    item.setForeground(QColor(color))
                 else:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, column, item)

@@ -44,8 +44,10 @@ def run_color(index: int) -> str:
 
 
 def run_title(evaluation: RunEvaluation) -> str:
-    beta = "" if evaluation.beta is None else f"  (β = {evaluation.beta:g})"
-    return f"{evaluation.run_name}{beta}"
+    """The run's name, with its β unless the name already says it."""
+    if evaluation.beta is None or "β" in evaluation.run_name or "beta" in evaluation.run_name.lower():
+        return evaluation.run_name
+    return f"{evaluation.run_name}  (β = {evaluation.beta:g})"
 
 
 class FrontierPlot(pg.PlotWidget):
@@ -57,7 +59,8 @@ class FrontierPlot(pg.PlotWidget):
         self._metric = Y_METRICS[0]
         self.showGrid(x=True, y=True, alpha=0.18)
         self.setMenuEnabled(False)
-        self.legend = self.addLegend(offset=(-12, 12), labelTextSize="9pt")
+        # Bottom right: the corner a frontier leaves empty (much drift, little gain).
+        self.legend = self.addLegend(offset=(-12, -12), labelTextSize="9pt")
         self.refresh_theme()
 
     def refresh_theme(self) -> None:
@@ -81,7 +84,9 @@ class FrontierPlot(pg.PlotWidget):
     def metric(self, key: str) -> YMetric:
         return next((m for m in Y_METRICS if m.key == key), Y_METRICS[0])
 
-    def show_runs(self, evaluations: Sequence[RunEvaluation], metric_key: str) -> None:
+    def show_runs(self, evaluations: Sequence[RunEvaluation], metric_key: str,
+                  run_colors: Sequence[str] | None = None) -> None:
+        """Draw each run in ``run_colors[i]`` (default: ``run_color(i)``)."""
         self._metric = metric = self.metric(metric_key)
         self.clear()
         self.legend.clear()
@@ -93,11 +98,12 @@ class FrontierPlot(pg.PlotWidget):
         scale = 100.0 if metric.percent else 1.0
         font = QFont()
         font.setPointSizeF(8)
+        base_labelled = False
         for index, evaluation in enumerate(evaluations):
             rows = [r for r in evaluation.rows if metric.value(r) is not None]
             if not rows:
                 continue
-            color = run_color(index)
+            color = run_colors[index] if run_colors is not None else run_color(index)
             kl = np.array([r.kl for r in rows])
             y = np.array([metric.value(r) * scale for r in rows])
             stderr = np.array([r.kl_stderr for r in rows])
@@ -109,8 +115,12 @@ class FrontierPlot(pg.PlotWidget):
                       symbolBrush=QColor(color), symbolPen=pg.mkPen(c["card"], width=1.5),
                       name=run_title(evaluation))
             for row, x_value, y_value in zip(rows, kl, y):
-                label = pg.TextItem("base" if row.label == "base" else f"{row.step}", color=c["muted"],
-                                    anchor=(-0.15, 1.15))
+                if row.label == "base":
+                    if base_labelled:       # every run starts at the same base: label it once
+                        continue
+                    base_labelled = True
+                label = pg.TextItem("base" if row.label == "base" else f"step {row.step}", color=c["muted"],
+                                    anchor=(-0.12, 1.1))
                 label.setFont(font)
                 label.setPos(float(x_value), float(y_value))
                 self.addItem(label)
