@@ -15,66 +15,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from core.operations.chat import (SLOTS, AnswerDone, ChatAnswer, ChatDelta, ChatRunner, ChatSession, ChatSetup,
                                   Exchange, ModelChoice, ModelsLoading, chat_setup, export_transcript)
 from gui.chat.chat_inputs import MessageBox, SamplingBar
 from gui.chat.chat_worker import answer_turn
-from gui.chat.chat_transcript import ChatBubble, ChatTranscript
-from gui.common.theme import colors
+from gui.chat.chat_column import OFF, ChatColumn
 from gui.common.workers import Worker, start_worker
-
-OFF = "off"
-
-
-class ChatColumn(QFrame):
-    """One slot: its model picker, its speed and its side of the conversation."""
-
-    def __init__(self, slot: str, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.slot = slot
-        self.setObjectName("card")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(1, 1, 1, 1)
-        layout.setSpacing(0)
-        self.header = QWidget()
-        self.header.setObjectName("chatColumnHeader")
-        header = QHBoxLayout(self.header)
-        header.setContentsMargins(12, 10, 12, 10)
-        header.setSpacing(10)
-        self.picker = QComboBox()
-        self.picker.setMinimumWidth(200)
-        self.picker.setToolTip("Which model answers in this column: the base, or the base with a run's adapter.")
-        header.addWidget(self.picker)
-        self.detail = QLabel("")
-        self.detail.setObjectName("muted")
-        header.addWidget(self.detail, 1)
-        self.speed = QLabel("")
-        self.speed.setObjectName("chip")
-        self.speed.setVisible(False)
-        header.addWidget(self.speed)
-        layout.addWidget(self.header)
-        self.transcript = ChatTranscript("Ask something below: both columns answer the same message.")
-        layout.addWidget(self.transcript, 1)
-        self.pending: ChatBubble | None = None
-        self.refresh_theme()
-
-    def refresh_theme(self) -> None:
-        c = colors()
-        self.header.setStyleSheet(f"QWidget#chatColumnHeader {{ border-bottom: 1px solid {c['border']}; "
-                                  "border-top-left-radius: 10px; border-top-right-radius: 10px; }")
-        self.picker.setStyleSheet("QComboBox { font-weight: 600; }")
-        self.transcript.refresh_theme()
-
-    def choice_key(self) -> str:
-        return self.picker.currentData() or OFF
-
-    def show_speed(self, tokens: int, tokens_per_second: float) -> None:
-        self.speed.setText(f"{tokens} tokens · {tokens_per_second:.0f} tok/s")
-        self.speed.setVisible(True)
-
 
 class ChatView(QWidget):
     changes_made = Signal(object)
@@ -91,6 +39,7 @@ class ChatView(QWidget):
         self.answering = False
         self._stop = threading.Event()
         self._worker: Worker | None = None
+        self._setup_stale = False
         self._build()
         self._load_setup()
 
@@ -291,6 +240,9 @@ class ChatView(QWidget):
         self.answering = False
         self._worker = None
         self._update_buttons()
+        if self._setup_stale:
+            self._setup_stale = False
+            self._load_setup()
         turns = len(self.session.exchanges) if self.session else 0
         self._say(message or f"{turns} exchange{'s' if turns != 1 else ''} in this conversation.")
         self.message_box.setFocus()
@@ -329,8 +281,11 @@ class ChatView(QWidget):
 
     # -- the main window's hooks ------------------------------------------------------------------
     def on_changes(self, changes) -> None:
-        if (changes.runs or changes.settings) and not self.answering:
-            self._load_setup()
+        if changes.runs or changes.settings:
+            if self.answering:
+                self._setup_stale = True      # reread when this answer is done (pickers are locked meanwhile)
+            else:
+                self._load_setup()
 
     def set_annotator(self, name: str | None) -> None:
         self.annotator_name = name
