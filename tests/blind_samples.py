@@ -55,6 +55,7 @@ def add_perturbed_adapter_run(ws: Workspace, run_dir: Path, run_id: str, name: s
     from core.engine.modeling import load_base_model, quiet_peft_wrap
 
     model = load_base_model(DEMO_MODEL, torch.device("cpu"), torch.float32)
+    torch.manual_seed(seed)   # the LoRA A matrices' initialisation: the same adapter every time
     with quiet_peft_wrap():
         peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
     generator = torch.Generator().manual_seed(seed)

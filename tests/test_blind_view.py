@@ -110,3 +110,30 @@ def test_no_annotator_yet_asks_for_one(qtbot, db, tmp_path):
     settle(db)
     settle(db)
     assert view.session is not None and view.session.current is not None
+
+
+@pytest.mark.slow
+def test_a_comparison_is_created_on_a_worker_and_opened_for_judging(qtbot, db, tmp_path):
+    """The form's Generate button: two model loads and 4 short replies on a worker (~30 s on busy cores)."""
+    from tests.blind_samples import add_perturbed_adapter_run
+
+    ws = blind_workspace(tmp_path)
+    add_perturbed_adapter_run(ws, tmp_path / "r3", "r3", "round 3")
+    view = make_view(qtbot, db, ws)
+    form = view.form
+    form.reload_models()
+    settle(db)
+    assert form.model_a.currentData() == "base" and form.model_b.currentData() == "r3"
+    form.prompts.setValue(2)
+    form.max_tokens.setValue(8)
+    with qtbot.waitSignal(form.created, timeout=240_000) as created:
+        form.create_button.click()
+        assert form.worker is not None and not form.create_button.isEnabled()
+    outcome = created.args[0]
+    assert form.worker is None and form.create_button.isEnabled()
+    assert outcome.pairs + outcome.skipped_identical == 2 and not outcome.cancelled
+    settle(db)
+    settle(db)
+    assert view.comparison_id == outcome.comparison_id
+    assert view.session is not None and (view.session.current is not None or outcome.pairs == 0)
+    assert f"Comparison #{outcome.comparison_id}" in form.progress_text.text()

@@ -289,6 +289,19 @@ class BlindView(QWidget):
     def unsaved(self):
         return self.sender.unsaved
 
+    def confirm_close(self) -> bool:
+        """Closing: a generation under way is stopped (nothing of it is stored); verdicts still
+        on their way are waited for, and the window asks before closing without them."""
+        if self.form.worker is not None:
+            self.form.cancel()
+        if not self.sender.unsaved:
+            return True
+        self.sender.retry_now()
+        self.db.wait_idle(15_000)
+        unsaved = self.sender.unsaved
+        ask = getattr(self.window(), "confirm_close_unsaved", None)
+        return not unsaved or ask is None or ask(unsaved)
+
     def stop_timers(self) -> None:
         self._refresh.stop()
         self.form.stop()

@@ -135,7 +135,8 @@ class ComparisonForm(Card):
         else:
             skipped = outcome.skipped_identical + outcome.skipped_stored
             self.progress_text.setText(f"Comparison #{outcome.comparison_id}: {outcome.pairs} pairs to judge"
-                                       + (f" ({skipped} prompts left out: the same answer twice)" if skipped else ""))
+                                       + (f" ({skipped} prompts left out: the same answer twice, or already stored)"
+                                          if skipped else ""))
         self.created.emit(outcome)
 
     def _failed(self, message: str) -> None:

@@ -154,7 +154,6 @@ class ResultsPanel(QWidget):
         people = Card("By annotator")
         self.table = _table(self.ANNOTATOR_COLUMNS)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.setMaximumHeight(130)
         people.body.addWidget(self.table)
         layout.addWidget(people)
 
@@ -199,6 +198,9 @@ class ResultsPanel(QWidget):
             counts = result.by_annotator[name]
             interval = f"{percent(own.rate)}  ({percent(own.low)} – {percent(own.high)})" if own.rate is not None else "—"
             _fill_row(self.table, row, (name, counts.b_won, counts.a_won, counts.ties, counts.both_bad, interval))
+        rows = max(1, min(4, len(result.by_annotator)))   # room for the rows there are, up to four
+        self.table.setFixedHeight(self.table.horizontalHeader().height() + rows * self.table.verticalHeader()
+                                  .defaultSectionSize() + 2 * self.table.frameWidth() + 2)
         self.pairs.setRowCount(len(result.pairs))
         for row, pair in enumerate(result.pairs):
             said = ", ".join(OUTCOME_WORDS[o] for o in pair.outcomes) or "not judged"
