@@ -19,6 +19,7 @@ from storage.models import RunStatus
 from storage.runs import create_run, update_run
 from storage.settings import update_settings
 from tests.gui_db import db, settle  # noqa: F401  (fixture)
+from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 from tests.test_chat import tiny  # noqa: F401  (fixture: tiny model + adapter)
 
 ANSWER_TIMEOUT_MS = 120_000
@@ -144,3 +145,24 @@ def test_a_column_switched_off_does_not_answer(qtbot, view):
     qtbot.waitUntil(lambda: not view.answering, timeout=ANSWER_TIMEOUT_MS)
     assert set(view.session.exchanges[0].answers) == {"left"}
     assert not right.transcript.bubbles and len(view.columns["left"].transcript.bubbles) == 2
+
+
+def test_closing_the_window_mid_answer_stops_it(qtbot, chat_workspace, isolated_settings):  # noqa: F811
+    from gui.main_window import MainWindow
+
+    window = MainWindow(chat_workspace, "ada")
+    qtbot.addWidget(window)
+    window.show()
+    page = next(p for p in window.loop_pages if p.tab.title == "Chat")
+    window.tabs.setCurrentWidget(page)
+    chat = page.view
+    settle(window.db)
+    assert chat.columns["right"].picker.currentText() == "round-1"
+    chat.sampling.temperature.setValue(0.0)
+    chat.sampling.max_new_tokens.setValue(400)
+    type_and_send(qtbot, chat, "Question 2: how do I plant a tree?")
+    qtbot.waitUntil(lambda: bool(chat.columns["right"].speed.text()), timeout=ANSWER_TIMEOUT_MS)
+    window.close()
+    assert not chat_threads()
+    exchange = chat.session.exchanges[0]
+    assert all(a.stopped and a.tokens < 400 for a in exchange.answers.values())
