@@ -132,11 +132,18 @@ def test_a_real_pairs_steps_are_the_evaluations_numbers(workspace, model_and_ada
     create_run(workspace, "run-a", name="round 1", config_json=config.to_json(), base_model=config.base_model,
                run_dir=str(adapter_dir.parent), total_steps=1)
     update_run(workspace, "run-a", status=RunStatus.COMPLETED, adapter_path=str(adapter_dir), step=1)
-    assert [(c.run_id, c.label) for c in learn.run_choices(workspace)] == [("run-a", "round 1 — completed, step 1")]
+    assert [(c.run_id, c.label) for c in learn.run_choices(workspace)] == [("run-a", "round 1 · step 1 (completed)")]
     by_run = learn.explain_pair(workspace, "run-a", first.pair_id)
     assert by_run.numbers.beta == 0.3
     assert by_run.numbers.chosen_logratio == pytest.approx(first.numbers.chosen_logratio, rel=1e-5)
     assert by_run.numbers.margin == pytest.approx(3 * first.numbers.margin, rel=1e-5)   # β 0.3 against 0.1
+    # a read-only workspace (a viewer, a write-protected folder) still explains, without caching
+    workspace.read_only_reason = "write-protected for this test"
+    try:
+        read_only = learn.explain_pair(workspace, "run-a", first.pair_id)
+    finally:
+        workspace.read_only_reason = None
+    assert read_only.numbers == by_run.numbers
     with pytest.raises(learn.LearnError, match="pair 999"):
         learn.explain_pair(workspace, str(adapter_dir), 999)
     with pytest.raises(learn.LearnError, match="neither a run id"):

@@ -278,6 +278,7 @@ class RealPair:
     loss_type: str          # what the run trained with (the steps always show DPO's sigmoid loss)
     inputs: StepInputs
     steps: tuple[Step, ...]
+    sft_weight: float = 0.0  # the run's SFT term (its training loss adds it; the steps are DPO's loss alone)
 
     @property
     def numbers(self) -> DpoNumbers:
@@ -316,7 +317,7 @@ def run_choices(ws) -> list[RunChoice]:
         has_final = bool(run.adapter_path) and Path(run.adapter_path).is_dir()
         has_checkpoint = (Path(run.run_dir) / "checkpoints").is_dir()
         if has_final or has_checkpoint:
-            label = f"{run.name or run.id} — {run.status.value}, step {run.step}"
+            label = f"{run.name or run.id} · step {run.step} ({run.status.value})"
             choices.append(RunChoice(run.id, label))
     return choices
 
@@ -327,7 +328,7 @@ def explain_pair(ws, run_id: str, pair_id: int, report: Callable[[str], None] | 
     from core.engine.batching import tokenize_examples
     from core.engine.evaluation import EvaluationError, evaluate_pairs, resolve_adapter
     from core.engine.modeling import load_with_adapter, model_fingerprint, tokenization_fingerprint
-    from core.engine.reference_cache import ensure_reference_logps
+    from core.engine.reference_cache import compute_reference_logps, ensure_reference_logps
     from storage.training_set import build_training_set
 
     try:
@@ -346,10 +347,14 @@ def explain_pair(ws, run_id: str, pair_id: int, report: Callable[[str], None] | 
     if report is not None:
         report("computing the reference and policy log-probabilities")
     pad = loaded.tokenizer.pad_token_id
-    reference, _computed = ensure_reference_logps(
-        ws, loaded.model, pairs, model_fingerprint(config.base_model, loaded.dtype),
-        tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode),
-        pad, 1, loaded.device, packed_pairs=config.packed_pairs)
+    if ws.read_only:    # nothing can be cached: compute the reference for this pair alone
+        rows = compute_reference_logps(loaded.model, pairs, pad, 1, loaded.device, packed_pairs=config.packed_pairs)
+        reference = {row["example_hash"]: (row["chosen_logp"], row["rejected_logp"]) for row in rows}
+    else:
+        reference, _computed = ensure_reference_logps(
+            ws, loaded.model, pairs, model_fingerprint(config.base_model, loaded.dtype),
+            tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode),
+            pad, 1, loaded.device, packed_pairs=config.packed_pairs)
     metrics = evaluate_pairs(loaded.model, pairs, reference, config, pad, loaded.device, batch_size=1)
     inputs = StepInputs(beta=config.beta, policy_chosen=metrics["logps/chosen"],
                         policy_rejected=metrics["logps/rejected"], reference_chosen=metrics["logps/ref_chosen"],
@@ -357,4 +362,4 @@ def explain_pair(ws, run_id: str, pair_id: int, report: Callable[[str], None] | 
                         chosen_tokens=pairs[0].chosen_tokens, rejected_tokens=pairs[0].rejected_tokens)
     held_out = {"workspace": example.split == "eval", "none": False}.get(config.eval_split)
     return RealPair(run_id, pair_id, held_out, plain_text(example.prompt), plain_text(example.chosen),
-                    plain_text(example.rejected), config.loss_type, inputs, tuple(six_steps(inputs)))
+                    plain_text(example.rejected), config.loss_type, inputs, tuple(six_steps(inputs)), config.sft_weight)
