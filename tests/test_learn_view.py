@@ -48,7 +48,8 @@ def test_moving_a_slider_updates_the_readouts_and_the_curve(view) -> None:
 def test_the_calculator_reproduces_the_worked_example(view) -> None:
     calc = view.calculator
     view.try_button.click()
-    assert calc.beta.value() == 0.1 and calc.chosen.value() == 0.405 and calc.rejected.value() == -0.182
+    assert calc.beta.value() == 0.1 and (calc.chosen.spin.value(), calc.rejected.spin.value()) == (0.405, -0.182)
+    assert calc.chosen.value() == pytest.approx(math.log(0.30 / 0.20), abs=1e-15)   # shown rounded, computed exactly
     assert calc.loss_tile.value.text() == "0.664" and calc.preference_tile.value.text() == "51.5%"
     assert (calc.chosen_tile.value.text(), calc.rejected_tile.value.text()) == ("+0.041", "−0.018")
     calc.from_logps.setChecked(True)                           # the same from the four probabilities' logs
@@ -112,4 +113,4 @@ def test_the_real_pair_panel_says_what_is_missing_then_shows_a_pair(view, worksp
     assert learn.num(result.numbers.loss) == "0.313"           # margin 0.5·(1 − (−1)) = 1.0
     panel.calculator_button.click()                            # the pair's numbers into the calculator
     assert view.calculator.beta.value() == 0.5 and view.calculator.chosen.value() == pytest.approx(1.0)
-    assert view.calculator.loss_tile.value.text() == "0.313"
+    assert view.calculator.loss_tile.value.text() == "0.313" == learn.num(result.numbers.loss)
