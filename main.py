@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "core.cli.score_commands",  # score-pairs
     "core.cli.compare_commands",  # compare, compare-results (blind A/B)
     "core.cli.evaluate_commands",  # evaluate-run (per checkpoint: reward against KL)
+    "core.cli.generate_commands",  # generate (candidates from the base or a run's adapter)
 )
 
 
