@@ -83,19 +83,34 @@ def test_the_calculator_imports_no_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
-@pytest.fixture(scope="module")
-def model_and_adapter(tmp_path_factory):
+def make_model_and_adapter(root):
     """The tiny model and a LoRA adapter attached the way training attaches it, with seeded
     non-zero weights (so the policy differs from the reference)."""
     from core.engine.modeling import load_for_training
     from core.engine.training_config import TrainingConfig
 
-    root = tmp_path_factory.mktemp("learn")
     model_dir = make_tiny_model_dir(root / "model")
     loaded = load_for_training(TrainingConfig(base_model=str(model_dir), device="cpu", lora_r=4))
     randomise_lora(loaded.model, seed=5, scale=0.3)
     loaded.model.save_pretrained(root / "adapter")
     return model_dir, root / "adapter"
+
+
+def record_run(workspace, model_dir, adapter_dir, run_id: str = "run-a", beta: float = 0.3) -> None:
+    """The adapter recorded as a finished run of the workspace (as training records one)."""
+    from core.engine.training_config import TrainingConfig
+    from storage.models import RunStatus
+    from storage.runs import create_run, update_run
+
+    config = TrainingConfig(base_model=str(model_dir), beta=beta, run_name="round 1")
+    create_run(workspace, run_id, name="round 1", config_json=config.to_json(), base_model=config.base_model,
+               run_dir=str(adapter_dir.parent), total_steps=1)
+    update_run(workspace, run_id, status=RunStatus.COMPLETED, adapter_path=str(adapter_dir), step=1)
+
+
+@pytest.fixture(scope="module")
+def model_and_adapter(tmp_path_factory):
+    return make_model_and_adapter(tmp_path_factory.mktemp("learn"))
 
 
 def test_a_real_pairs_steps_are_the_evaluations_numbers(workspace, model_and_adapter) -> None:
@@ -124,14 +139,7 @@ def test_a_real_pairs_steps_are_the_evaluations_numbers(workspace, model_and_ada
     assert f"{first.numbers.loss:.3f}" in first.steps[5].lines[0]
 
     # the same adapter recorded as a finished run (trained with β 0.3): listed, and its β is used
-    from core.engine.training_config import TrainingConfig
-    from storage.models import RunStatus
-    from storage.runs import create_run, update_run
-
-    config = TrainingConfig(base_model=str(_model_dir), beta=0.3, run_name="round 1")
-    create_run(workspace, "run-a", name="round 1", config_json=config.to_json(), base_model=config.base_model,
-               run_dir=str(adapter_dir.parent), total_steps=1)
-    update_run(workspace, "run-a", status=RunStatus.COMPLETED, adapter_path=str(adapter_dir), step=1)
+    record_run(workspace, _model_dir, adapter_dir)
     assert [(c.run_id, c.label) for c in learn.run_choices(workspace)] == [("run-a", "round 1 · step 1 (completed)")]
     by_run = learn.explain_pair(workspace, "run-a", first.pair_id)
     assert by_run.numbers.beta == 0.3

@@ -114,3 +114,26 @@ def test_the_real_pair_panel_says_what_is_missing_then_shows_a_pair(view, worksp
     panel.calculator_button.click()                            # the pair's numbers into the calculator
     assert view.calculator.beta.value() == 0.5 and view.calculator.chosen.value() == pytest.approx(1.0)
     assert view.calculator.loss_tile.value.text() == "0.313" == learn.num(result.numbers.loss)
+
+
+def test_compute_runs_on_a_worker_and_shows_the_pairs_steps(view, workspace, db, qtbot, tmp_path) -> None:  # noqa: F811
+    from core.operations.changes import Changes
+    from tests.test_learn import make_model_and_adapter, record_run
+
+    model_dir, adapter_dir = make_model_and_adapter(tmp_path)
+    fill_workspace(workspace, 2)
+    record_run(workspace, model_dir, adapter_dir, beta=0.3)
+    panel = view.real_pair
+    panel.on_changes(Changes(runs=True, verdicts=True))
+    settle(db)
+    assert panel.run_combo.currentData() == "run-a" and panel.explain_button.isEnabled()
+    messages = []
+    view.status_message.connect(messages.append)
+    panel.explain_button.click()
+    assert panel.computing and not panel.explain_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=120_000)
+    expected = learn.explain_pair(workspace, "run-a", panel.pair_combo.currentData())
+    assert panel.result.numbers == expected.numbers and panel.result.numbers.beta == 0.3
+    assert panel.explain_button.isEnabled() and messages and learn.num(expected.numbers.loss) in messages[-1]
+    panel.steps.show_step(5)
+    assert learn.num(expected.numbers.loss) in panel.steps.numbers.text()
