@@ -28,7 +28,10 @@ def blind_workspace(tmp_path, prompts: int = 12) -> Workspace:
     for run_id in ("r1", "r2"):
         create_run(ws, run_id, name=f"round {run_id[1]}", config_json="{}", base_model=BASE.base_model,
                    run_dir=str(tmp_path / run_id), total_steps=1)
-        update_run(ws, run_id, status=RunStatus.COMPLETED, adapter_path=str(tmp_path / run_id / "adapter"))
+        adapter = tmp_path / run_id / "adapter"
+        adapter.mkdir(parents=True)
+        (adapter / "adapter_config.json").write_text("{}")   # listed as saved; never loaded by these tests
+        update_run(ws, run_id, status=RunStatus.COMPLETED, adapter_path=str(adapter))
     return ws
 
 

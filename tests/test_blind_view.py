@@ -97,7 +97,7 @@ def test_without_comparisons_the_form_is_offered(qtbot, db, tmp_path):
     assert view.form.isVisible() and view.picker.count() == 0
     assert "No blind comparison yet" in view.message_title.text()
     labels = [view.form.model_b.itemText(i) for i in range(view.form.model_b.count())]
-    assert labels[0] == "base" and "round 2  (r2)" in labels
+    assert labels == ["Base", "round 2  (r2)", "round 1  (r1)"]   # the newest run first
     assert view.form.model_a.currentData() == "base" and view.form.model_b.currentData() == "r2"
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from core.operations.changes import Changes
+from core.operations.chat import ModelChoice, chat_model_choices
 from core.operations.labelling import LabellingSession
 from core.operations.win_rate import WinRate, win_rate
 from storage import comparisons as store
@@ -80,18 +81,10 @@ class ComparisonResult:
         return self.record.label_b
 
 
-def comparable_models(ws: Workspace) -> list[ModelSide]:
-    """The base model and every run with a saved adapter, as comparison sides (key: ``model_key``)."""
-    base = read_settings(ws).base_model
-    runs = [run for run in list_runs(ws) if run.adapter_path]
-    if base is None and runs:
-        base = runs[0].base_model
-    sides = [ModelSide(base, None, BASE)] if base else []
-    return sides + [ModelSide(run.base_model, run.id, run.name or run.id) for run in runs]
-
-
-def model_key(side: ModelSide) -> str:
-    return side.run_id or BASE
+def comparable_models(ws: Workspace) -> list[ModelChoice]:
+    """The base model, then every run with a saved adapter on it (newest first): the Chat
+    tab's choices (``core.operations.chat.chat_model_choices``); a choice's ``key`` names it."""
+    return chat_model_choices(ws, read_settings(ws).base_model or None)
 
 
 def _side(ws: Workspace, key: str) -> tuple[ModelSide, str | None]:
@@ -104,9 +97,10 @@ def _side(ws: Workspace, key: str) -> tuple[ModelSide, str | None]:
     run = get_run(ws, key)
     if run is None:
         raise ValueError(f"no run {key!r} in this workspace (use 'base' or a run id from `main.py runs`)")
-    if not run.adapter_path:
-        raise ValueError(f"run {key!r} has no saved adapter yet (it has not reached its first checkpoint)")
-    return ModelSide(run.base_model, run.id, run.name or run.id), run.adapter_path
+    choice = next((c for c in chat_model_choices(ws, run.base_model) if c.key == key), None)
+    if choice is None:
+        raise ValueError(f"run {key!r} has no saved adapter (it is saved when a run completes or is stopped)")
+    return ModelSide(run.base_model, run.id, choice.label), choice.adapter_dir
 
 
 def held_out_prompts(ws: Workspace, limit: int | None = DEFAULT_PROMPTS) -> list[Text]:

@@ -82,18 +82,18 @@ class ComparisonForm(Card):
         self.db.submit(blind.comparable_models, self.workspace, on_done=self._show_models,
                        on_failed=lambda exc: self.status_message.emit(f"Cannot list the models: {exc}"))
 
-    def _show_models(self, sides) -> None:
+    def _show_models(self, choices) -> None:
         for combo in (self.model_a, self.model_b):
             kept = combo.currentData()
             combo.clear()
-            for side in sides:
-                combo.addItem(side.label if side.run_id is None else f"{side.label}  ({side.run_id})",
-                              blind.model_key(side))
+            for choice in choices:
+                combo.addItem(choice.label if choice.run_id is None else f"{choice.label}  ({choice.run_id})",
+                              choice.key)
             if kept is not None and combo.findData(kept) >= 0:
                 combo.setCurrentIndex(combo.findData(kept))
         if self.model_a.currentData() == self.model_b.currentData() and self.model_b.count() > 1:
-            self.model_a.setCurrentIndex(0)                        # the base as reference
-            self.model_b.setCurrentIndex(self.model_b.count() - 1)  # the newest run under test
+            self.model_a.setCurrentIndex(0)   # the base as reference
+            self.model_b.setCurrentIndex(1)   # the newest run under test
         enough = self.model_b.count() > 1
         self.create_button.setEnabled(enough and self.worker is None)
         if not enough:
