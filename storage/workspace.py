@@ -183,6 +183,11 @@ class Workspace:
             raise WorkspaceReadOnly(self.read_only_message)
 
     @property
+    def runs_dir_choice(self) -> str | None:
+        """The ``runs_dir`` it was opened with (another process opening it again passes the same)."""
+        return None if self._runs_dir_choice is None else os.fspath(self._runs_dir_choice)
+
+    @property
     def is_server(self) -> bool:
         """A team store on a database server (no workspace folder)."""
         return self.root is None

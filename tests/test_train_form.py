@@ -70,10 +70,11 @@ def test_an_empty_model_folder_is_refused_with_the_reason(qtbot, make_train_view
 def test_a_workspace_with_no_pairs_is_refused(qtbot, make_train_view, workspace, tiny_model):
     view = make_train_view(workspace)
     configure(view, tiny_model, max_steps=2)
-    # The data check reads the database, so it runs on the database thread: Start is refused
-    # at once when the form already knows (its preview came back), else a moment later.
+    # The data check reads the database, so it runs off the UI thread: Start is refused at once
+    # when the form already knows (its preview came back), else a moment later by the launch
+    # checks in the run's own process (core.operations.training_process), whose worker then ends.
     view.start()
-    qtbot.waitUntil(lambda: not view.is_running(), timeout=20_000)
+    qtbot.waitUntil(lambda: not view.is_running() and _training_threads() == [], timeout=60_000)
     assert "no labelled pairs" in view.form.error_text(DATA_KEY)
     assert view.form.data_error.isVisible()
     assert view.worker is None and _training_threads() == []

@@ -17,6 +17,7 @@ from tests.train_view_helpers import configure, make_train_view, pairs_workspace
 
 pytestmark = pytest.mark.usefixtures("isolated_settings")
 RUN_TIMEOUT = 90_000
+STEPS = 200
 
 
 def _wait_idle(qtbot, view):
@@ -27,7 +28,7 @@ def _wait_idle(qtbot, view):
 def test_live_run_pause_resume_stop_then_resume_from_the_runs_list(qtbot, make_train_view, pairs_workspace,
                                                                       tiny_model):
     view = make_train_view(pairs_workspace)
-    configure(view, tiny_model, max_steps=30)
+    configure(view, tiny_model, max_steps=STEPS)   # long enough to be caught running: it trains in a child process
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
     assert view.is_running() and not view.start_button.isEnabled()
 
@@ -57,7 +58,7 @@ def test_live_run_pause_resume_stop_then_resume_from_the_runs_list(qtbot, make_t
     _wait_idle(qtbot, view)
     assert view.last_status == "stopped"
     run = get_run(pairs_workspace, run_id)
-    assert run.status == RunStatus.STOPPED and 0 < run.step < 30
+    assert run.status == RunStatus.STOPPED and 0 < run.step < STEPS
     stored = read_metrics(pairs_workspace, run_id, "train")
     assert [step for step, _ in stored["loss"]] == list(range(1, run.step + 1))
     assert stored["loss"][-1][1] == pytest.approx(view.series.last("loss"))
@@ -74,10 +75,10 @@ def test_live_run_pause_resume_stop_then_resume_from_the_runs_list(qtbot, make_t
     _wait_idle(qtbot, view)
     assert view.last_status == "completed", view.last_error
     run = get_run(pairs_workspace, run_id)
-    assert run.status == RunStatus.COMPLETED and run.step == 30
+    assert run.status == RunStatus.COMPLETED and run.step == STEPS
     steps, _ = view.series.get("loss")
-    assert steps.tolist() == list(range(1, 31))       # history before the checkpoint + the resumed steps
-    assert [s for s, _ in read_metrics(pairs_workspace, run_id, "train")["loss"]] == list(range(1, 31))
+    assert steps.tolist() == list(range(1, STEPS + 1))       # history before the checkpoint + the resumed steps
+    assert [s for s, _ in read_metrics(pairs_workspace, run_id, "train")["loss"]] == list(range(1, STEPS + 1))
 
 
 @pytest.mark.slow   # trains and exports

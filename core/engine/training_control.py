@@ -215,17 +215,30 @@ class TrainingControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._listeners: list = []
+
+    def listen(self, listener) -> None:
+        """Call ``listener("pause" | "resume" | "stop")`` on each request (a run in another
+        process gets them forwarded so: ``core.operations.training_child``)."""
+        self._listeners.append(listener)
+
+    def _tell(self, command: str) -> None:
+        for listener in list(self._listeners):
+            listener(command)
 
     def request_stop(self) -> None:
         """Finish the current step, save a checkpoint, mark the run stopped."""
         self._stop.set()
         self._running.set()  # a paused loop must wake up to stop
+        self._tell("stop")
 
     def pause(self) -> None:
         self._running.clear()
+        self._tell("pause")
 
     def resume(self) -> None:
         self._running.set()
+        self._tell("resume")
 
     @property
     def stop_requested(self) -> bool:

@@ -93,8 +93,13 @@ class TrainingSession:
     callable) is called on the thread that calls ``run()``, after the session's own state has
     taken the event in, so a listener reading ``state`` sees at least that event's effect."""
 
-    def __init__(self, ws: Workspace, on_event: Callable[[SessionEvent], None] | None = None):
+    def __init__(self, ws: Workspace, on_event: Callable[[SessionEvent], None] | None = None,
+                 in_child: bool = False):
+        """``in_child``: train in a child process (``core.operations.training_process``; the app
+        does, so the window never shares the GIL with a run); the launch checks of a
+        ``start(values=...)`` then run there too, and a refusal arrives as ``LaunchRefused``."""
         self.ws = ws
+        self.in_child = in_child
         self._listeners: list[Callable[[SessionEvent], None]] = [on_event] if on_event else []
         self._lock = threading.RLock()
         self._state = SessionState.IDLE
@@ -203,18 +208,20 @@ class TrainingSession:
         """Train to the end on this thread; never raises for a failed run (see ``outcome``)."""
         with self._lock:
             unchecked = self._request is not None and self._request[1] is not None
-        if unchecked and self.check():
+        if unchecked and not self.in_child and self.check():
             return self.outcome
         with self._lock:
             if self._state not in (SessionState.STARTING, SessionState.STOPPING) or self._request is None:
                 raise SessionError("run() needs start() first")
-            config, _values, resume_run_id = self._request
+            config, values, resume_run_id = self._request
             self._request = None
             stopped_before_it_began = self._state == SessionState.STOPPING
         observer = _SessionObserver(self)
         if stopped_before_it_began:   # nothing loaded, nothing written: a new run leaves no row
             observer.on_event(RunFinished(resume_run_id, RunStatus.STOPPED))
             return self.outcome
+        if self.in_child:
+            return self._run_in_child(config, values, resume_run_id, observer)
         # Imported here, on the training thread: the trainer imports torch, which would freeze a
         # window for seconds if the Train tab's first opening imported it.
         from core.engine.trainer import TrainingFailed, train
@@ -229,6 +236,26 @@ class TrainingSession:
                 run_id = exc.run_id if isinstance(exc, TrainingFailed) else None
                 observer.on_event(RunFinished(run_id, RunStatus.FAILED, str(exc) or type(exc).__name__))
         return self.outcome
+
+    def _run_in_child(self, config: TrainingConfig | None, values: dict[str, Any] | None,
+                      resume_run_id: str | None, observer: "_SessionObserver") -> RunOutcome:
+        from core.operations.training_process import run_in_child
+
+        request = {"config": config.to_dict() if config is not None else None, "values": values,
+                   "resume_run_id": resume_run_id, "resume_changes": getattr(self, "_resume_changes", None),
+                   "leave_a_core": True}
+        try:
+            run_in_child(self.ws, request, observer.on_event, self._refused, self._control)
+        except OSError as exc:
+            observer.on_event(RunFinished(resume_run_id, RunStatus.FAILED, f"could not start the training process: {exc}"))
+        return self.outcome
+
+    def _refused(self, problems: dict[str, str]) -> None:
+        """The child's launch checks refused ``start(values=...)`` (as ``check()`` does in-process)."""
+        with self._lock:
+            self.outcome = RunOutcome(None, None, None, problems)
+            self._state = SessionState.IDLE
+        self._tell(LaunchRefused(problems))
 
     def _take(self, event: TrainingEvent) -> None:
         """The session's own bookkeeping of an engine event (training thread)."""

@@ -1,10 +1,12 @@
-"""The Train tab: set up a LoRA DPO run, launch it on a worker thread, watch it learn.
+"""The Train tab: set up a LoRA DPO run, launch it in a child process, watch it learn.
 
 ``TrainView(workspace, db)`` draws; the rules are below ``gui/``. A run is a
 ``core.operations.training.TrainingSession`` (its state machine: starting, running, paused,
-stopping, finished), run by ``TrainingWorker``, whose typed events arrive here queued on the UI
-thread. Every database read (the launch check that builds the training set, the runs list,
-a run's stored curves) goes through the ``DatabaseWorker`` ``db``; the widgets are laid out by
+stopping, finished) that trains in a child process (``core.operations.training_process``: the
+window never shares the GIL with the launch check, the model load or the loop), followed by
+``TrainingWorker``, whose typed events arrive here queued on the UI thread. A refusal of the
+launch checks (run in the child) arrives as ``LaunchRefused``. Every database read of the tab
+(the runs list, a run's stored curves) goes through the ``DatabaseWorker`` ``db``; the widgets are laid out by
 ``TrainLayout`` and the plots redrawn by ``RedrawSchedule`` (a few panels per timer tick, never
 per step).
 """
@@ -17,14 +19,14 @@ import time
 from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from core.engine.library_preload import preload_training_libraries
+from core.engine.library_preload import preload_form_libraries
 from core.engine.native_preload import load_torch_libraries
 from core.engine.training_control import (MetricSplit, Phase, PhaseChanged, RunFinished, RunInfo, RunStarted,
                                           StepMetrics)
 from core.operations.changes import Changes
 from core.operations.metric_series import MetricSeries, check_displacement
 from core.operations.runs import RunCurves, load_curves
-from core.operations.training import SessionState, TrainingSession
+from core.operations.training import LaunchRefused, SessionState, TrainingSession
 from gui.common.db_worker import DatabaseWorker, Job
 from gui.common.pyside_fixes import collect_garbage_on_ui_thread
 from gui.common.workers import Worker, start_worker
@@ -39,8 +41,8 @@ from storage.models import RunStatus
 from storage.workspace import Workspace
 
 def _preload(base_model: str, report=None) -> list[str]:
-    load_torch_libraries()      # on the worker: torch's native libraries without the GIL, then the rest
-    return preload_training_libraries(base_model)
+    load_torch_libraries()      # on the worker: torch's native libraries without the GIL (device memory)
+    return preload_form_libraries()   # the data preview's tokenizer; peft and the model load in the run's process
 
 
 STATE_SUFFIX = {SessionState.STARTING: "starting", SessionState.PAUSED: "paused", SessionState.STOPPING: "stopping"}
@@ -58,7 +60,6 @@ class TrainView(TrainLayout):
         self.session: TrainingSession | None = None
         self.worker: TrainingWorker | None = None
         self._run_end: RunEnd | None = None
-        self._checking = False
         self.series = MetricSeries()
         self.overlays: list[MetricSeries] = []
         self.current_run_id: str | None = None
@@ -130,7 +131,7 @@ class TrainView(TrainLayout):
     # -- state --------------------------------------------------------------------------------
     def is_running(self) -> bool:
         """From Start (or Resume) until the run's worker has returned (or the launch was refused)."""
-        return self._checking or self.worker is not None
+        return self.worker is not None
 
     @property
     def paused(self) -> bool:
@@ -157,13 +158,10 @@ class TrainView(TrainLayout):
         if self.form.config() is None or self.form.problems:
             self._say_not_started(self.form.problems)
             return False
-        session = TrainingSession(self.workspace)
-        session.start(values=self.form.full_values())
+        session = TrainingSession(self.workspace, in_child=True)
+        session.start(values=self.form.full_values())   # the data check runs in the run's process
         self._begin(session, "Checking the settings and the data…")
-        self._checking = True
-        self._update_buttons()
-        self.db.submit(session.check, on_done=lambda problems: self._on_checked(session, problems),
-                       on_failed=lambda exc: self._on_check_failed(session, exc))
+        self._start_worker(session)
         return True
 
     def resume_run(self, run_id: str) -> bool:
@@ -171,7 +169,7 @@ class TrainView(TrainLayout):
         settings); the trainer refuses one that cannot be resumed, with the reason."""
         if self.is_running():
             return False
-        session = TrainingSession(self.workspace)
+        session = TrainingSession(self.workspace, in_child=True)
         session.start(resume_run_id=run_id)
         self._begin(session, "Loading the run…")
         self.current_run_id = run_id
@@ -195,23 +193,10 @@ class TrainView(TrainLayout):
         self.tug.show_metrics(None)
         self.redraws.mark_dirty()
 
-    def _on_checked(self, session: TrainingSession, problems: dict[str, str]) -> None:
-        if session is not self.session:
-            return
-        self._checking = False
-        if problems:
-            self.form.show_problems(problems)
-            self._say_not_started(problems)
-            self.run_label.setText("No run started")
-            self._update_buttons()
-            return
-        self._start_worker(session)
-
-    def _on_check_failed(self, session: TrainingSession, exc: BaseException) -> None:
-        if session is self.session:
-            self._checking = False
-            self.show_error(f"could not check the data: {exc}")
-            self._update_buttons()
+    def _on_refused(self, problems: dict[str, str]) -> None:
+        self.form.show_problems(problems)
+        self._say_not_started(problems)
+        self.run_label.setText("No run started")
 
     def _say_not_started(self, problems: dict[str, str]) -> None:
         key, message = next(iter(problems.items()), ("settings", "check the fields marked in red"))
@@ -269,6 +254,10 @@ class TrainView(TrainLayout):
 
     # -- what the run reports (queued onto the UI thread) --------------------------------------------
     def _on_event(self, event: object) -> None:
+        if isinstance(event, LaunchRefused):
+            self._on_refused(event.problems)
+            self._update_buttons()
+            return
         if isinstance(event, StepMetrics):
             self._on_metrics(event)
         elif isinstance(event, PhaseChanged):

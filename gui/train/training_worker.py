@@ -1,7 +1,7 @@
 """The training run on a worker thread: ``gui.common.workers.Worker`` running a
 ``core.operations.training.TrainingSession``, its events adapted to one Qt signal.
 
-    session = TrainingSession(workspace)
+    session = TrainingSession(workspace, in_child=True)   # the run trains in a child process
     session.start(values=config.to_dict())
     worker = TrainingWorker(session)
     worker.event.connect(view.on_training_event)     # every typed event, queued to the UI thread
@@ -52,6 +52,8 @@ class TrainingWorker(Worker):
         self.session = session
 
         def train_run(report) -> RunOutcome:
+            if session.in_child:   # another process: it leaves a core for the window itself
+                return session.run()
             with cpu_threads_leaving_one_for_the_ui():
                 return session.run()
 

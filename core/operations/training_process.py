@@ -1,0 +1,219 @@
+"""A training run in its own process, and the parent's end of it.
+
+The app trains in a child process (``python -m core.operations.training_process``) rather than
+on a thread of its own, so the window never shares Python's GIL with the run: the launch
+check over 100,000 pairs, loading the model, tokenising and the garbage the loop makes held
+the UI thread for 100-400 ms at a time when they ran in the window's process. A run's memory
+(GPU memory included) goes back to the system when it ends, and a crash of the run leaves the
+window standing. ``TrainingSession(ws, in_child=True)`` uses it; its events and states are the
+same as in-process.
+
+Protocol:
+
+- the child's stdin, first line: the request, JSON ``{"location", "runs_dir", "values" | "config",
+  "resume_run_id", "resume_changes", "leave_a_core"}`` — the location may hold a password, so it
+  is never on the command line; then one command per line: ``pause``, ``resume``, ``stop``. The
+  end of stdin (the parent is gone, even after a kill -9) asks the run to stop: it finishes the
+  step, saves a checkpoint and the adapter, and ends resumable.
+- the child's stdout: one event per line (``core.engine.event_wire``), flushed as it happens,
+  plus ``{"event": "LaunchRefused", "problems": {...}}`` when the launch checks of ``values``
+  refuse; ``RunFinished`` (or the refusal) is the last line. Anything a library prints goes to stderr.
+- the child's stderr: warnings and logs; the parent keeps the tail for the message of a child
+  that ends without a ``RunFinished`` (killed, out of memory).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from core.engine.event_wire import WireError, from_line, to_line
+from core.engine.training_config import TrainingConfig
+from core.engine.training_control import RunFinished, RunStarted, TrainingControl, TrainingEvent, TrainingObserver
+from storage.models import RunStatus
+
+REFUSED = "LaunchRefused"
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_STDERR_TAIL = 30
+
+
+# -- the child -------------------------------------------------------------------------------------
+class _LineObserver(TrainingObserver):
+    def __init__(self, out: TextIO):
+        self._out = out
+        self._lock = threading.Lock()
+        self.finished = False
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+    def on_event(self, event: TrainingEvent) -> None:
+        self.write(to_line(event))
+        self.finished = self.finished or isinstance(event, RunFinished)
+
+
+def _follow_commands(stream: TextIO, control: TrainingControl) -> None:
+    """Obey ``pause`` / ``resume`` / ``stop`` lines until stdin ends (then: stop)."""
+    for line in stream:
+        command = line.strip()
+        if command == "pause":
+            control.pause()
+        elif command == "resume":
+            control.resume()
+        elif command == "stop":
+            control.request_stop()
+    control.request_stop()
+
+
+def _leave_a_core_for_the_window() -> None:
+    """CPU training on all cores but one: the window (another process now) still needs one."""
+    import torch
+
+    if not torch.cuda.is_available() and not torch.backends.mps.is_available():
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
+
+
+def child_main(stdin: TextIO, events: TextIO) -> int:
+    """The child's work: read the request, check it, train, report every event on ``events``."""
+    observer = _LineObserver(events)
+    try:
+        request = json.loads(stdin.readline())
+    except ValueError:
+        observer.on_event(RunFinished(None, RunStatus.FAILED, "the training process got no valid request"))
+        return 2
+    control = TrainingControl()
+    threading.Thread(target=_follow_commands, args=(stdin, control), name="commands", daemon=True).start()
+    run_id = request.get("resume_run_id")
+    try:
+        from storage.workspace import Workspace
+
+        ws = Workspace.open(request["location"], create=False, runs_dir=request.get("runs_dir"))
+        try:
+            config = TrainingConfig.from_dict(request["config"]) if request.get("config") is not None else None
+            if request.get("values") is not None:
+                from core.operations.launch_checks import launch_problems
+
+                config, problems = launch_problems(ws, request["values"])
+                if config is None:
+                    observer.write(json.dumps({"event": REFUSED, "problems": problems}, separators=(",", ":")))
+                    return 0
+            if control.stop_requested:   # stopped during the checks: nothing was made
+                observer.on_event(RunFinished(run_id, RunStatus.STOPPED))
+                return 0
+            if request.get("leave_a_core"):
+                _leave_a_core_for_the_window()
+            from core.engine.trainer import train
+
+            train(ws, config, observer, control, resume_run_id=run_id, resume_changes=request.get("resume_changes"))
+        finally:
+            ws.close()
+    except Exception as exc:  # noqa: BLE001 - the parent shows the reason; the trace goes to stderr
+        if not observer.finished:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            run_id = getattr(exc, "run_id", None) or run_id   # a TrainingFailed knows its run
+            observer.on_event(RunFinished(run_id, RunStatus.FAILED, str(exc) or type(exc).__name__))
+    return 0
+
+
+def _main() -> int:
+    # Events get their own copy of stdout; fd 1 itself goes to stderr, so that whatever a
+    # library prints can never be taken for an event.
+    events = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return child_main(sys.stdin, events)
+
+
+# -- the parent --------------------------------------------------------------------------------------
+def child_command() -> list[str]:
+    return [sys.executable, "-u", "-m", "core.operations.training_process"]
+
+
+def _refusal(line: str) -> dict[str, str] | None:
+    """The problems of a ``LaunchRefused`` line, else None."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("event") == REFUSED and isinstance(data.get("problems"), dict):
+        return {str(key): str(value) for key, value in data["problems"].items()}
+    return None
+
+
+def run_in_child(ws, request: dict[str, Any], on_event: Callable[[TrainingEvent], None],
+                 on_refused: Callable[[dict[str, str]], None], control: TrainingControl) -> None:
+    """Train ``request`` (see the module's protocol; the workspace's location is added) in a child
+    process on this thread, to its end: each event to ``on_event``, a refusal of the launch checks
+    to ``on_refused``; pause / resume / stop requests of ``control`` are forwarded to the child.
+    A child that ends without its ``RunFinished`` is reported as a failed run, with the last lines
+    it wrote to stderr. Never raises for a failed run (``OSError`` if the child cannot start)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(_PROJECT_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    process = subprocess.Popen(child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1, env=env,
+                               cwd=str(_PROJECT_ROOT))
+    tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
+    drain = threading.Thread(target=lambda: tail.extend(process.stderr), name="training-stderr", daemon=True)
+    drain.start()
+    send_lock = threading.Lock()
+
+    def send(command: str) -> None:
+        with send_lock:
+            try:
+                process.stdin.write(command + "\n")
+                process.stdin.flush()
+            except (OSError, ValueError):   # the child has ended; nothing left to tell it
+                pass
+
+    send(json.dumps({**request, "location": ws.location, "runs_dir": ws.runs_dir_choice}))
+    if control.stop_requested:
+        send("stop")
+    elif control.paused:
+        send("pause")
+    control.listen(send)
+    run_id, finished = request.get("resume_run_id"), False
+    try:
+        for line in process.stdout:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                event = from_line(line)
+            except WireError:
+                refused = _refusal(line)
+                if refused is None:
+                    tail.append(line)
+                else:
+                    on_refused(refused)
+                    finished = True
+                continue
+            if isinstance(event, RunStarted):
+                run_id = event.info.run_id
+            finished = finished or isinstance(event, RunFinished)
+            on_event(event)
+    finally:
+        with send_lock:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+        code = process.wait()
+        drain.join(timeout=5)
+    if not finished:
+        last = " ".join(line.strip() for line in list(tail)[-3:] if line.strip())
+        on_event(RunFinished(run_id, RunStatus.FAILED,
+                             f"the training process ended unexpectedly (exit code {code})" + (f": {last}" if last else "")))
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
