@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from core.operations.chat import (BASE_CHOICE, AnswerDone, ChatDelta, ChatRunner, ChatSession, ModelChoice,
-                                  ModelsLoading, chat_model_choices, export_transcript)
+from core.operations.chat import (BASE_CHOICE, AnswerDone, ChatAnswer, ChatDelta, ChatRunner, ChatSession, Exchange,
+                                  ModelChoice, ModelsLoading, chat_model_choices, export_transcript, send_to_labelling)
 from tests.tiny_models import make_tiny_model_dir, randomise_lora
 
 QUESTION = "Question 3: how do I bake bread?"
@@ -236,3 +236,50 @@ def test_model_choices_list_the_base_and_runs_with_an_adapter(workspace, tiny):
     choices = chat_model_choices(workspace)
     assert [c.key for c in choices] == ["base", "r-with"]
     assert choices[1].label == "round-1" and choices[1].adapter_dir == adapter_dir
+
+
+def said(model: ModelChoice, text: str) -> ChatAnswer:
+    return ChatAnswer(model, text, tokens=len(text.split()), seconds=0.1, finished=True, stopped=False)
+
+
+def test_an_exchange_sent_to_labelling_becomes_a_pair_with_each_answer_tagged(workspace):
+    from sqlalchemy import select
+
+    from storage.models import Generation, Pair, Response, ResponseOrigin
+    from storage.runs import create_run
+
+    create_run(workspace, "r1", name="round-1", config_json="{}", base_model="bundled:demo_model",
+               run_dir=str(workspace.runs_dir / "r1"), total_steps=10)
+    round_1 = ModelChoice("r1", "round-1", "r1", "/nowhere")
+    session = ChatSession("bundled:demo_model", BASE_CHOICE, round_1)
+    values = {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 64, "seed": 3, "n": 1}
+    session.record(Exchange("How do I cook rice?", {"left": said(BASE_CHOICE, "Who cares."),
+                                                    "right": said(round_1, "Rinse it, then simmer it covered.")}, values))
+    session.record(Exchange("Thanks! And pasta?", {"left": said(BASE_CHOICE, "Boil it."),
+                                                   "right": said(round_1, "Salt the water, then boil it.")}, values))
+
+    pair = session.labelling_pair(0)
+    assert pair.prompt == ({"role": "user", "content": "How do I cook rice?"},)
+    sent = send_to_labelling(workspace, pair)
+    assert sent.added and sent.changes.pairs and sent.changes.pair_ids == {sent.pair_id}
+    with workspace.session() as s:
+        stored = s.get(Pair, sent.pair_id)
+        assert stored.comparison_id is None and stored.source == "chat"
+        responses = {r.text: r for r in s.scalars(select(Response).where(
+            Response.id.in_([stored.response_a_id, stored.response_b_id])))}
+        assert set(responses) == {"Who cares.", "Rinse it, then simmer it covered."}
+        assert all(r.origin == ResponseOrigin.GENERATED for r in responses.values())
+        base_gen = s.get(Generation, responses["Who cares."].generation_id)
+        tuned_gen = s.get(Generation, responses["Rinse it, then simmer it covered."].generation_id)
+        assert (base_gen.run_id, tuned_gen.run_id) == (None, "r1")
+        assert responses["Rinse it, then simmer it covered."].model_name == "round-1"
+        assert json.loads(tuned_gen.settings_json)["seed"] == 3
+    assert not send_to_labelling(workspace, pair).added          # the same pair is not stored twice
+
+    with pytest.raises(ValueError, match="different histories"):
+        session.labelling_pair(1)       # each model saw its own first answer: no common prompt
+    session.record(Exchange("Hi", {"left": said(BASE_CHOICE, "Hello."), "right": said(round_1, "Hello.")}, values))
+    with pytest.raises(ValueError, match="same text"):
+        session.labelling_pair()
+    with pytest.raises(ValueError, match="empty"):
+        ChatSession("bundled:demo_model").labelling_pair()

@@ -109,9 +109,17 @@ def test_a_message_sent_with_enter_fills_both_columns(qtbot, view):
     assert answers(view, "left") != answers(view, "right")
     assert view.send_button.isEnabled() and not view.stop_button.isEnabled()
 
+    assert view.label_button.isEnabled()
+    with qtbot.waitSignal(view.changes_made, timeout=10_000) as sent:
+        view.label_button.click()
+    settle(view.db)
+    assert sent.args[0].pairs and len(sent.args[0].pair_ids) == 1
+    assert "annotation queue" in view.status.text() and not view.label_button.isEnabled()
+
     type_and_send(qtbot, view, "And how do I plant a tree?")
     qtbot.waitUntil(lambda: not view.answering, timeout=ANSWER_TIMEOUT_MS)
     assert len(view.session.exchanges) == 2 and len(answers(view, "left")) == 2
+    assert not view.label_button.isEnabled() and "different histories" in view.label_button.toolTip()
     qtbot.waitUntil(lambda: not chat_threads(), timeout=10_000)
 
 

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from core.operations.changes import Changes
+from storage.chat_pairs import ChatPairAnswer, store_chat_pair
 from storage.settings import read_settings
 from storage.workspace import Workspace
 
@@ -158,6 +160,26 @@ class ChatSession:
     def new_conversation(self) -> None:
         self.exchanges.clear()
 
+    def labelling_pair(self, index: int = -1) -> "LabellingPair":
+        """Exchange ``index`` as a pair to judge; ``ValueError`` saying why it cannot be one. Both
+        models must have answered the same conversation: the pair's prompt is that conversation."""
+        if not self.exchanges:
+            raise ValueError("nothing to send yet: the conversation is empty")
+        number = index % len(self.exchanges)
+        exchange = self.exchanges[number]
+        answers = [exchange.answers.get(slot) for slot in SLOTS]
+        if any(a is None or not a.text for a in answers):
+            raise ValueError("both columns must have answered to make a pair")
+        if answers[0].text == answers[1].text:
+            raise ValueError("the two answers are the same text: there is nothing to choose between")
+        earlier = ChatSession(self.base_model)
+        earlier.exchanges = self.exchanges[:number]
+        prompt = earlier.messages_for("left", exchange.user)
+        if prompt != earlier.messages_for("right", exchange.user):
+            raise ValueError("the two models answered different histories here (their earlier answers differ); "
+                             "a pair needs one prompt: start a new conversation and send its first exchange")
+        return LabellingPair(self.base_model, tuple(prompt), tuple(answers), exchange.settings)
+
     # -- transcripts ------------------------------------------------------------------------
     def to_markdown(self) -> str:
         lines = ["# Chat transcript", "", f"Base model: `{self.base_model}`", ""]
@@ -180,6 +202,29 @@ class ChatSession:
                                     "user": exchange.user, "answers": answers, "settings": exchange.settings},
                                    ensure_ascii=False))
         return "".join(row + "\n" for row in rows)
+
+
+@dataclass(frozen=True)
+class LabellingPair:
+    base_model: str
+    prompt: tuple[dict, ...]                  # the conversation both models answered
+    answers: tuple[ChatAnswer, ChatAnswer]    # left, right
+    settings: dict
+
+
+@dataclass(frozen=True)
+class SentPair:
+    pair_id: int
+    added: bool                   # False: the workspace already had this pair
+    changes: Changes
+
+
+def send_to_labelling(ws: Workspace, pair: LabellingPair) -> SentPair:
+    """Store the exchange as an unlabelled pair (each answer tagged with its model's generation)."""
+    written = store_chat_pair(ws, list(pair.prompt),
+                              [ChatPairAnswer(a.text, pair.base_model, a.model.run_id, a.model.label)
+                               for a in pair.answers], pair.settings)
+    return SentPair(written.pair_id, written.pair_added, Changes(pairs=True, pair_ids=frozenset({written.pair_id})))
 
 
 def settings_text(settings: dict) -> str:

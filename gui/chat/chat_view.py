@@ -18,7 +18,8 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from core.operations.chat import (SLOTS, AnswerDone, ChatAnswer, ChatDelta, ChatRunner, ChatSession, ChatSetup,
-                                  Exchange, ModelChoice, ModelsLoading, chat_setup, export_transcript)
+                                  Exchange, ModelChoice, ModelsLoading, SentPair, chat_setup, export_transcript,
+                                  send_to_labelling)
 from gui.chat.chat_inputs import MessageBox, SamplingBar
 from gui.chat.chat_worker import answer_turn
 from gui.chat.chat_column import OFF, ChatColumn
@@ -40,6 +41,7 @@ class ChatView(QWidget):
         self._stop = threading.Event()
         self._worker: Worker | None = None
         self._setup_stale = False
+        self._sent: set[int] = set()         # exchanges (by count) already sent to labelling
         self._build()
         self._load_setup()
 
@@ -62,6 +64,10 @@ class ChatView(QWidget):
         self.new_button.setToolTip("Forget the conversation; both models start afresh.")
         self.new_button.clicked.connect(self.new_conversation)
         top.addWidget(self.new_button, 0, Qt.AlignmentFlag.AlignBottom)
+        self.label_button = QPushButton("Send to labelling")
+        self.label_button.setToolTip("The last two answers become a pair in the annotation queue.")
+        self.label_button.clicked.connect(self.send_to_labelling)
+        top.addWidget(self.label_button, 0, Qt.AlignmentFlag.AlignBottom)
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Save the conversation as Markdown (.md) or JSON Lines (.jsonl).")
         self.export_button.clicked.connect(self._ask_export)
@@ -252,11 +258,36 @@ class ChatView(QWidget):
         if self.answering or self.session is None:
             return
         self.session.new_conversation()
+        self._sent.clear()
         for column in self.columns.values():
             column.transcript.clear()
             column.speed.setVisible(False)
             self._pick(column, announce=False)
         self._say("New conversation.")
+
+    def send_to_labelling(self) -> None:
+        if self.session is None or self.answering:
+            return
+        try:
+            pair = self.session.labelling_pair()
+        except ValueError as exc:
+            self._say(str(exc).capitalize() + ".")
+            return
+        turn = len(self.session.exchanges)
+        self._sent.add(turn)
+        self._update_buttons()
+        self.db.submit(send_to_labelling, self.workspace, pair, on_done=self._sent_to_labelling,
+                       on_failed=lambda exc: self._not_sent(turn, exc))
+
+    def _sent_to_labelling(self, sent: SentPair) -> None:
+        self.changes_made.emit(sent.changes)
+        self._say(f"Pair #{sent.pair_id} is in the annotation queue." if sent.added else
+                  f"The workspace already has this pair (#{sent.pair_id}).")
+
+    def _not_sent(self, turn: int, exc: BaseException) -> None:
+        self._sent.discard(turn)
+        self._update_buttons()
+        self._say(f"Could not store the pair: {exc}")
 
     def export_to(self, path: str | Path) -> Path | None:
         if self.session is None:
@@ -309,8 +340,23 @@ class ChatView(QWidget):
         has_turns = bool(self.session and self.session.exchanges)
         self.new_button.setEnabled(has_turns and not self.answering)
         self.export_button.setEnabled(has_turns and not self.answering)
+        reason = self._labelling_refusal()
+        self.label_button.setEnabled(reason is None and not self.answering)
+        self.label_button.setToolTip(reason or "The last two answers become a pair in the annotation queue "
+                                     "(each tagged with the model that wrote it).")
         for column in self.columns.values():
             column.picker.setEnabled(not self.answering)
+
+    def _labelling_refusal(self) -> str | None:
+        if self.session is None:
+            return "No conversation yet."
+        if len(self.session.exchanges) in self._sent:
+            return "This exchange is in the annotation queue already."
+        try:
+            self.session.labelling_pair()
+        except ValueError as exc:
+            return str(exc).capitalize() + "."
+        return None
 
     def _say(self, text: str) -> None:
         self.status.setText(text)
