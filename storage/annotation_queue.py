@@ -25,13 +25,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Collection
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from storage.members import Action, check
 from storage.models import Choice, Pair, Prompt, Response, Verdict
-from storage.pair_scores import SCORED_ORDERS, order_scored
+from storage.pair_scores import SCORED_ORDERS, ScoredRanking
 from storage.reservations import (db_now, holds_verdict, lease_seconds, open_among, others_live_leases,
                                   release_leases, renew_leases, reserve)
 from storage.settings import read_settings
@@ -92,6 +92,7 @@ class AnnotationQueue:
             overlap = settings.overlap if overlap is None else overlap
             order = (settings.queue_order, settings.queue_order_run) if order is None else order
         self.order = order
+        self._ranking: ScoredRanking | None = None   # a scored order's ranking, kept a while
         if overlap < 1:
             raise ValueError(f"overlap must be at least 1, got {overlap}")
         self.overlap = overlap
@@ -109,27 +110,36 @@ class AnnotationQueue:
             return Pair.comparison_id.is_(None)
         return Pair.comparison_id == self.comparison_id
 
-    def _tiers(self) -> list:
-        """The SELECTs to serve from, in turn, as callables ``(now, exclude)``: the pairs the
-        queue order ranks by a run's scores (storage.pair_scores), then the open pairs nearest
-        their quota first, each count in id order (the default order, and the rest of any other)."""
-        tiers = [lambda now, exclude, count=count: self._open_at(count, now, exclude)
-                 for count in range(self.overlap - 1, -1, -1)]
+    def _tiers(self, session: Session, exclude: Collection[int]):
+        """The SELECTs to serve from, in turn, as callables ``(now, exclude)``: the pairs a scored
+        queue order ranks (storage.pair_scores.ScoredRanking), a chunk at a time, then the open
+        pairs nearest their quota first, each count in id order (the default order, and the
+        rest of any other)."""
         kind, run_id = self.order
         if kind in SCORED_ORDERS and run_id is not None and self.comparison_id is None:
-            tiers.insert(0, lambda now, exclude: order_scored(self._open_at(None, now, exclude).order_by(None),
-                                                              kind, run_id))
-        return tiers
+            if self._ranking is None or self._ranking.key != (kind, run_id, self.overlap):
+                self._ranking = ScoredRanking(kind, run_id, self.overlap)
+            for chunk in self._ranking.chunks(session, exclude):
+                yield lambda now, exclude, chunk=chunk: self._among(chunk, now, exclude)
+        for count in range(self.overlap - 1, -1, -1):
+            yield lambda now, exclude, count=count: self._open_at(count, now, exclude)
 
-    def _open_at(self, count: int | None, now, exclude: Collection[int]):
-        """SELECT of the pairs judged ``count`` times (None: any number below the overlap) that
-        this annotator may take now (not theirs, and with room left beside the others' live
-        leases), in id order. The index (judged_count, id) serves the range; the lease test runs
-        per row it passes."""
-        judged = Pair.judged_count < self.overlap if count is None else Pair.judged_count == count
-        room = self.overlap - (Pair.judged_count if count is None else count)
+    def _among(self, ranked: list[int], now, exclude: Collection[int]):
+        """SELECT of those of the ``ranked`` pair ids (best first) this annotator may take now, in that order."""
+        excluded = set(exclude)
+        ranked = [pair_id for pair_id in ranked if pair_id not in excluded] or [-1]   # -1: no pair
+        return (select(Pair.id)
+                .where(Pair.id.in_(ranked), Pair.judged_count < self.overlap, self._in_queue(), ~self._mine(),
+                       others_live_leases(self.annotator_id, now) < self.overlap - Pair.judged_count)
+                .order_by(case({pair_id: rank for rank, pair_id in enumerate(ranked)}, value=Pair.id)))
+
+    def _open_at(self, count: int, now, exclude: Collection[int]):
+        """SELECT of the pairs judged ``count`` times that this annotator may take now (not
+        theirs, and with room left beside the others' live leases), in id order. The index
+        (judged_count, id) serves the range; the lease test runs per row it passes."""
         query = (select(Pair.id)
-                 .where(judged, self._in_queue(), ~self._mine(), others_live_leases(self.annotator_id, now) < room)
+                 .where(Pair.judged_count == count, self._in_queue(), ~self._mine(),
+                        others_live_leases(self.annotator_id, now) < self.overlap - count)
                  .order_by(Pair.id))
         if exclude:
             query = query.where(Pair.id.not_in(list(exclude)))
@@ -144,7 +154,7 @@ class AnnotationQueue:
         with self.ws.session() as session:
             now = db_now(session)
             # The order's ranked pairs, then one indexed range per count value, nearest-to-done first.
-            for tier in self._tiers():
+            for tier in self._tiers(session, exclude):
                 pair_id = session.scalar(tier(now, exclude).limit(1))
                 if pair_id is not None:
                     return load_pair_view(session, pair_id)
@@ -165,7 +175,7 @@ class AnnotationQueue:
             expiry = dt.timedelta(seconds=lease_seconds(session, lease_s))
             now = db_now(session)
             seen, taken = set(exclude), []
-            for tier in self._tiers():
+            for tier in self._tiers(session, seen):
                 while len(taken) < n:
                     candidates = list(session.scalars(
                         tier(now, seen).limit(n - len(taken))

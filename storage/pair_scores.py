@@ -14,22 +14,22 @@ Queue orders (``QUEUE_ORDERS``, the setting ``queue_order`` with the run ``queue
   (overlap > 1), where the run's preference most strongly contradicts the verdicts first:
   ``−margin × (votes for a − votes for b)`` descending, only where it is positive.
 
-``ranked_candidates`` is the queue's first look under these orders (``storage.annotation_queue``);
+``ScoredRanking`` is the queue's first look under these orders (``storage.annotation_queue``);
 pairs the order does not rank (unscored, or not contradicted) then come in the default order,
 so the queue still drains.
 """
 
 from __future__ import annotations
 
-import json
+import time
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Callable, Collection, Iterable, Iterator, Mapping
 
 from sqlalchemy import and_, case, delete, exists, func, insert, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
-from storage.models import Choice, Pair, PairScore, Prompt, Response, TrainingRun, Verdict, utcnow
-from storage.training_set import PreferenceExample, _completion
+from storage.models import Choice, Pair, PairScore, TrainingRun, Verdict, utcnow
+from storage.training_set import PreferenceExample, pair_texts, pair_texts_select
 from storage.workspace import Workspace
 
 #: The queue orders and how a screen names them.
@@ -37,8 +37,10 @@ QUEUE_ORDERS = {"default": "Closest to quota, then oldest",
                 "uncertain": "Least sure first (margin near zero)",
                 "disagree": "Most wrong first (a second opinion where the run disagrees)"}
 SCORED_ORDERS = ("uncertain", "disagree")
-#: How many of the best-ranked pairs one look at the queue tests for others' leases.
-RANKED_CANDIDATES = 256
+#: How long a queue keeps a scored order's ranking before reading it again (seconds).
+RANK_TTL_S = 30.0
+#: How many ranked pairs the queue tests in one statement.
+RANK_CHUNK = 256
 _CHUNK = 500   # ids per IN (...) list / rows per insert: below SQLite's bound-parameter limit
 
 
@@ -123,23 +125,12 @@ def pairs_to_score(ws: Workspace, open_below: int | None = None) -> list[Prefere
     (the stored order, which is what a margin is measured in), by pair id. ``open_below``: only
     pairs judged fewer times (the open pairs under that overlap); None: every pair. Blind A/B
     pairs are left out."""
-    response_a, response_b = aliased(Response), aliased(Response)
-    query = (select(Pair.id, Pair.split, Prompt.text, Prompt.messages_json,
-                    response_a.text, response_a.messages_json, response_b.text, response_b.messages_json)
-             .join(Prompt, Prompt.id == Pair.prompt_id)
-             .join(response_a, response_a.id == Pair.response_a_id)
-             .join(response_b, response_b.id == Pair.response_b_id)
-             .where(Pair.comparison_id.is_(None)).order_by(Pair.id))
+    query = pair_texts_select().where(Pair.comparison_id.is_(None))
     if open_below is not None:
         query = query.where(Pair.judged_count < open_below)
-    examples = []
     with ws.session() as session:
-        for pair_id, split, p_text, p_msgs, a_text, a_msgs, b_text, b_msgs in session.execute(query):
-            conversational = p_msgs is not None
-            prompt = json.loads(p_msgs) if conversational else p_text
-            examples.append(PreferenceExample(pair_id, prompt, _completion(a_text, a_msgs, conversational),
-                                              _completion(b_text, b_msgs, conversational), split))
-    return examples
+        return [PreferenceExample(pair_id, prompt, a, b, split)
+                for pair_id, split, prompt, a, b in map(pair_texts, session.execute(query))]
 
 
 # -- queue orders -----------------------------------------------------------------------------
@@ -155,33 +146,42 @@ def vote_balance():
             .where(Verdict.pair_id == Pair.id, Verdict.retracted_at.is_(None), ~newer_exists).scalar_subquery())
 
 
-def ranked_candidates(order: str, run_id: str, annotator_id: int, overlap: int, in_queue, exclude,
-                      limit: int = RANKED_CANDIDATES):
-    """Subquery (``pair_id``, ``rank``, ascending = first) of the ``limit`` best-ranked pairs under
-    ``order`` (``uncertain`` or ``disagree``, see the module) among the run's scored pairs that
-    are open under ``overlap``, in the queue (``in_queue``: a WHERE on ``Pair``), not in
-    ``exclude`` and not judged by the annotator. No per-row lease test here: the pairs' scores
-    have no index in rank order, so every scored pair is ranked, and only this top is tested
-    (by the queue) for others' leases."""
-    mine = select(Verdict.pair_id).where(Verdict.annotator_id == annotator_id, Verdict.retracted_at.is_(None))
-    query = (select(Pair.id.label("pair_id"))
-             .join(PairScore, and_(PairScore.pair_id == Pair.id, PairScore.run_id == run_id))
-             .where(Pair.judged_count < overlap, in_queue, Pair.id.not_in(mine)))
-    if exclude:
-        query = query.where(Pair.id.not_in(list(exclude)))
-    if order == "uncertain":
-        rank = func.abs(PairScore.margin)
-    elif order == "disagree":
-        rank = PairScore.margin * vote_balance()     # = −contradiction
-        query = query.where(Pair.judged_count > 0)
-    else:
-        raise ValueError(f"queue order {order!r} does not use scores; scored orders: {', '.join(SCORED_ORDERS)}")
-    rank = rank.label("rank")    # ordered by its name: computed once per row
-    query = query.add_columns(rank).order_by(rank, Pair.id).limit(limit)
-    if order == "disagree":   # only where the run contradicts the verdicts
-        inner = query.subquery()
-        return select(inner.c.pair_id, inner.c.rank).where(inner.c.rank < 0).subquery()
-    return query.subquery()
+class ScoredRanking:
+    """The pairs a scored order ranks, best first: the run's scored pairs open under ``overlap``
+    (``uncertain``: all of them by ``|margin|``; ``disagree``: those with a verdict that the run
+    contradicts, most first). Read in one statement and kept ``RANK_TTL_S`` seconds, because the
+    scores have no index in rank order: every look would otherwise rank every scored pair. The
+    queue tests each candidate's openness, the annotator's verdicts and the leases itself, in
+    chunks of ``RANK_CHUNK`` (storage.annotation_queue), so a stale ranking can order pairs from
+    a little while ago but never serve a pair it should not; pairs scored meanwhile wait for the
+    next reading (the default order serves them until then)."""
+
+    def __init__(self, order: str, run_id: str, overlap: int, clock: Callable[[], float] = time.monotonic):
+        if order not in SCORED_ORDERS:
+            raise ValueError(f"queue order {order!r} does not use scores; scored orders: {', '.join(SCORED_ORDERS)}")
+        self.key = (order, run_id, overlap)
+        self._clock = clock
+        self._ids: list[int] | None = None
+        self._read_at = 0.0
+
+    def chunks(self, session: Session, exclude: Collection[int]) -> Iterator[list[int]]:
+        """The ranked pair ids not in ``exclude``, best first, ``RANK_CHUNK`` at a time."""
+        if self._ids is None or self._clock() - self._read_at > RANK_TTL_S:
+            self._ids, self._read_at = self._read(session), self._clock()
+        ids = [pair_id for pair_id in self._ids if pair_id not in exclude] if exclude else self._ids
+        for start in range(0, len(ids), RANK_CHUNK):
+            yield ids[start:start + RANK_CHUNK]
+
+    def _read(self, session: Session) -> list[int]:
+        order, run_id, overlap = self.key
+        scored = (select(Pair.id).join(PairScore, and_(PairScore.pair_id == Pair.id, PairScore.run_id == run_id))
+                  .where(Pair.judged_count < overlap, Pair.comparison_id.is_(None)))
+        if order == "uncertain":
+            rows = session.execute(scored.add_columns(func.abs(PairScore.margin))).all()
+        else:   # rank = margin x (votes a - votes b) = -contradiction; only where it is negative
+            rows = [row for row in session.execute(scored.add_columns(PairScore.margin * vote_balance())
+                                                   .where(Pair.judged_count > 0)) if row[1] < 0]
+        return [pair_id for pair_id, _rank in sorted(rows, key=lambda row: (row[1], row[0]))]
 
 
 def open_scored_counts(ws: Workspace, overlap: int) -> tuple[int, dict[str, int]]:

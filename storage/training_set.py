@@ -115,26 +115,37 @@ def build_training_set(ws: Workspace, policy: str = "majority") -> TrainingSet:
         dropped["unlabelled"] += session.scalar(select(func.count(Pair.id)).where(
             Pair.comparison_id.is_(None))) - len(by_pair)
 
-        response_a, response_b = aliased(Response), aliased(Response)
-        query = (select(Pair.id, Pair.split, Prompt.text, Prompt.messages_json,
-                        response_a.text, response_a.messages_json, response_b.text, response_b.messages_json)
-                 .join(Prompt, Prompt.id == Pair.prompt_id)
-                 .join(response_a, response_a.id == Pair.response_a_id)
-                 .join(response_b, response_b.id == Pair.response_b_id)
-                 .order_by(Pair.id))
+        query = pair_texts_select()
         wanted = sorted(winners)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            for pair_id, split, p_text, p_msgs, a_text, a_msgs, b_text, b_msgs in session.execute(
-                    query.where(Pair.id.in_(chunk))):
-                conversational = p_msgs is not None
-                prompt = json.loads(p_msgs) if conversational else p_text
-                a = _completion(a_text, a_msgs, conversational)
-                b = _completion(b_text, b_msgs, conversational)
+            for row in session.execute(query.where(Pair.id.in_(chunk))):
+                pair_id, split, prompt, a, b = pair_texts(row)
                 for choice in winners[pair_id]:
                     chosen, rejected = (a, b) if choice == Choice.A else (b, a)
                     examples.append(PreferenceExample(pair_id, prompt, chosen, rejected, split))
     return TrainingSet(examples, {reason: dropped.get(reason, 0) for reason in DROP_REASONS}, policy)
+
+
+def pair_texts_select():
+    """SELECT of each pair's id, split and texts, by pair id (rows for ``pair_texts``)."""
+    response_a, response_b = aliased(Response), aliased(Response)
+    return (select(Pair.id, Pair.split, Prompt.text, Prompt.messages_json,
+                   response_a.text, response_a.messages_json, response_b.text, response_b.messages_json)
+            .join(Prompt, Prompt.id == Pair.prompt_id)
+            .join(response_a, response_a.id == Pair.response_a_id)
+            .join(response_b, response_b.id == Pair.response_b_id)
+            .order_by(Pair.id))
+
+
+def pair_texts(row) -> tuple[int, str, str | list[dict], str | list[dict], str | list[dict]]:
+    """(pair id, split, prompt, response a, response b) of a ``pair_texts_select`` row, in the
+    shapes an example takes (chat messages when the prompt is a conversation)."""
+    pair_id, split, p_text, p_msgs, a_text, a_msgs, b_text, b_msgs = row
+    conversational = p_msgs is not None
+    prompt = json.loads(p_msgs) if conversational else p_text
+    return (pair_id, split, prompt, _completion(a_text, a_msgs, conversational),
+            _completion(b_text, b_msgs, conversational))
 
 
 def _completion(text: str, messages_json: str | None, conversational: bool) -> str | list[dict]:

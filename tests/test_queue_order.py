@@ -15,6 +15,7 @@ from storage.pair_scores import store_pair_scores
 from storage.runs import create_run
 from storage.settings import SettingsError, read_settings, update_settings
 from storage.workspace import Workspace
+from tests.test_queue import _drain
 
 pytestmark = pytest.mark.both_backends
 
@@ -28,15 +29,6 @@ def _scored_workspace(ws: Workspace, margins=MARGINS, run_id: str = "run-1") -> 
     create_run(ws, run_id, name="round 1", config_json="{}", base_model="m", run_dir="/tmp/none", total_steps=1)
     store_pair_scores(ws, run_id, dict(zip(summary.pair_ids, margins)))
     return summary.pair_ids
-
-
-def _drain(queue: AnnotationQueue, choice: Choice = Choice.A) -> list[int]:
-    served = []
-    while (view := queue.next_pair()) is not None:
-        served.append(view.pair_id)
-        queue.record(view.pair_id, choice)
-        assert len(served) < 100, "queue never ran dry"
-    return served
 
 
 def test_uncertain_order_serves_the_smallest_margins_first(workspace: Workspace) -> None:
