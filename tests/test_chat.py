@@ -242,6 +242,7 @@ def said(model: ModelChoice, text: str) -> ChatAnswer:
     return ChatAnswer(model, text, tokens=len(text.split()), seconds=0.1, finished=True, stopped=False)
 
 
+@pytest.mark.both_backends
 def test_an_exchange_sent_to_labelling_becomes_a_pair_with_each_answer_tagged(workspace):
     from sqlalchemy import select
 
