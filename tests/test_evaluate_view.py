@@ -98,3 +98,14 @@ def test_evaluate_measures_a_real_run_on_a_worker(qtbot, db, workspace, tmp_path
     view.start()                                                  # again: all from the cache
     qtbot.waitUntil(lambda: view.worker is None, timeout=60_000)
     assert "0 checkpoints measured, 3 from the cache" in view.progress_text.text()
+
+
+def test_the_view_module_imports_no_ml_library():
+    """The tab is built on the UI thread: torch and friends load only on the evaluation's worker."""
+    import subprocess
+    import sys
+
+    code = ("import sys, gui.evaluate.evaluate_view; "
+            "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"

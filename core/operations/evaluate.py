@@ -13,7 +13,8 @@ model itself, the frontier's origin) a ``CheckpointEval`` row holds
 Rows are cached in the run folder (``evaluation.json``), keyed by checkpoint, each with a
 fingerprint of what it was measured on (the options, the adapter file, the held-out pairs);
 evaluating again recomputes only what changed, and ``cached_evaluation`` reads the file alone,
-so reopening a screen is instant. ``evaluate_runs`` loads models: call it from a worker.
+so reopening a screen is instant. ``evaluate_runs`` loads models: call it from a worker; importing
+this module (and ``cached_evaluation``, ``runs_and_cached``) does not import torch.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Sequence
 
-from core.engine.checkpoints import STATE_FILE, list_checkpoints
 from core.engine.training_config import TrainingConfig
 from storage.runs import RunRecord, get_run
 from storage.workspace import Workspace
@@ -136,6 +136,8 @@ def _final_adapter(ws: Workspace, run: RunRecord) -> Path | None:
 def checkpoint_targets(ws: Workspace, run: RunRecord, options: EvaluateOptions) -> list[_Target]:
     """What to measure, in step order: the base, each checkpoint, the final adapter (a checkpoint
     at the final adapter's step is the same weights and is left out)."""
+    from core.engine.checkpoints import STATE_FILE, list_checkpoints   # imports torch: not at module level
+
     targets = []
     for path in list_checkpoints(run_folder(ws, run)) if options.all_checkpoints else []:
         step = int(json.loads((path / STATE_FILE).read_text(encoding="utf-8")).get("step", path.name[5:]))

@@ -48,6 +48,14 @@ def _swatch(color: str) -> QIcon:
     return QIcon(pixmap)
 
 
+def _holding(card: Card, widget: QWidget) -> Card:
+    body = QVBoxLayout()
+    body.setContentsMargins(8, 4, 8, 8)
+    body.addWidget(widget)
+    card.body.addLayout(body)
+    return card
+
+
 def _evaluate(workspace, run_ids, options, should_stop, report):
     """The worker's function: progress events go out through ``report`` (a Qt signal)."""
     return evaluate_or_keep(workspace, run_ids, options, progress=report, should_stop=should_stop)
@@ -159,11 +167,7 @@ class EvaluateView(QWidget):
         card.header.addWidget(self.metric_box)
         self.plot = FrontierPlot()
         self.plot.setMinimumHeight(300)
-        body = QVBoxLayout()
-        body.setContentsMargins(8, 4, 8, 8)
-        body.addWidget(self.plot)
-        card.body.addLayout(body)
-        return card
+        return _holding(card, self.plot)
 
     def _table_card(self) -> Card:
         card = Card("Checkpoints")
@@ -177,11 +181,7 @@ class EvaluateView(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in range(1, len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        body = QVBoxLayout()
-        body.setContentsMargins(8, 4, 8, 8)
-        body.addWidget(self.table)
-        card.body.addLayout(body)
-        return card
+        return _holding(card, self.table)
 
     # -- runs and cached results (database thread) -------------------------------------------
     def reload_runs(self) -> None:
