@@ -123,3 +123,16 @@ def test_preference_for_a_pair_follows_the_order_run_and_the_sides_shown(workspa
     assert preference_for(workspace, pair_ids[3], False).describe().endswith("right answer (margin +0.60)")
     unscored = import_records(workspace, [ImportRecord("new", ["x", "y"])], "n.jsonl").pair_ids[0]
     assert preference_for(workspace, unscored, False) is None
+
+
+def test_a_pair_scored_later_is_ranked_once_the_ranking_is_read_again(workspace: Workspace, monkeypatch) -> None:
+    pair_ids = _scored_workspace(workspace)
+    late = import_records(workspace, [ImportRecord("late", ["x", "y"])], "late.jsonl").pair_ids[0]
+    set_queue_order(workspace, "uncertain", "run-1")
+    queue = AnnotationQueue(workspace, "ann")
+    first = queue.next_pair().pair_id
+    assert first == pair_ids[MARGINS.index(0.01)]
+    store_pair_scores(workspace, "run-1", {late: 0.0})
+    assert queue.next_pair().pair_id == first            # the ranking is kept a while …
+    monkeypatch.setattr("storage.pair_scores.RANK_TTL_S", -1.0)
+    assert queue.next_pair().pair_id == late             # … and read again after it
