@@ -174,3 +174,21 @@ def test_closing_the_window_mid_answer_stops_it(qtbot, chat_workspace, isolated_
     assert not chat_threads()
     exchange = chat.session.exchanges[0]
     assert all(a.stopped and a.tokens < 400 for a in exchange.answers.values())
+
+
+def test_a_model_that_cannot_load_is_said_in_the_column_not_raised(qtbot, db, workspace, tmp_path):  # noqa: F811
+    from gui.chat.chat_view import ChatView
+
+    update_settings(workspace, base_model=str(tmp_path / "no-such-model"))
+    chat = ChatView(workspace, db, "ada")
+    db.views.append(chat)
+    qtbot.addWidget(chat)
+    settle(db)
+    assert chat.columns["right"].picker.currentData() == "off"          # no run yet: the right column is off
+    assert "No trained run yet" in chat.columns["right"].transcript.empty_label.text()
+    type_and_send(qtbot, chat, "Hello?")
+    qtbot.waitUntil(lambda: not chat.answering, timeout=ANSWER_TIMEOUT_MS)
+    bubble = chat.columns["left"].transcript.bubbles[-1]
+    assert "No answer" in bubble.meta_label.text() and "no-such-model" in bubble.meta_label.text()
+    assert chat.status.text().startswith("Could not answer") and chat.session.exchanges == []
+    assert chat.send_button.isEnabled()
