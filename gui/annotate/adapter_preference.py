@@ -4,7 +4,7 @@ pair the annotator has just judged — only after the verdict, so it cannot bias
 ``AdapterPreferenceLine.judged(write, still_judged)`` asks the database worker for the run's
 score (``core.operations.pair_scores.preference_for``) once the verdict is given; the answer is
 shown only if that verdict still stands when it arrives (``still_judged``). ``clear()`` (on undo,
-or a new sitting) hides it at once, so an undone pair never shows its score while it is judged again.
+or a new sitting) empties it at once, so an undone pair never shows its score while it is judged again.
 """
 
 from __future__ import annotations
@@ -54,10 +54,13 @@ class AdapterPreferenceLine(QLabel):
         self.db.submit(preference_for, self.workspace, write.pair_id, write.pair.swapped,
                        on_done=lambda note: self._answer(write, note, still_judged), on_failed=lambda _exc: None)
 
-    def clear(self) -> None:
+    def clear(self, keep_space: bool = True) -> None:
+        """Show nothing; ``keep_space``: keep the line's room once it has been shown, so the
+        pair above does not jump with every verdict (False: a new sitting, hidden until needed)."""
         self._asked = None
         self.setText("")
-        self.hide()
+        if not keep_space:
+            self.hide()
 
     def _answer(self, write: Write, note: PreferenceNote | None, still_judged: Callable[[Write], bool]) -> None:
         if write is not self._asked or not still_judged(write):

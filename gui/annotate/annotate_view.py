@@ -109,7 +109,7 @@ class AnnotateView(AnnotateLayout):
         previous annotator's unsaved verdicts keep being sent, their pairs handed back."""
         self.feed.detach()
         self.session = None
-        self.preference.clear()
+        self.preference.clear(keep_space=False)
         self._opening = name
         self.pages.setCurrentIndex(1)
         self.content.setCurrentWidget(self.loading)
