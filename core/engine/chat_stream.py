@@ -22,17 +22,13 @@ from typing import Callable, ContextManager, Sequence
 
 import torch
 
-from core.engine.generation import SamplingSettings, _forward_style, next_tokens, prompt_text, stop_token_ids
+from core.engine.generation import (SamplingSettings, _context_limit, _forward_style, next_tokens, prompt_text,
+                                   stop_token_ids)
 
 #: The fewest new tokens an answer is given room for when a long conversation fills the context.
 MIN_ANSWER_TOKENS = 16
 _REPLACEMENT = "\ufffd"
 
-
-def context_length(model) -> int | None:
-    config = getattr(model, "config", None)
-    value = getattr(config, "max_position_embeddings", None)
-    return value if isinstance(value, int) and value > 0 else None
 
 
 class ChatContextError(ValueError):
@@ -106,10 +102,6 @@ class DecodedReply:
     dropped_exchanges: int
     seconds: float
 
-    @property
-    def tokens_per_second(self) -> float:
-        return len(self.token_ids) / self.seconds if self.seconds > 0 else 0.0
-
 
 class ReplyDecoder:
     """One answer, one token per ``step()``; ``activate`` is entered around every forward pass
@@ -126,7 +118,7 @@ class ReplyDecoder:
         self._tokenizer = tokenizer
         self._settings = settings
         self._activate = activate
-        self._prompt = fit_prompt(tokenizer, messages, settings.max_new_tokens, context_length(model))
+        self._prompt = fit_prompt(tokenizer, messages, settings.max_new_tokens, _context_limit(model))
         self._device = next(model.parameters()).device
         self._generators = [torch.Generator(device=self._device).manual_seed(int(settings.seed))]
         self._stops = stop_token_ids(model, tokenizer)

@@ -91,7 +91,11 @@ class ChatAnswer:
 
     @property
     def tokens_per_second(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+        return rate(self.tokens, self.seconds)
+
+
+def rate(tokens: int, seconds: float) -> float:
+    return tokens / seconds if seconds > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -257,11 +261,7 @@ class ChatDelta:
     slot: str
     text: str                     # new text of the slot's answer (joined, the deltas are the answer)
     tokens: int = 0               # tokens of the answer so far
-    seconds: float = 0.0          # decoding time of the answer so far
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+    tokens_per_second: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -305,7 +305,7 @@ class ChatRunner:
                     continue
                 delta = decoder.stop() if stopping else decoder.step()
                 if delta:
-                    emit(ChatDelta(slot, delta, decoder.tokens, decoder.seconds))
+                    emit(ChatDelta(slot, delta, decoder.tokens, rate(decoder.tokens, decoder.seconds)))
                 if decoder.done:
                     reply = decoder.result()
                     answers[slot] = ChatAnswer(request.slots[slot].model, reply.text, len(reply.token_ids),
