@@ -127,6 +127,8 @@ def test_stop_new_conversation_and_export(qtbot, view, tmp_path):
     view.sampling.max_new_tokens.setValue(400)     # greedy: neither reaches its end within a few tokens
     type_and_send(qtbot, view, "Question 5: how do I save money?")
     qtbot.waitUntil(lambda: bool(view.columns["left"].speed.text()), timeout=ANSWER_TIMEOUT_MS)
+    type_and_send(qtbot, view, "too soon")             # Enter while answering: nothing sent, nothing lost
+    assert view.message_box.toPlainText() == "too soon" and "Still answering" in view.status.text()
     view.stop_button.click()
     qtbot.waitUntil(lambda: not view.answering, timeout=ANSWER_TIMEOUT_MS)
     exchange = view.session.exchanges[0]

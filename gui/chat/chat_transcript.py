@@ -34,6 +34,7 @@ class ChatBubble(QFrame):
         self.meta_label.setVisible(False)
         layout.addWidget(self.meta_label)
         self._text = text
+        self._meta_bad = False
         self.refresh_theme()
 
     @property
@@ -49,6 +50,7 @@ class ChatBubble(QFrame):
         self.text_label.setText(text or TYPING)
 
     def set_meta(self, text: str, bad: bool = False) -> None:
+        self._meta_bad = bad
         self.meta_label.setText(text)
         self.meta_label.setVisible(bool(text))
         self.meta_label.setStyleSheet(f"color: {colors()['bad' if bad else 'muted']}; font-size: 9pt;"
@@ -66,7 +68,7 @@ class ChatBubble(QFrame):
         colour = c["muted"] if self.role == "note" else c["text"]
         size = "9pt" if self.role == "note" else "10.5pt"
         self.text_label.setStyleSheet(f"color: {colour}; font-size: {size}; background: transparent; border: none;")
-        self.set_meta(self.meta_label.text())
+        self.set_meta(self.meta_label.text(), self._meta_bad)
 
 
 class ChatTranscript(QScrollArea):

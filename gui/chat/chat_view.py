@@ -166,7 +166,10 @@ class ChatView(QWidget):
 
     # -- sending and streaming --------------------------------------------------------------------
     def send(self, text: str) -> None:
-        if self.answering or self.session is None:
+        if self.answering:
+            self._say("Still answering: wait for both answers, or press Stop (Esc). Your message stays in the box.")
+            return
+        if self.session is None:
             return
         try:
             request = self.session.request(text)
