@@ -237,6 +237,14 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def open_training(self, values: dict):
+        """The Train tab with ``values`` in its form (the Rounds tab's next round); returns the view."""
+        self.tabs.setCurrentWidget(self.train_page)    # builds the view at its first opening
+        form = getattr(self.train_view, "form", None)
+        if form is not None:
+            form.set_values(values)
+        return self.train_view
+
     def open_bundle_export(self):
         from gui.data.bundle_dialogs import ExportBundleDialog
 

@@ -122,8 +122,9 @@ def round_chain(ws: Workspace, leaf_run_id: str | None = None) -> RoundChain:
                       len(lineages) - len(chain))
 
 
-def next_round(chain: RoundChain) -> NextRound:
-    latest = chain.latest
+def next_round(chain: RoundChain, number: int | None = None) -> NextRound:
+    """What to do next after round ``number`` (default: the latest round of the chain)."""
+    latest = chain.rounds[number - 1] if number and 0 < number <= len(chain.rounds) else chain.latest
     if latest is None:
         return NextRound(NextStep.TRAIN_FIRST, None, "No round yet: train round 1 on the workspace's verdicts.")
     if not latest.finished:
