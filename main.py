@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "core.cli.compare_commands",  # compare, compare-results (blind A/B)
     "core.cli.evaluate_commands",  # evaluate-run (per checkpoint: reward against KL)
     "core.cli.generate_commands",  # generate (candidates from the base or a run's adapter)
+    "core.cli.rounds_commands",  # rounds (the chain of training rounds, the next step)
 )
 
 
