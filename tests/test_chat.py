@@ -156,7 +156,13 @@ def test_the_same_seed_gives_the_same_answer(tiny, runner):
 def test_a_single_slot_and_a_new_conversation(tiny, runner):
     model_dir, _ = tiny
     session = ChatSession(model_dir, BASE_CHOICE, None)
-    exchange, events = answer(runner, session, QUESTION, settings(max_new_tokens=8))
+    stream = runner.stream(session.request(QUESTION), settings(max_new_tokens=8))   # the generator form
+    events = []
+    with pytest.raises(StopIteration) as done:
+        while True:
+            events.append(next(stream))
+    exchange = done.value.value
+    assert streamed(events, "left") == exchange.answers["left"].text
     assert set(exchange.answers) == {"left"}
     assert all(e.slot == "left" for e in events if isinstance(e, ChatDelta))
     session.record(exchange)

@@ -7,8 +7,9 @@ saw it: the user's turns and *its own* earlier answers (``messages_for``), never
 
 ``ChatRunner.answer`` (on a worker thread) loads the base once with the slots' adapters on it
 (``core.engine.chat_models``), decodes both answers in turns, one token each, and reports typed
-events: ``ModelsLoading``, ``ChatDelta`` (new text of one slot) and ``AnswerDone``. The caller
-records the returned ``Exchange`` in the session. Transcripts export as Markdown or JSONL.
+events to a callback: ``ModelsLoading``, ``ChatDelta`` (new text of one slot) and ``AnswerDone``
+(``ChatRunner.stream`` is the same as a generator of those events). The caller records the
+returned ``Exchange`` in the session. Transcripts export as Markdown or JSONL.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Generator
 
 from core.operations.changes import Changes
 from storage.chat_pairs import ChatPairAnswer, store_chat_pair
@@ -284,17 +285,29 @@ class ChatRunner:
     def answer(self, request: TurnRequest, settings, on_event: Callable[[ChatEvent], None] | None = None,
                should_stop: Callable[[], bool] | None = None) -> Exchange:
         """Both slots' answers to ``request`` (``settings``: a ``core.engine.generation.SamplingSettings``),
-        decoded in turns one token each; on stop, the answers so far (marked stopped)."""
+        decoded in turns one token each, each event passed to ``on_event``; on stop, the answers so
+        far (marked stopped)."""
+        events = self.stream(request, settings, should_stop)
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as done:
+                return done.value
+            if on_event is not None:
+                on_event(event)
+
+    def stream(self, request: TurnRequest, settings,
+               should_stop: Callable[[], bool] | None = None) -> Generator[ChatEvent, None, Exchange]:
+        """The generator behind ``answer``: yields the events, returns the ``Exchange``."""
         from core.engine.chat_models import ChatModels
 
-        emit = on_event or (lambda _event: None)
         if self._models is None or self._models.base_model != request.base_model:
             self._models = ChatModels(request.base_model, self._device, self._dtype)
         models = self._models
         wanted = {r.model.key: r.model.adapter_dir for r in request.slots.values()}
         missing = tuple(k for k in wanted if k not in models.loaded_keys)
         if missing:
-            emit(ModelsLoading(missing))
+            yield ModelsLoading(missing)
         models.ensure({k: d for k, d in wanted.items() if k != BASE_KEY and d})
         decoders = {slot: models.decoder(r.model.key, r.messages, settings) for slot, r in request.slots.items()}
         answers: dict[str, ChatAnswer] = {}
@@ -305,10 +318,10 @@ class ChatRunner:
                     continue
                 delta = decoder.stop() if stopping else decoder.step()
                 if delta:
-                    emit(ChatDelta(slot, delta, decoder.tokens, rate(decoder.tokens, decoder.seconds)))
+                    yield ChatDelta(slot, delta, decoder.tokens, rate(decoder.tokens, decoder.seconds))
                 if decoder.done:
                     reply = decoder.result()
                     answers[slot] = ChatAnswer(request.slots[slot].model, reply.text, len(reply.token_ids),
                                                reply.seconds, reply.finished, reply.stopped, reply.dropped_exchanges)
-                    emit(AnswerDone(slot, answers[slot]))
+                    yield AnswerDone(slot, answers[slot])
         return Exchange(request.user, {slot: answers[slot] for slot in request.slots}, settings.as_dict())
