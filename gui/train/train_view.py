@@ -330,20 +330,23 @@ class TrainView(TrainLayout):
     def _on_runs_loaded(self) -> None:
         if not self._opened_newest and not self.is_running() and self.runs.run_ids():
             self._opened_newest = True
-            self.open_run(self.runs.run_ids()[0])   # the newest run, so the tab is never blank
+            # The newest run, so the tab is never blank: drawn one panel per tick, as the tab is
+            # still opening (all six at once held the UI thread for 100-300 ms).
+            self.open_run(self.runs.run_ids()[0], gradually=True)
 
-    def open_run(self, run_id: str) -> Job | None:
+    def open_run(self, run_id: str, gradually: bool = False) -> Job | None:
         """Redraw a stored run's curves (not while a run trains: the live curves stay)."""
-        return self.compare_runs([run_id])
+        return self.compare_runs([run_id], gradually)
 
-    def compare_runs(self, run_ids: list[str]) -> Job | None:
+    def compare_runs(self, run_ids: list[str], gradually: bool = False) -> Job | None:
         """The first run drawn solid, the others overlaid (dashed, dotted, ...)."""
         if self.is_running() or not run_ids:
             return None
         self._opened_newest = True
-        return self.db.submit(load_curves, self.workspace, list(run_ids), on_done=self._show_curves)
+        return self.db.submit(load_curves, self.workspace, list(run_ids),
+                              on_done=lambda curves: self._show_curves(curves, gradually))
 
-    def _show_curves(self, curves: list[RunCurves]) -> None:
+    def _show_curves(self, curves: list[RunCurves], gradually: bool = False) -> None:
         if self.is_running() or not curves:
             return
         first = curves[0]
@@ -363,7 +366,10 @@ class TrainView(TrainLayout):
                 f"{c.run.name or c.run.id} ({style})" for c, style in zip(curves, styles)))
         names = self.series.names("train")
         self._latest_metrics = {name: self.series.last(name) for name in names} if names else None
-        self.redraws.redraw_all()
+        if gradually:
+            self.redraws.mark_dirty()
+        else:
+            self.redraws.redraw_all()
 
     # -- drawing ------------------------------------------------------------------------------------
     def _what_to_draw(self) -> tuple[MetricSeries, float, list[MetricSeries]]:

@@ -89,17 +89,26 @@ def _legend_html(spec: PanelSpec) -> str:
 
 
 class _Curve:
-    """One metric in one panel: faint raw points, a smoothed line (train) or points (eval)."""
+    """One metric in one panel: faint raw points, a smoothed line (train) or points (eval).
+
+    Its plot items are made at its first data: a panel holds up to a dozen curves, most of
+    them empty until a run (or a comparison) has that metric, and each item costs ~1 ms to make
+    on the UI thread."""
 
     def __init__(self, plot: pg.PlotItem, spec: CurveSpec, overlay: int | None = None):
         self.spec = spec
         self.overlay = overlay
         self.smoother = IncrementalEma()
+        self._plot = plot
+        self.raw = None
+        self.line = None
+
+    def _make_items(self) -> None:
+        spec, overlay, plot = self.spec, self.overlay, self._plot
         style = Qt.PenStyle.DashLine if spec.dashed else Qt.PenStyle.SolidLine
         if overlay is not None:
             style = OVERLAY_STYLES[overlay % len(OVERLAY_STYLES)]
         name = spec.label if overlay is None else None
-        self.raw = None
         if spec.split == "eval":
             self.line = plot.plot([], [], pen=_pen(spec.color, 1.5, 220 if overlay is None else 150, style),
                                   symbol="o", symbolSize=6, symbolBrush=spec.color, symbolPen=None, name=name)
@@ -117,6 +126,10 @@ class _Curve:
 
     def update(self, series: MetricSeries, smoothing: float) -> None:
         steps, values = series.get(self.spec.metric, self.spec.split)
+        if self.line is None:
+            if steps.size == 0:
+                return
+            self._make_items()
         values = values * SCALE.get(self.spec.metric, 1.0)
         if self.spec.split == "eval":
             self.line.setData(steps, values)
@@ -129,6 +142,26 @@ class _Curve:
         for item in (self.raw, self.line):
             if item is not None:
                 plot.removeItem(item)
+
+
+class _LazyMenuViewBox(pg.ViewBox):
+    """A ViewBox whose right-click menu (a QMenu of a dozen widgets, ~4 ms on the UI thread,
+    six times at the Train tab's first opening) is made at the first right-click."""
+
+    def __init__(self):
+        super().__init__(enableMenu=False)
+        self.state["enableMenu"] = True       # right-clicks still open it: getMenu makes it then
+
+    def getMenu(self, ev):  # noqa: N802 - pyqtgraph's name
+        if self.menu is None:
+            from pyqtgraph.graphicsItems.ViewBox.ViewBoxMenu import ViewBoxMenu
+
+            self.menu = ViewBoxMenu(self)
+            self.updateViewLists()
+        return self.menu
+
+    def getContextMenus(self, event):  # noqa: N802 - pyqtgraph's name
+        return self.getMenu(event).actions()
 
 
 class MetricPanel(QWidget):
@@ -147,7 +180,7 @@ class MetricPanel(QWidget):
         caption.setWordWrap(True)
         caption.setStyleSheet(f"color: {c['muted']}; font-size: 11px;")
         caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.plot_widget = pg.PlotWidget(background=c["card"])
+        self.plot_widget = pg.PlotWidget(background=c["card"], viewBox=_LazyMenuViewBox())
         # Ignore the plot's size hint: it changes as the axis labels widen, and every change
         # would re-lay out the grid and repaint all six plots instead of the one that changed.
         self.plot_widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
@@ -205,6 +238,8 @@ class MetricPanel(QWidget):
         """Points drawn for ``metric`` (first curve's metric by default): for tests and checks."""
         for curve in self.curves:
             if (metric is None or curve.spec.metric == metric) and curve.spec.split == split:
+                if curve.line is None:
+                    return 0
                 xs, _ = curve.line.getData()
                 return 0 if xs is None else len(xs)
         return 0
