@@ -86,3 +86,18 @@ def test_the_team_card_sets_the_order_and_the_annotate_tab_follows_it(qtbot, db,
     rest = sorted((p for p in margins if p != served[0]), key=lambda p: abs(margins[p]))
     assert served[1:] == rest
     view.on_changes(Changes(runs=True))   # a scored run: nothing to redraw on this screen
+
+
+def test_the_card_says_most_wrong_first_needs_a_second_annotator(qtbot, db, scored):
+    ws, _margins = scored
+    card = QueueOrderCard(ws, db)
+    qtbot.addWidget(card)
+    card.reload()
+    settle(db)
+    card.order.setCurrentIndex(card.order.findData("disagree"))
+    card._choose()
+    settle(db)
+    card.on_changes(Changes(settings=True))
+    settle(db)
+    assert read_settings(ws).queue_order == "disagree"
+    assert "set 2 or more annotators per pair" in card.info.text()

@@ -137,6 +137,7 @@ class QueueOrderState:
     run_id: str | None
     open_pairs: int
     runs: tuple[ScorableRun, ...]     # newest first
+    overlap: int = 1
 
     def run(self, run_id: str | None) -> ScorableRun | None:
         return next((run for run in self.runs if run.run_id == run_id), None)
@@ -154,7 +155,7 @@ def queue_order_state(ws: Workspace) -> QueueOrderState:
     runs = tuple(ScorableRun(run.id, run.name or run.id, scored.get(run.id, 0))
                  for run in list_runs(ws, newest_first=True)
                  if run.status == RunStatus.COMPLETED or run.id in scored)
-    return QueueOrderState(settings.queue_order, settings.queue_order_run, open_pairs, runs)
+    return QueueOrderState(settings.queue_order, settings.queue_order_run, open_pairs, runs, settings.overlap)
 
 
 @dataclass(frozen=True)

@@ -117,8 +117,8 @@ class QueueOrderCard(Card):
                     "by what it is least sure about.")
         else:
             text = f"{run.name}: {run.scored_open:,} of {state.open_pairs:,} open pairs scored."
-            if state.order == "disagree":
-                text += " Most wrong first serves second opinions: it needs 2 or more annotators per pair."
+            if state.order == "disagree" and state.overlap < 2:
+                text += " Most wrong first serves second opinions: set 2 or more annotators per pair."
         self.info.setText(text)
         self.score_button.setEnabled(run is not None and run.scored_open < state.open_pairs)
 
