@@ -125,3 +125,7 @@ def test_previews_count_pairs_and_what_max_length_cuts(workspace, tmp_path):
     assert short.truncated + sum(short.dropped.values()) >= 1
     tiny = token_preview(TrainingConfig(base_model=str(model), max_length=4), training_set.examples)
     assert sum(tiny.dropped.values()) == 20     # the prompt alone is longer: no answer token left
+    assert tokens.sample is None and tiny.sample is None                  # all 20 were tokenised
+    # A large set is counted on an even sample and scaled: 5 of 20 here, every one dropped.
+    sampled = token_preview(TrainingConfig(base_model=str(model), max_length=4), training_set.examples, sample=5)
+    assert (sampled.sample, sampled.of, sum(sampled.dropped.values())) == (5, 20, 20)

@@ -142,14 +142,27 @@ class TokenPreview:
     truncated: int                  # pairs longer than max_length (cut, still used)
     dropped: dict[str, int]         # reason -> pairs tokenisation would leave out
     longest: int                    # tokens of the longest sequence before truncation
+    #: Counted on an even sample of this many examples of ``of`` (None: all of them); the counts
+    #: above are then scaled to the whole set and ``longest`` is the sample's.
+    sample: int | None = None
+    of: int | None = None
 
 
-def token_preview(config: TrainingConfig, examples: Sequence[Any]) -> TokenPreview:
+#: The preview tokenises at most this many examples (evenly spread): on 100,000 pairs the form
+#: answers in a second instead of a minute, and the run itself reports the exact counts.
+PREVIEW_SAMPLE = 5_000
+
+
+def token_preview(config: TrainingConfig, examples: Sequence[Any], sample: int = PREVIEW_SAMPLE) -> TokenPreview:
     """Tokenise like the engine does and count what ``max_length`` cuts or drops (loads the
-    tokenizer: call it from a worker)."""
+    tokenizer: call it from a worker). More than ``sample`` examples: an even sample of them,
+    the counts scaled to all."""
     from core.engine.batching import DROP_TRUNCATED, tokenize_examples, truncate
     from core.engine.modeling import load_tokenizer
 
+    total = len(examples)
+    if total > sample:
+        examples = [examples[i * total // sample] for i in range(sample)]
     tokenizer = load_tokenizer(config.base_model, config.trust_remote_code)
     pairs, dropped = tokenize_examples(tokenizer, examples, 10**9, config.truncation_mode)  # uncut
     truncated, longest = 0, 0
@@ -165,4 +178,8 @@ def token_preview(config: TrainingConfig, examples: Sequence[Any]) -> TokenPrevi
                 dropped[DROP_TRUNCATED] += 1
                 truncated -= 1
                 break
-    return TokenPreview(truncated, dict(Counter(dropped)), longest)
+    if total <= sample:
+        return TokenPreview(truncated, dict(Counter(dropped)), longest)
+    scale = total / sample
+    return TokenPreview(round(truncated * scale), {reason: round(n * scale) for reason, n in Counter(dropped).items()},
+                        longest, sample, total)

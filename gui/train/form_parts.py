@@ -119,11 +119,14 @@ class SummaryCard(QFrame):
         text = f"Data: {data.describe()}."
         if tokens is not None:
             dropped = sum(tokens.dropped.values())
+            about = "about " if tokens.sample else ""
             if tokens.truncated or dropped:
-                text += (f" {tokens.truncated} longer than max length will be cut"
-                         + (f", {dropped} dropped (nothing of the answer left)" if dropped else "") + ".")
+                text += (f" {about}{tokens.truncated} longer than max length will be cut"
+                         + (f", {about}{dropped} dropped (nothing of the answer left)" if dropped else "") + ".")
             else:
                 text += f" All fit in max length (longest {plural(tokens.longest, 'token')})."
+            if tokens.sample:
+                text += f" (Counted on {tokens.sample:,} of the {tokens.of:,} pairs.)"
         elif token_error:
             text += f" (Could not count too-long pairs: {token_error})"
         self.preview.setText(text)
