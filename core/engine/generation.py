@@ -18,9 +18,10 @@ import hashlib
 import inspect
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Sequence, Union
 
-import torch
+if TYPE_CHECKING:    # torch is imported where it is used: the settings and replies are plain data the GUI uses
+    import torch
 
 Messages = list[dict]
 PromptInput = Union[str, Messages]
@@ -128,6 +129,8 @@ def next_tokens(logits: torch.Tensor, settings: SamplingSettings, generators: Se
     """One token per row from ``logits`` (B, V): greedy at temperature 0, else softmax at the
     temperature, cut to the top-p nucleus, drawn with each row's own generator (exponential
     race: argmax p / E with E ~ Exp(1) samples from p)."""
+    import torch
+
     if settings.temperature == 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / settings.temperature, dim=-1)
@@ -196,6 +199,8 @@ def _decode_batch(model, tokenizer, texts: list[str], seeds: list[int], settings
                   stops: set[int], device, style: tuple[bool, str], max_prompt: int | None,
                   should_stop: Callable[[], bool] | None, step_report: Callable[[int], None]) -> list[list[int]] | None:
     """The new token ids of each row (up to and including its stop token); None when stopped."""
+    import torch
+
     encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
     if max_prompt is not None:
         encoded = [ids[-max_prompt:] for ids in encoded]
@@ -209,9 +214,9 @@ def _decode_batch(model, tokenizer, texts: list[str], seeds: list[int], settings
     input_ids, attention = input_ids.to(device), attention.to(device)
     positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
     generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-    stop_tensor = torch.tensor(sorted(stops), device=device)
-    done = torch.zeros(len(encoded), dtype=torch.bool, device=device)
-    out: list[torch.Tensor] = []
+    rows: list[list[int]] = [[] for _ in encoded]
+    live = list(range(len(encoded)))       # the original rows in the batch, in batch order
+    ended: set[int] = set()
     keep_last, cache_name = style
     extra = {"logits_to_keep": 1} if keep_last else {}
     cache = None
@@ -225,21 +230,28 @@ def _decode_batch(model, tokenizer, texts: list[str], seeds: list[int], settings
                            use_cache=True, **{cache_name: cache}, **extra)
             cache = getattr(result, cache_name, None)
             chosen = next_tokens(result.logits[:, -1, :], settings, generators)
-            chosen = torch.where(done, torch.full_like(chosen, pad), chosen)
-            out.append(chosen)
-            generated += int((~done).sum())
-            done = done | torch.isin(chosen, stop_tensor)
+            tokens = chosen.tolist()
+            for row, token in zip(live, tokens):
+                if row not in ended:
+                    rows[row].append(token)
+                    generated += 1
+                    if token in stops:
+                        ended.add(row)
             step_report(generated)
-            if bool(done.all()):
+            going = [i for i, row in enumerate(live) if row not in ended]
+            if not going:
                 break
+            if len(going) < len(live) and hasattr(cache, "batch_select_indices"):
+                # Finished rows leave the batch (and the KV cache), so the rest decode faster;
+                # a cache that cannot drop rows keeps them, their tokens ignored.
+                index = torch.tensor(going, device=device)
+                cache.batch_select_indices(index)
+                chosen, attention, positions = chosen[index], attention[index], positions[index]
+                live = [live[i] for i in going]
+                generators = [generators[i] for i in going]
             step_ids = chosen.unsqueeze(1)
             attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
             positions = positions[:, -1:] + 1
-    columns = torch.stack(out, dim=1).tolist()            # (B, T_new)
-    rows = []
-    for row in columns:
-        end = next((i for i, t in enumerate(row) if t in stops), None)
-        rows.append(row if end is None else row[:end + 1])
     return rows
 
 
