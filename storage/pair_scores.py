@@ -39,8 +39,10 @@ QUEUE_ORDERS = {"default": "Closest to quota, then oldest",
 SCORED_ORDERS = ("uncertain", "disagree")
 #: How long a queue keeps a scored order's ranking before reading it again (seconds).
 RANK_TTL_S = 30.0
-#: How many ranked pairs the queue tests in one statement.
-RANK_CHUNK = 256
+#: How many of the best-ranked open pairs one reading keeps.
+RANK_WINDOW = 2048
+#: How many ranked pairs the queue tests in its first statement (then twice as many, up to 256).
+RANK_CHUNK = 32
 _CHUNK = 500   # ids per IN (...) list / rows per insert: below SQLite's bound-parameter limit
 
 
@@ -149,12 +151,13 @@ def vote_balance():
 class ScoredRanking:
     """The pairs a scored order ranks, best first: the run's scored pairs open under ``overlap``
     (``uncertain``: all of them by ``|margin|``; ``disagree``: those with a verdict that the run
-    contradicts, most first). Read in one statement and kept ``RANK_TTL_S`` seconds, because the
-    scores have no index in rank order: every look would otherwise rank every scored pair. The
-    queue tests each candidate's openness, the annotator's verdicts and the leases itself, in
-    chunks of ``RANK_CHUNK`` (storage.annotation_queue), so a stale ranking can order pairs from
-    a little while ago but never serve a pair it should not; pairs scored meanwhile wait for the
-    next reading (the default order serves them until then)."""
+    contradicts, most first). The best ``RANK_WINDOW`` are read in one statement and kept
+    ``RANK_TTL_S`` seconds, because the scores have no index in rank order: every look would
+    otherwise rank every scored pair. The queue tests each candidate's openness, the annotator's
+    verdicts and the leases itself, a chunk at a time (storage.annotation_queue), so a stale
+    ranking can order pairs as they stood a little while ago but never serve a pair it should
+    not; pairs scored meanwhile, or past a window used up, wait for the next reading (the
+    default order serves them until then)."""
 
     def __init__(self, order: str, run_id: str, overlap: int, clock: Callable[[], float] = time.monotonic):
         if order not in SCORED_ORDERS:
@@ -168,20 +171,24 @@ class ScoredRanking:
         """The ranked pair ids not in ``exclude``, best first, ``RANK_CHUNK`` at a time."""
         if self._ids is None or self._clock() - self._read_at > RANK_TTL_S:
             self._ids, self._read_at = self._read(session), self._clock()
-        ids = [pair_id for pair_id in self._ids if pair_id not in exclude] if exclude else self._ids
-        for start in range(0, len(ids), RANK_CHUNK):
-            yield ids[start:start + RANK_CHUNK]
+        excluded = set(exclude)
+        ids = [pair_id for pair_id in self._ids if pair_id not in excluded] if excluded else self._ids
+        start, size = 0, RANK_CHUNK
+        while start < len(ids):
+            yield ids[start:start + size]
+            start, size = start + size, min(2 * size, 256)
 
     def _read(self, session: Session) -> list[int]:
         order, run_id, overlap = self.key
         scored = (select(Pair.id).join(PairScore, and_(PairScore.pair_id == Pair.id, PairScore.run_id == run_id))
                   .where(Pair.judged_count < overlap, Pair.comparison_id.is_(None)))
         if order == "uncertain":
-            rows = session.execute(scored.add_columns(func.abs(PairScore.margin))).all()
-        else:   # rank = margin x (votes a - votes b) = -contradiction; only where it is negative
-            rows = [row for row in session.execute(scored.add_columns(PairScore.margin * vote_balance())
-                                                   .where(Pair.judged_count > 0)) if row[1] < 0]
-        return [pair_id for pair_id, _rank in sorted(rows, key=lambda row: (row[1], row[0]))]
+            rank = func.abs(PairScore.margin).label("rank")
+        else:   # rank = margin x (votes a - votes b) = -contradiction, kept where it is negative
+            rank = (PairScore.margin * vote_balance()).label("rank")
+            scored = scored.where(Pair.judged_count > 0)
+        rows = session.execute(scored.add_columns(rank).order_by(rank, Pair.id).limit(RANK_WINDOW))
+        return [pair_id for pair_id, value in rows if order == "uncertain" or value < 0]
 
 
 def open_scored_counts(ws: Workspace, overlap: int) -> tuple[int, dict[str, int]]:
