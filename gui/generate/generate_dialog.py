@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDoubleSpinBox, QFileDialog, 
 from core.engine.generation import GenerationProgress, SamplingSettings
 from core.operations.data import CancelFlag
 from core.operations.generate import GenerateOutcome, GenerateRequest, check_request, generate_candidates, model_choices
+from gui.common.theme import colors
 from gui.common.workers import Worker, start_worker
 from gui.data.dialog_form import form_rows, muted_note
 
@@ -46,6 +47,12 @@ def _real(low: float, high: float, value: float, step: float, tip: str) -> QDoub
     box.setSingleStep(step)
     box.setValue(value)
     box.setToolTip(tip)
+    # The app's stylesheet dresses QSpinBox only: the same look for this one (theme colours).
+    c = colors()
+    box.setStyleSheet(f"QDoubleSpinBox {{ background: {c['base']}; border: 1px solid {c['border_strong']}; "
+                      f"border-radius: 6px; padding: 5px 8px; }} QDoubleSpinBox:focus {{ border: 1px solid "
+                      f"{c['accent']}; }} QDoubleSpinBox::up-button, QDoubleSpinBox::down-button "
+                      "{ width: 0px; border: none; }")
     return box
 
 
@@ -90,8 +97,12 @@ class GenerateDialog(QDialog):
         self.typed.setFixedHeight(96)
         self.limit = _spin(0, 1_000_000, 20, "at most this many prompts (0: all of them)")
         self.limit.setSpecialValueText("all")
+        self.limit.setFixedWidth(120)
+        limit_row = QHBoxLayout()
+        limit_row.addWidget(self.limit)
+        limit_row.addWidget(muted_note("prompts, in the order they were added (0: all)"), 1)
         form = form_rows([("Model", self.model), ("Prompts", self.source), ("File", self.file_row),
-                          ("Typed prompts", self.typed), ("At most", self.limit)])
+                          ("Typed prompts", self.typed), ("At most", limit_row)])
         self.form = form
 
         defaults = SamplingSettings(n=4)
@@ -109,8 +120,10 @@ class GenerateDialog(QDialog):
                                                ("Seed", self.seed)]):
             caption = QLabel(label)
             caption.setObjectName("muted")
+            box.setFixedWidth(120)
             sampling.addWidget(caption, 0, column)
             sampling.addWidget(box, 1, column)
+        sampling.setColumnStretch(5, 1)
         sampling_title = QLabel("Sampling")
         sampling_title.setObjectName("subheading")
         pairing = muted_note("Pairs: the distinct replies of a prompt in order, (1, 2), (3, 4)… — each reply is "
@@ -242,9 +255,8 @@ class GenerateDialog(QDialog):
             return
         self.progress.setRange(0, max(1, p.total))
         self.progress.setValue(p.done)
-        self.progress.setFormat(f"%v of %m replies")
         self.rate.setText(f"{p.tokens_per_second:,.0f} tokens/s")
-        self.status.setText(f"{p.tokens:,} tokens in {p.seconds:.1f} s")
+        self.status.setText(f"{p.done:,} of {p.total:,} replies done · {p.tokens:,} tokens in {p.seconds:.1f} s")
 
     def _finish(self) -> None:
         self._cancel = None
@@ -256,7 +268,7 @@ class GenerateDialog(QDialog):
         self._finish()
         self.outcome = outcome
         self.rate.setText(f"{outcome.pairs:,} new pairs to judge" if outcome.replies else "Nothing generated")
-        self.status.setText(outcome.summary_text() + (" They are in the Annotate queue." if outcome.pairs else ""))
+        self.status.setText(outcome.summary_text() + (". They are in the Annotate queue." if outcome.pairs else "."))
         if outcome.changes:
             self.changes_made.emit(outcome.changes)
         self.generation_ended.emit(outcome)
