@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override one setting, e.g. --set lr=1e-4 --set max_steps=200 (repeatable)")
     train.add_argument("--resume", metavar="RUN_ID", help="continue a stopped or crashed run from its last checkpoint")
+    train.add_argument("--processes", type=int, metavar="N",
+                       help="data-parallel training in N processes, one per GPU (on the CPU: N processes); "
+                            "each takes batch_size pairs (core/engine/distributed.py)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=run_train)
 
@@ -116,7 +119,8 @@ def run_train(args: argparse.Namespace) -> int:
         config = None
         if args.resume is None:
             try:
-                config = load_config(args.config, args.overrides, default_training_config(ws).to_dict())
+                overrides = args.overrides + ([f"processes={args.processes}"] if args.processes is not None else [])
+                config = load_config(args.config, overrides, default_training_config(ws).to_dict())
             except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
@@ -125,6 +129,11 @@ def run_train(args: argparse.Namespace) -> int:
             refusal = resume_refusal(args.resume, run)
             if refusal is not None:
                 print(f"error: cannot resume: {refusal}", file=sys.stderr)
+                return 2
+            kept = int(run.config.get("processes", 1))
+            if args.processes is not None and args.processes != kept:   # the global batch would change
+                print(f"error: cannot resume run {args.resume} with --processes {args.processes}: it trains in "
+                      f"{kept} process(es), so that it ends where it would have", file=sys.stderr)
                 return 2
             changes = _resume_changes(args, run)
             if changes is None:

@@ -40,6 +40,12 @@ START_CHOICES = (Choice("adapter", "Previous round's adapter (DPO paper)"), Choi
 SELECTION_POLICY_CHOICES = tuple(Choice(policy, POLICY_LABELS[policy]) for policy in POLICIES)
 
 
+def is_gpu_index(device: Any) -> bool:
+    """``cuda:0``, ``cuda:1``…: one GPU of several, as the device picker lists them (a device
+    value beside ``DEVICE_CHOICES``)."""
+    return isinstance(device, str) and device.startswith("cuda:") and device[5:].isdigit()
+
+
 def values_of(choices: tuple[Choice, ...]) -> tuple[str, ...]:
     return tuple(choice.value for choice in choices)
 

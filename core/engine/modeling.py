@@ -43,6 +43,11 @@ def select_device(requested: str = "auto") -> torch.device:
                           "(is the CUDA build of torch installed?); use device=auto or cpu")
     if requested == "mps" and not mps:
         raise DeviceError("device 'mps' was asked for, but Apple MPS is not available here; use device=auto or cpu")
+    if requested.startswith("cuda:") and requested[5:].isdigit():   # one GPU of several
+        if int(requested[5:]) >= (torch.cuda.device_count() if cuda else 0):
+            raise DeviceError(f"device {requested!r} was asked for, but this computer has "
+                              f"{torch.cuda.device_count() if cuda else 0} CUDA GPU(s); use device=auto or cpu")
+        return torch.device(requested)
     if requested not in ("cuda", "mps", "cpu"):
         raise DeviceError(f"unknown device {requested!r}")
     return torch.device(requested)

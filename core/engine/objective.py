@@ -24,6 +24,7 @@ class BatchResult:
     sft: torch.Tensor | None              # scalar detached NLL per chosen token, when sft_weight > 0
     pair_nll: torch.Tensor | None         # (B,) detached NLL per token of each chosen response, when sft_weight > 0
     metrics: dict[str, torch.Tensor]      # name -> (B,) per-pair values (dpo_loss.preference_metrics)
+    sft_term: torch.Tensor | None = None  # scalar NLL with its graph (loss = mean pair loss + sft_weight * this)
 
 
 def batch_objective(model, batch: Batch | PackedBatch, reference: ReferenceTable, config: TrainingConfig,
@@ -45,4 +46,4 @@ def batch_objective(model, batch: Batch | PackedBatch, reference: ReferenceTable
         pair_nll = (-chosen_token_logps.detach().sum(dim=1) / chosen_tokens.clamp(min=1)).double()
     metrics = preference_metrics(chosen_logps, rejected_logps, ref_chosen, ref_rejected,
                                  chosen_tokens, rejected_tokens, config.beta)
-    return BatchResult(loss, losses.detach(), None if nll is None else nll.detach(), pair_nll, metrics)
+    return BatchResult(loss, losses.detach(), None if nll is None else nll.detach(), pair_nll, metrics, nll)

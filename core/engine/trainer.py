@@ -149,7 +149,8 @@ class DPOTrainingRun:
         self._enter(Phase.LOADING_MODEL)
         loaded = load_start_model(config, self._start)
         data = tokenize_run_data(loaded.tokenizer, training_set, config)
-        per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.gradient_accumulation_steps)
+        per_epoch = steps_per_epoch(len(data.train), config.batch_size * config.processes,
+                                    config.gradient_accumulation_steps)
         total_steps = planned_steps(config.max_steps, config.num_epochs, per_epoch)
         model_key = reference_key(model_fingerprint(config.base_model, loaded.dtype), self._start)
         token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
@@ -365,4 +366,9 @@ def train(ws: Workspace, config: TrainingConfig | None, observer: TrainingObserv
           resume_changes: list[str] | dict | None = None) -> str:
     """Run (or resume, with ``resume_changes``: ``core.engine.resume_changes``) a DPO training
     run to its end on this thread; return its run id."""
-    return DPOTrainingRun(ws, config, observer, control, resume_run_id, resume_changes).run()
+    run = DPOTrainingRun(ws, config, observer, control, resume_run_id, resume_changes)
+    if run.config.processes > 1:   # data parallel, this process rank 0: core.engine.distributed
+        from core.engine.distributed import DataParallelRun
+
+        run = DataParallelRun.taking_over(run)
+    return run.run()

@@ -23,8 +23,8 @@ except ModuleNotFoundError:   # Python 3.10: the same parser, from PyPI
 
 from core.engine.config_fields import (DATA, DEVICE_CHOICES, DTYPE_CHOICES, LORA, LOSS, LOSS_CHOICES, MODEL,
                                        OPTIMISATION, RUN, SCHEDULE_CHOICES, SELECTION_POLICY_CHOICES, START_CHOICES,
-                                       TRUNCATION_CHOICES, Choice, ConfigError, FieldSpec, Problem, coerce, setting,
-                                       spec_of, values_of)
+                                       TRUNCATION_CHOICES, Choice, ConfigError, FieldSpec, Problem, coerce,
+                                       is_gpu_index, setting, spec_of, values_of)
 
 __all__ = ["Choice", "ConfigError", "Problem", "TrainingConfig", "load_config"]
 
@@ -62,6 +62,9 @@ class TrainingConfig:
     dtype: str = setting("auto", Spec(
         "Precision", "Number format of the frozen weights: automatic is bfloat16 on a GPU that has it, else float32.",
         MODEL, DTYPE_CHOICES))
+    processes: int = setting(1, Spec(
+        "Processes", "Data-parallel training processes, one per GPU: each takes a batch, and the step averages them.",
+        MODEL, minimum=1, maximum=64, advanced=True))
     gradient_checkpointing: bool = setting(False, Spec(
         "Gradient checkpointing", "Recompute activations in the backward pass: much less memory, a third more time.",
         MODEL))
@@ -210,7 +213,7 @@ class TrainingConfig:
             if type(typed) is not type(value) and types[key] != "float":
                 found.append(Problem(key, f"expected {TYPE_WORDS[types[key]]}, not {value!r}"))
                 continue
-            if spec.choices and value not in values_of(spec.choices):
+            if spec.choices and value not in values_of(spec.choices) and not (key == "device" and is_gpu_index(value)):
                 found.append(Problem(key, f"must be one of {', '.join(values_of(spec.choices))}, not {value!r}"))
             elif types[key] in ("int", "float") and (spec.minimum is not None or spec.maximum is not None):
                 reason = spec.range_problem(float(value))
@@ -231,6 +234,8 @@ class TrainingConfig:
              "label_smoothing", f"only applies to the sigmoid and robust losses, not {self.loss_type!r}")
         need("max_steps" in bad or self.num_epochs > 0 or self.max_steps > 0, "num_epochs",
              "must be positive (or set max_steps)")
+        need(self.processes == 1 or self.device in ("auto", "cuda", "cpu") or "device" in bad, "processes",
+             f"more than one process trains on all GPUs (device cuda) or the CPU, not on {self.device!r}")
         try:
             self.eval_fraction()
         except ConfigError as exc:
