@@ -1,17 +1,31 @@
 """How much memory a LoRA DPO run will need, estimated before anything is loaded.
 
-Everything comes from the model's ``config.json`` (no weights are read) and the training
-settings, so the set-up form can show the figure while the user types. The estimate is
-deliberately rough (within a factor of ~1.5 for decoder-only transformers) and errs high:
+Everything comes from the model's ``config.json`` (no weights are read), the training settings and,
+when known, the real token counts of the largest batch (``StepTokens``), so the set-up form can show
+the figure while the user types. Each term is what the engine keeps alive at the peak of a step
+(``benchmarks/bench_memory.py`` checks the total against measured peaks; a test holds it to ±20%):
 
-- frozen base weights: parameters × bytes of the training dtype;
-- LoRA adapter: trainable parameters × 16 bytes (fp32 weight, gradient, two Adam moments);
-- activations kept for the backward pass: ``batch × 2 (chosen + rejected) × max_length ×
-  hidden × layers × k`` values, ``k ≈ 17`` without gradient checkpointing (attention and MLP
-  inputs/outputs of each layer, after Korthikanti et al. 2022) and ``k ≈ 2`` with it;
-- logits: ``batch × 2 × max_length × vocab`` in float32, three copies (logits, log-softmax,
-  their gradient) — often the largest term for small models with big vocabularies;
-- a fixed overhead (CUDA context / Python and torch runtime).
+- frozen base weights: parameters × bytes of the dtype; a 4-bit base (QLoRA, NF4 with double
+  quantisation) holds its decoder's linear weights in half a byte plus one 8-bit scale per block of
+  64 and one float32 per 256 scales, its embeddings, head and norms in the compute dtype;
+- LoRA adapter: trainable parameters × 16 bytes (float32 weight, gradient, two Adam moments);
+- activations kept for the backward pass, per position of the batch (rows × padded width; packed
+  pairs are one row each with the shared prompt once, unpacked pairs two rows) and per decoder layer:
+  the residual input and the two normed inputs, query (after RoPE), keys and values (repeated to the
+  query heads), the attention output and its contiguous copy (the output projection's input), the
+  second residual: ``8 × hidden``; the MLP's ``4 × intermediate`` when gated (gate, SiLU(gate), up, their
+  product) or ``2 ×`` when not; LoRA's rank-sized inner values. With gradient checkpointing only each
+  layer's input is kept, and one layer is recomputed whole during the backward. Attention masks: one
+  boolean and one additive copy of ``rows × width²``;
+- the LM head runs only on completion positions (``head_positions``), in chunks of at most
+  ``core.engine.logprobs.LOGITS_CHUNK_ELEMENTS`` logits: it keeps one hidden-sized vector per position
+  for the backward (``logits``), and while a chunk runs holds its float32 logits and logsumexp's
+  temporary (``workspace``);
+- the workspace of the backward: one layer's gradients in flight (``3 × intermediate + 4 × hidden``
+  per position), the head's hidden-state gradient, a 4-bit layer's dequantised weight;
+- the reference pass (log-probs computed once before training, no gradient, the same base) peaks at
+  one layer's values for ``reference_batch_size`` pairs: the step's peak and its own, the larger counts;
+- the runtime (torch, transformers, peft resident; a CUDA context on a GPU).
 """
 
 from __future__ import annotations
@@ -20,21 +34,75 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 MIB = 2**20
 GIB = 2**30
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-# Activation values kept per token per layer, in units of hidden size.
-ACTIVATION_FACTOR = 17.0
-ACTIVATION_FACTOR_CHECKPOINTED = 2.0
+# Values kept for the backward per position and decoder layer (see the module docstring), in units
+# of hidden size and of intermediate size.
+SAVED_PER_LAYER_HIDDEN = 8
+SAVED_PER_LAYER_INTERMEDIATE = {True: 4, False: 2}          # gated MLP or not
+GRADIENT_PER_LAYER_INTERMEDIATE, GRADIENT_PER_LAYER_HIDDEN = 3, 4
+# The same chunk bound as core.engine.logprobs (kept equal by a test; no torch import here).
+LOGITS_CHUNK_ELEMENTS = 1 << 25
+# NF4 with double quantisation: 4 bits a weight, an 8-bit scale per 64 weights and a float32
+# per 256 scales (bitsandbytes' blocksize 64, second-level blocks of 256).
+NF4_BYTES_PER_WEIGHT = 0.5 + (1 + 4 / 256) / 64
 # Gated MLPs (three matrices: gate, up, down) are used by these families; others have two.
 GATED_MLP_ACTIVATIONS = ("silu", "swiglu", "gelu_pytorch_tanh_gated")
 GATED_MODEL_TYPES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3",
                      "olmo", "olmo2", "smollm3", "granite", "cohere")
+# The runtime: the resident libraries (torch, transformers, peft) and on a GPU its context.
 OVERHEAD_BYTES = {"cuda": 600 * MIB, "mps": 400 * MIB, "cpu": 500 * MIB}
 # Share of the free memory we are willing to plan for (allocator fragmentation, other tensors).
 USABLE_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class StepTokens:
+    """The token counts that size one forward: ``rows`` sequences of ``width`` positions (padding
+    included), ``head_positions`` of them reaching the LM head (the completion tokens)."""
+
+    rows: int
+    width: int
+    head_positions: int
+    packed: bool
+
+    @property
+    def positions(self) -> int:
+        return self.rows * self.width
+
+    @classmethod
+    def worst_case(cls, pairs: int, max_length: int, packed: bool) -> "StepTokens":
+        """Without the data: every sequence ``max_length`` long and all of it answer (a packed row
+        then holds two whole sequences: no shared prompt to save)."""
+        if packed:
+            return cls(pairs, 2 * max_length, 2 * pairs * max_length, True)
+        return cls(2 * pairs, max_length, 2 * pairs * max_length, False)
+
+
+def step_tokens_of(batch: Sequence, packed: bool, reference_batch_size: int | None = None,
+                   all_pairs: Sequence | None = None) -> tuple[StepTokens, StepTokens | None]:
+    """(the training step's, the reference pass's) ``StepTokens`` of real ``TokenizedPair``s: the
+    step's for ``batch`` (its longest batch), the reference pass's for the ``reference_batch_size``
+    longest of ``all_pairs``."""
+    from core.engine.batching import common_prefix_length   # the caller has the pairs: torch is loaded
+
+    def tokens(pairs: Sequence) -> StepTokens:
+        head = sum(len(p.chosen_ids) - max(p.chosen_start, 1) + len(p.rejected_ids) - max(p.rejected_start, 1)
+                   for p in pairs)
+        if packed:
+            width = max(len(p.chosen_ids) + len(p.rejected_ids) - common_prefix_length(p.chosen_ids, p.rejected_ids) for p in pairs)
+            return StepTokens(len(pairs), width, head, True)
+        return StepTokens(2 * len(pairs), max(max(len(p.chosen_ids), len(p.rejected_ids)) for p in pairs),
+                          head, False)
+
+    reference = None
+    if reference_batch_size and all_pairs:
+        longest = sorted(all_pairs, key=lambda p: -p.length)[:reference_batch_size]
+        reference = tokens(longest)
+    return tokens(batch), reference
 
 
 @dataclass(frozen=True)
@@ -92,9 +160,19 @@ class ModelShape:
         return shapes
 
     def parameters(self) -> int:
-        per_layer = sum(i * o for i, o in self.linear_layers().values()) + 2 * self.hidden  # + two norms
+        return self.linear_parameters() + self.other_parameters()
+
+    def linear_parameters(self) -> int:
+        """Weights of the decoder's linear layers (what a 4-bit base quantises)."""
+        return self.layers * sum(i * o for i, o in self.linear_layers().values())
+
+    def other_parameters(self) -> int:
+        """Embeddings, the LM head when untied, and the norms (kept in the compute dtype when 4-bit)."""
         embeddings = self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
-        return self.layers * per_layer + embeddings + self.hidden
+        return embeddings + self.layers * 2 * self.hidden + self.hidden
+
+    def largest_linear(self) -> int:
+        return max(i * o for i, o in self.linear_layers().values())
 
     def lora_parameters(self, rank: int, target_modules: str | list[str]) -> int:
         """LoRA adds ``rank × (in + out)`` per targeted linear module. "all-linear" targets every
@@ -114,15 +192,21 @@ class ModelShape:
 class MemoryEstimate:
     weights: int             # bytes of frozen base weights
     adapter: int             # bytes of LoRA weights, gradients and optimizer state
-    activations: int         # bytes of activations kept for backward
-    logits: int              # bytes of logits, log-softmax and their gradient
-    overhead: int
+    activations: int         # bytes of activations kept for backward (masks included)
+    logits: int              # bytes the LM head keeps for backward (one hidden-sized vector per completion position)
+    overhead: int            # the runtime
     parameters: int          # base parameters
     trainable_parameters: int
+    workspace: int = 0       # transient peak on top: a logits chunk, one layer's gradients, a dequantised weight
+    reference: int = 0       # the reference pass's peak beyond the weights (counted when above the step's)
+
+    @property
+    def step(self) -> int:
+        return self.adapter + self.activations + self.logits + self.workspace
 
     @property
     def total(self) -> int:
-        return self.weights + self.adapter + self.activations + self.logits + self.overhead
+        return self.weights + self.overhead + max(self.step, self.adapter + self.reference)
 
 
 @dataclass(frozen=True)
@@ -136,7 +220,9 @@ class DeviceMemory:
 @dataclass(frozen=True)
 class FitVerdict:
     fits: bool
-    message: str             # one line for the form
+    message: str             # one line for the form (with the advice when it does not fit)
+    advice: tuple[str, ...] = ()   # each a change that alone makes the run fit (core.engine.memory_advice)
+    shortfall: str = ""      # "needs about …, but … has only … free" when it does not fit
 
 
 def read_model_config(folder: str | Path) -> dict[str, Any]:
@@ -160,34 +246,65 @@ def resolved_dtype(dtype: str, device: str) -> str:
 
 def estimate_training_memory(shape: ModelShape, *, batch_size: int, max_length: int, lora_r: int,
                              target_modules: str | list[str], dtype: str, device: str,
-                             gradient_checkpointing: bool) -> MemoryEstimate:
-    """Peak memory of one training step (see the module docstring for each term)."""
+                             gradient_checkpointing: bool, packed: bool = False, load_in_4bit: bool = False,
+                             tokens: StepTokens | None = None, reference_tokens: StepTokens | None = None,
+                             reference_batch_size: int = 16) -> MemoryEstimate:
+    """Peak memory of one training step (see the module docstring for each term). ``tokens``: the
+    largest batch's real counts; without them every sequence is taken ``max_length`` long."""
     value_bytes = DTYPE_BYTES[resolved_dtype(dtype, device)]
+    tokens = tokens or StepTokens.worst_case(batch_size, max_length, packed)
+    reference_tokens = reference_tokens or StepTokens.worst_case(reference_batch_size, max_length, packed)
     parameters = shape.parameters()
     trainable = shape.lora_parameters(lora_r, target_modules)
-    tokens = batch_size * 2 * max_length   # chosen and rejected go through the model together
-    factor = ACTIVATION_FACTOR_CHECKPOINTED if gradient_checkpointing else ACTIVATION_FACTOR
-    activations = int(tokens * shape.hidden * shape.layers * factor * value_bytes)
-    if gradient_checkpointing:
-        # One layer is recomputed in full during backward.
-        activations += int(tokens * shape.hidden * ACTIVATION_FACTOR * value_bytes)
+    if load_in_4bit:
+        weights = int(shape.linear_parameters() * NF4_BYTES_PER_WEIGHT) + shape.other_parameters() * value_bytes
+    else:
+        weights = parameters * value_bytes
+    lora_modules = len(shape.linear_layers()) if target_modules == "all-linear" else len(target_modules)
+    layer = (SAVED_PER_LAYER_HIDDEN * shape.hidden + SAVED_PER_LAYER_INTERMEDIATE[shape.gated_mlp]
+             * shape.intermediate + lora_modules * lora_r)                    # values per position
+    kept_layers = shape.hidden * shape.layers + layer if gradient_checkpointing else layer * shape.layers
+    # + the embeddings' output and the final norm's; the masks: one boolean and one additive copy.
+    activations = tokens.positions * (kept_layers + 2 * shape.hidden) * value_bytes \
+        + tokens.rows * tokens.width ** 2 * (1 + value_bytes)
+    gradients = GRADIENT_PER_LAYER_INTERMEDIATE * shape.intermediate + GRADIENT_PER_LAYER_HIDDEN * shape.hidden
+    # The forward ends with a head chunk in flight, the backward starts with one layer's gradients:
+    # not at the same time.
+    workspace = (max(tokens.positions * gradients * value_bytes, _head_chunk(shape, tokens.head_positions))
+                 + (shape.largest_linear() * value_bytes if load_in_4bit else 0))
+    reference = (reference_tokens.positions * (layer + 2 * shape.hidden) * value_bytes
+                 + reference_tokens.rows * reference_tokens.width ** 2 * (1 + value_bytes)
+                 + _head_chunk(shape, reference_tokens.head_positions))
     return MemoryEstimate(
-        weights=parameters * value_bytes,
+        weights=weights,
         adapter=trainable * 16,
         activations=activations,
-        logits=tokens * shape.vocab * 4 * 3,
+        logits=tokens.head_positions * shape.hidden * value_bytes,
         overhead=OVERHEAD_BYTES.get(device, OVERHEAD_BYTES["cpu"]),
         parameters=parameters,
         trainable_parameters=trainable,
+        workspace=workspace,
+        reference=reference,
     )
 
 
-def estimate_for_config(config, model_config: dict[str, Any], device: str) -> MemoryEstimate:
-    """``estimate_training_memory`` with the settings of a ``TrainingConfig``."""
+def _head_chunk(shape: ModelShape, head_positions: int) -> int:
+    """A chunk of the LM head: float32 logits and logsumexp's temporary of the same size."""
+    rows = min(head_positions, max(1, LOGITS_CHUNK_ELEMENTS // shape.vocab))
+    return rows * shape.vocab * 4 * 2
+
+
+def estimate_for_config(config, model_config: dict[str, Any], device: str,
+                        tokens: tuple[StepTokens, StepTokens | None] | None = None) -> MemoryEstimate:
+    """``estimate_training_memory`` with the settings of a ``TrainingConfig``; ``tokens`` as
+    ``step_tokens_of`` gives them (the real lengths), else the worst case of ``max_length``."""
+    step, reference = tokens or (None, None)
     return estimate_training_memory(
         ModelShape.from_config(model_config), batch_size=config.batch_size, max_length=config.max_length,
         lora_r=config.lora_r, target_modules=config.target_modules(), dtype=config.dtype, device=device,
-        gradient_checkpointing=config.gradient_checkpointing)
+        gradient_checkpointing=config.gradient_checkpointing, packed=config.packed_pairs,
+        load_in_4bit=getattr(config, "load_in_4bit", False), tokens=step, reference_tokens=reference,
+        reference_batch_size=config.reference_batch_size)
 
 
 def system_memory() -> DeviceMemory:
@@ -232,18 +349,23 @@ def device_memory(requested: str = "auto") -> DeviceMemory:
     return system_memory()
 
 
-def judge_fit(estimate: MemoryEstimate, memory: DeviceMemory) -> FitVerdict:
-    """Does the estimate fit in the device's free memory (with a margin)?"""
+def judge_fit(estimate: MemoryEstimate, memory: DeviceMemory, advice: Sequence[str] = ()) -> FitVerdict:
+    """Does the estimate fit in the device's free memory (with a margin)? ``advice``: the changes
+    that would make it fit (``core.engine.memory_advice.fit_advice`` computes them)."""
     need = estimate.total
     if memory.available <= 0:
         return FitVerdict(True, f"needs about {format_bytes(need)} (free memory of {memory.name} unknown)")
-    usable = memory.available * USABLE_SHARE
-    if need <= usable:
+    if need <= usable_bytes(memory):
         return FitVerdict(True, f"needs about {format_bytes(need)} of {format_bytes(memory.available)} "
                                 f"free on {memory.name}")
-    return FitVerdict(False, f"needs about {format_bytes(need)}, but {memory.name} has only "
-                             f"{format_bytes(memory.available)} free: lower batch size or max length, "
-                             "or turn on gradient checkpointing")
+    shortfall = f"needs about {format_bytes(need)}, but {memory.name} has only {format_bytes(memory.available)} free"
+    change = "; or ".join(advice) if advice else "lower batch size or max length, or turn on gradient checkpointing"
+    return FitVerdict(False, f"{shortfall}: {change}", tuple(advice), shortfall)
+
+
+def usable_bytes(memory: DeviceMemory) -> float:
+    """What a run may plan to use of the device's free memory."""
+    return memory.available * USABLE_SHARE
 
 
 def format_bytes(value: float) -> str:

@@ -160,15 +160,26 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
 
 
 def load_base_model(name_or_path: str, device: torch.device, dtype: torch.dtype,
-                    trust_remote_code: bool = False):
+                    trust_remote_code: bool = False, load_in_4bit: bool = False):
+    """The base model on ``device``; with ``load_in_4bit`` its linear weights in NF4 (CUDA only,
+    ``core.engine.quantization``: refused with one line elsewhere or without bitsandbytes)."""
     location, _ = resolve_model_path(name_or_path)
+    quantized: dict[str, Any] = {}
+    if load_in_4bit:
+        from core.engine.quantization import four_bit_config, four_bit_problem
+
+        problem = four_bit_problem(device.type)
+        if problem:
+            raise DeviceError(problem)
+        # Quantised while loading, straight onto the GPU (a 4-bit model cannot be moved by .to()).
+        quantized = {"quantization_config": four_bit_config(dtype), "device_map": {"": device.index or 0}}
     try:
         with library_lock():
             from transformers import AutoModelForCausalLM
 
             # from_pretrained prefers model.safetensors when both formats are present.
             model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, trust_remote_code=trust_remote_code,
-                                                         local_files_only=True)
+                                                         local_files_only=True, **quantized)
     except (OSError, ValueError) as exc:
         hint = "" if Path(name_or_path).exists() else (
             " (not a local folder, and not in the local Hugging Face cache; nothing is downloaded)")
@@ -178,7 +189,7 @@ def load_base_model(name_or_path: str, device: torch.device, dtype: torch.dtype,
             raise
         raise ModelLoadError(f"a weights file of {name_or_path!r} is damaged or truncated "
                              f"({damaged_weight_files(location) or 'its safetensors files'}): {exc}") from exc
-    return model.to(device)
+    return model if quantized else model.to(device)
 
 
 def damaged_weight_files(folder: str) -> str:
@@ -258,6 +269,7 @@ class LoadedModel:
     tokenizer: Any
     device: torch.device
     dtype: torch.dtype
+    quantization: str = ""    # core.engine.quantization.QUANTIZATION_TAG for a 4-bit base, else empty
 
     def parameter_counts(self) -> tuple[int, int]:
         trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
@@ -270,11 +282,15 @@ def load_for_training(config: TrainingConfig, adapter_dir: str | Path | None = N
     device = select_device(config.device)
     dtype = select_dtype(device, config.dtype)
     tokenizer = load_tokenizer(config.base_model, config.trust_remote_code)
-    model = load_base_model(config.base_model, device, dtype, config.trust_remote_code)
+    model = load_base_model(config.base_model, device, dtype, config.trust_remote_code, config.load_in_4bit)
     model.config.pad_token_id = tokenizer.pad_token_id
     if config.disable_dropout:
         disable_dropout(model)
     peft_model = attach_lora(model, config) if adapter_dir is None else attach_saved_lora(model, adapter_dir, config)
+    if config.load_in_4bit:
+        from core.engine.quantization import QUANTIZATION_TAG
+
+        return LoadedModel(peft_model, tokenizer, device, dtype, QUANTIZATION_TAG)
     return LoadedModel(peft_model, tokenizer, device, dtype)
 
 
@@ -312,11 +328,12 @@ def export_merged_model(base_model: str, adapter_dir: str | Path, out_dir: str |
 
 
 # -- fingerprints for the reference cache -----------------------------------------------------
-def model_fingerprint(name_or_path: str, dtype: torch.dtype | None = None) -> str:
+def model_fingerprint(name_or_path: str, dtype: torch.dtype | None = None, quantization: str = "") -> str:
     """Changes when the base weights or config change: config.json's content plus each weight
     file's name, size and mtime, and the resolved path (hashing gigabytes of weights on every
     run would cost more than the cache saves); and with the dtype the weights run in, so
-    bf16 reference values are never reused by a float32 run."""
+    bf16 reference values are never reused by a float32 run; and with the quantisation of a 4-bit
+    base (``LoadedModel.quantization``), so its values never mix with full-precision ones."""
     location, local = resolve_model_path(name_or_path)
     digest = hashlib.sha256()
     if local:
@@ -332,6 +349,8 @@ def model_fingerprint(name_or_path: str, dtype: torch.dtype | None = None) -> st
     digest.update(str(folder.resolve()).encode())
     if dtype is not None:
         digest.update(dtype_name(dtype).encode())
+    if quantization:   # absent for full precision, so the keys of existing caches stay as they were
+        digest.update(f"quantization={quantization}".encode())
     digest.update((folder / "config.json").read_bytes())
     for weight in sorted(folder.iterdir()):
         if weight.name.endswith(WEIGHT_SUFFIXES):

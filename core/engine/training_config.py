@@ -68,6 +68,9 @@ class TrainingConfig:
     gradient_checkpointing: bool = setting(False, Spec(
         "Gradient checkpointing", "Recompute activations in the backward pass: much less memory, a third more time.",
         MODEL))
+    load_in_4bit: bool = setting(False, Spec(
+        "4-bit base (QLoRA)", "Hold the frozen base in 4 bits (NF4) on a CUDA GPU: about a quarter of the memory.",
+        MODEL, advanced=True))
     trust_remote_code: bool = setting(False, Spec(
         "Trust remote code", "Let a model folder run its own Python code (only for models you trust).", MODEL,
         advanced=True))

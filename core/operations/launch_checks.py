@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from core.engine.bundled_models import DEMO_MODEL
 from core.engine.model_location import ModelCheck, inspect_model
+from core.engine.quantization import four_bit_problem, resolved_device_type
 from core.engine.run_start import start_problems
 from core.engine.training_config import ConfigError, TrainingConfig
 from core.engine.training_control import planned_steps, steps_per_epoch
@@ -131,6 +132,10 @@ def launch_problems(ws: Workspace, values: dict[str, Any]) -> tuple[TrainingConf
         left_out = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in training_set.dropped.items() if n)
         problems[DATA_KEY] = ("the workspace has no labelled pairs to train on"
                               + (f" (left out: {left_out})" if left_out else "; import or annotate some first"))
+    if config is not None and config.load_in_4bit:   # the device a run would use (imports torch only then)
+        four_bit = four_bit_problem(resolved_device_type(config.device))
+        if four_bit:
+            problems.setdefault("load_in_4bit", four_bit)
     elif config is not None and config.eval_fraction() is None and not training_set.train:
         problems[DATA_KEY] = ("every labelled pair is in the evaluation split; set eval_split to a fraction "
                               "or 'none'")
