@@ -37,7 +37,7 @@ SPECIALS = (BOS, EOS, IM_START, UNK)
 @dataclass(frozen=True)
 class Shape:
     name: str
-    architecture: str               # "llama" | "qwen2"
+    architecture: str               # "llama" | "qwen2" (a Llama config with q/k/v/o biases, see make_model_dir)
     vocab: int
     hidden: int
     layers: int
@@ -65,7 +65,8 @@ SHAPES = {
                  pairs=32, max_length=512, note="Llama-like, random weights"),
     "qwen0.5b": Shape("qwen0.5b", "qwen2", 151_936, 896, 24, 14, 2, 4864, (100, 300), (50, 200), batch=2,
                       steps=3, pairs=6, max_length=512, tied_embeddings=True,
-                      note="Qwen2.5-0.5B's config (tied embeddings), random weights"),
+                      note="Qwen2.5-0.5B's sizes (tied embeddings) as a Llama config with attention biases, "
+                           "random weights"),
 }
 
 
@@ -89,7 +90,7 @@ def word_tokenizer(vocab: int):
 def make_model_dir(path: Path, shape: Shape, seed: int = 0) -> Path:
     """Write a randomly initialised model of ``shape`` and its tokenizer (a Hugging Face folder)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     if shape.prompt_tokens is None:
         from tests.tiny_models import make_tiny_model_dir
@@ -102,12 +103,13 @@ def make_model_dir(path: Path, shape: Shape, seed: int = 0) -> Path:
                   num_key_value_heads=shape.kv_heads, max_position_embeddings=max(1024, shape.max_length),
                   tie_word_embeddings=shape.tied_embeddings, bos_token_id=tokenizer.bos_token_id,
                   eos_token_id=tokenizer.eos_token_id)
-    if shape.architecture == "qwen2":
-        config, model_class = Qwen2Config(rope_theta=1_000_000.0, rms_norm_eps=1e-6, **common), Qwen2ForCausalLM
-    else:
-        config, model_class = LlamaConfig(**common), LlamaForCausalLM
+    # Qwen2 is Llama with biases on q, k and v. A ``qwen2`` config cannot be used here: transformers 5's
+    # AutoTokenizer forces Qwen2's own byte-level BPE on it, which drops the shape's word vocabulary
+    # (every word becomes nothing). Llama's ``attention_bias`` adds those biases (and o_proj's: 896 more
+    # parameters a layer), so the compute and memory are Qwen2's.
+    config = LlamaConfig(attention_bias=shape.architecture == "qwen2", rms_norm_eps=1e-6, **common)
     torch.manual_seed(seed)
-    model = model_class(config)
+    model = LlamaForCausalLM(config)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path

@@ -234,6 +234,9 @@ def main() -> int:
                     return 1
                 result = json.loads(lines[-1][len("RESULT "):])
                 loads.append(os.getloadavg())
+                # Each engine's figures as it finishes, so a long run that is cut short keeps them.
+                print(f"finished {engine}: " + json.dumps({k: v for k, v in result.items() if k != "losses"}),
+                      flush=True)
                 if engine == "matmul":
                     peak_flops = max(peak_flops, result["flops_per_second"])
                 elif engine not in results or result["loop_seconds"] < results[engine]["loop_seconds"]:
