@@ -112,8 +112,9 @@ def _v4_to_v5(conn: Connection) -> None:
 def _v5_to_v6(conn: Connection) -> None:
     """v6, closing the loop: generations (who wrote a generated response and how), blind A/B
     comparisons (their pairs are kept out of the queue and the training set), rounds (a run's
-    parent run, how it started, the verdicts it trained on) and the adapters' pair scores."""
-    for table in ("generations", "comparisons", "run_verdicts", "pair_scores"):
+    parent run, how it started, the verdicts it trained on), the adapters' pair scores and the
+    tokenised examples' cache."""
+    for table in ("generations", "comparisons", "run_verdicts", "pair_scores", "tokenized_examples"):
         Base.metadata.tables[table].create(conn)
     conn.execute(text("ALTER TABLE responses ADD COLUMN generation_id INTEGER REFERENCES generations (id) "
                       "ON DELETE SET NULL"))

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -366,4 +367,28 @@ class ReferenceLogp(Base):
     rejected_logp: Mapped[float] = mapped_column(Float, nullable=False)
     chosen_tokens: Mapped[int] = mapped_column(Integer, nullable=False)
     rejected_tokens: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class TokenizedExample(Base):
+    """One example's token ids, cached per (tokenisation, example) like ``ReferenceLogp``.
+
+    ``tokenization_key`` fingerprints the tokenizer, ``max_length`` and the truncation mode,
+    ``example_hash`` the texts; the ids are those after truncation, little-endian int32 (see
+    ``storage.token_cache``). ``dropped`` names why tokenisation left the example out (ids empty).
+    """
+
+    __tablename__ = "tokenized_examples"
+    __table_args__ = (
+        UniqueConstraint("tokenization_key", "example_hash", name="uq_tokenized_example_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tokenization_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    example_hash: Mapped[str] = mapped_column(String(32), nullable=False)
+    chosen_ids: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    chosen_start: Mapped[int] = mapped_column(Integer, nullable=False)
+    rejected_ids: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    rejected_start: Mapped[int] = mapped_column(Integer, nullable=False)
+    dropped: Mapped[Optional[str]] = mapped_column(String(100), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)

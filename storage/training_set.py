@@ -37,6 +37,8 @@ POLICY_LABELS = {"majority": "Majority of verdicts", "unanimous": "Only unanimou
                  "all": "Every a/b verdict is an example"}
 POLICIES = tuple(POLICY_LABELS)
 DROP_REASONS = ("tie", "both_bad", "skipped", "no_majority", "not_unanimous", "unlabelled")
+#: Texts of more pairs than this are read in one pass over every pair (filtered here).
+_SCAN_ABOVE = 2_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,11 @@ def merge_votes(votes: list[Choice], policy: str) -> tuple[list[Choice], list[st
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown merge policy {policy!r}; expected one of {', '.join(POLICIES)}")
+    if len(votes) == 1:   # most pairs: one vote, the same answer under every policy, without a tally
+        vote = votes[0]
+        if vote == Choice.SKIP:
+            return [], ["skipped"]
+        return ([vote], []) if vote in (Choice.A, Choice.B) else ([], [vote.value])
     counted = [v for v in votes if v != Choice.SKIP]
     if not counted:
         return [], ["skipped" if votes else "unlabelled"]
@@ -117,9 +124,15 @@ def build_training_set(ws: Workspace, policy: str = "majority") -> TrainingSet:
 
         query = pair_texts_select()
         wanted = sorted(winners)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            for row in session.execute(query.where(Pair.id.in_(chunk))):
+        if len(wanted) > _SCAN_ABOVE:   # most pairs: one pass over them all beats hundreds of IN lookups
+            chunks = [session.execute(query.execution_options(yield_per=5_000))]
+        else:
+            chunks = (session.execute(query.where(Pair.id.in_(wanted[start:start + 500])))
+                      for start in range(0, len(wanted), 500))
+        for rows in chunks:
+            for row in rows:
+                if row[0] not in winners:
+                    continue
                 pair_id, split, prompt, a, b = pair_texts(row)
                 for choice in winners[pair_id]:
                     chosen, rejected = (a, b) if choice == Choice.A else (b, a)

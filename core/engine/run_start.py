@@ -108,10 +108,15 @@ def _resolve(ws: Workspace, config: TrainingConfig) -> tuple[StartPoint, list[Pr
     return StartPoint(parent_id, ADAPTER, adapter), problems, replace(config, **shape)
 
 
-def training_examples(ws: Workspace, config: TrainingConfig, start: StartPoint) -> TrainingSet:
+def training_examples(ws: Workspace, config: TrainingConfig, start: StartPoint,
+                      built: TrainingSet | None = None) -> TrainingSet:
     """The training set: every verdict's example, or (continuing an adapter) those of the pairs
-    the parent's model generated."""
-    training_set = build_training_set(ws, config.selection_policy)
+    the parent's model generated. ``built``: the set the launch checks just built (used when its
+    policy is the config's, so 100,000 pairs are not read twice)."""
+    if built is not None and built.policy == config.selection_policy:
+        training_set = TrainingSet(list(built.examples), dict(built.dropped), built.policy)
+    else:
+        training_set = build_training_set(ws, config.selection_policy)
     if start.from_adapter:
         generated = pairs_generated_by(ws, start.parent_run_id)
         training_set.examples = [e for e in training_set.examples if e.pair_id in generated]
@@ -123,13 +128,15 @@ def format_dropped(dropped: dict[str, int]) -> str:
     return ", ".join(parts) or "nothing"
 
 
-def tokenize_run_data(tokenizer, training_set: TrainingSet, config: TrainingConfig) -> RunData:
+def tokenize_run_data(tokenizer, training_set: TrainingSet, config: TrainingConfig, tokenize=None) -> RunData:
     """Tokenised pairs, split into train and held-out (each pair's stored split, or drawn from
-    the seed when ``eval_split`` is a fraction); ``ValueError`` when no training pair is left."""
-    from core.engine.batching import tokenize_examples
+    the seed when ``eval_split`` is a fraction); ``ValueError`` when no training pair is left.
+    ``tokenize``: in place of ``batching.tokenize_examples`` (same signature), e.g. the
+    workspace's cache (``core.engine.token_cache.cached_tokenizer``)."""
+    if tokenize is None:
+        from core.engine.batching import tokenize_examples as tokenize
 
-    pairs, dropped_tokens = tokenize_examples(tokenizer, training_set.examples, config.max_length,
-                                              config.truncation_mode)
+    pairs, dropped_tokens = tokenize(tokenizer, training_set.examples, config.max_length, config.truncation_mode)
     dropped = {k: v for k, v in training_set.dropped.items() if v}
     dropped.update(dropped_tokens)
     fraction = config.eval_fraction()

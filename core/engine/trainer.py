@@ -37,6 +37,7 @@ from core.engine.run_records import create_run, new_run_id, write_run_config
 from core.engine.run_start import (RunData, StartPoint, format_dropped, load_start_model, reference_key, resolve_start,
                                    tokenize_run_data, training_examples)
 from core.engine.schedules import make_scheduler
+from core.engine.token_cache import cached_tokenizer
 from core.engine.training_config import ConfigError, TrainingConfig
 from core.engine.training_control import (CheckpointSaved, MetricSplit, Phase, PhaseChanged, ReferencePassDone,
                                           Resumed, RunFinished, RunInfo, RunStarted, StepMetrics, TrainingControl,
@@ -106,6 +107,7 @@ class DPOTrainingRun:
         self._watch = DivergenceWatch()
         self._run_created = resume_run_id is not None
         self._start = StartPoint()
+        self.prebuilt_set = None   # the launch checks' TrainingSet, when train() is handed one
 
     # -- public -----------------------------------------------------------------------------
     def run(self) -> str:
@@ -142,18 +144,19 @@ class DPOTrainingRun:
         self._enter(Phase.LOADING_DATA)
         self._start, config = resolve_start(self.ws, config)   # a later round: core.engine.run_start
         self.config = config
-        training_set = training_examples(self.ws, config, self._start)
+        training_set = training_examples(self.ws, config, self._start, self.prebuilt_set)
         if not training_set.examples:
             raise ValueError("the workspace has no labelled pairs to train on "
                              f"(left out: {format_dropped(training_set.dropped)})")
         self._enter(Phase.LOADING_MODEL)
         loaded = load_start_model(config, self._start)
-        data = tokenize_run_data(loaded.tokenizer, training_set, config)
+        token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
+        data = tokenize_run_data(loaded.tokenizer, training_set, config, cached_tokenizer(   # the workspace's cache
+            self.ws, token_key, lambda done, total: self._enter(Phase.LOADING_MODEL, done=done, total=total)))
         per_epoch = steps_per_epoch(len(data.train), config.batch_size * config.processes,
                                     config.gradient_accumulation_steps)
         total_steps = planned_steps(config.max_steps, config.num_epochs, per_epoch)
-        model_key = reference_key(model_fingerprint(config.base_model, loaded.dtype), self._start)
-        token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
+        model_key = reference_key(model_fingerprint(config.base_model, loaded.dtype, loaded.quantization), self._start)
         if self.resume_run_id is None:
             create_run(self.ws, self.run_id, config, self.run_dir, total_steps, self._start, data.train)
             self._run_created = True
@@ -363,10 +366,12 @@ class DPOTrainingRun:
 
 def train(ws: Workspace, config: TrainingConfig | None, observer: TrainingObserver | None = None,
           control: TrainingControl | None = None, resume_run_id: str | None = None,
-          resume_changes: list[str] | dict | None = None) -> str:
+          resume_changes: list[str] | dict | None = None, training_set=None) -> str:
     """Run (or resume, with ``resume_changes``: ``core.engine.resume_changes``) a DPO training
-    run to its end on this thread; return its run id."""
+    run to its end on this thread; return its run id. ``training_set``: the one the launch checks
+    just built (``storage.training_set.TrainingSet``), so it is not read again."""
     run = DPOTrainingRun(ws, config, observer, control, resume_run_id, resume_changes)
+    run.prebuilt_set = training_set
     if run.config.processes > 1:   # data parallel, this process rank 0: core.engine.distributed
         from core.engine.distributed import DataParallelRun
 

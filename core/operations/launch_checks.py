@@ -26,7 +26,8 @@ from storage.workspace import Workspace
 
 # Key under which problems that are not a single setting are reported.
 DATA_KEY = "data"
-__all__ = ["DATA_KEY", "ModelCheck", "inspect_model", "config_problems", "default_config", "launch_problems",
+__all__ = ["DATA_KEY", "ModelCheck", "inspect_model", "config_problems", "default_config", "launch_check",
+           "launch_problems",
            "preview_data", "run_length", "token_preview"]
 
 
@@ -117,6 +118,13 @@ def preview_data(ws: Workspace, config: TrainingConfig, training_set: TrainingSe
 def launch_problems(ws: Workspace, values: dict[str, Any]) -> tuple[TrainingConfig | None, dict[str, str]]:
     """All reasons not to start: bad settings, a base model that is not there, a previous round
     that cannot be continued (``core.engine.run_start``), no pairs."""
+    config, problems, _training_set = launch_check(ws, values)
+    return config, problems
+
+
+def launch_check(ws: Workspace, values: dict[str, Any]) -> tuple[TrainingConfig | None, dict[str, str], TrainingSet]:
+    """``launch_problems``, and the training set it built (the training process hands it to the
+    run, so 100,000 pairs are read once)."""
     config, problems = config_problems(values)
     model = inspect_model(str(values.get("base_model", "")))
     if not model.ok:
@@ -124,6 +132,10 @@ def launch_problems(ws: Workspace, values: dict[str, Any]) -> tuple[TrainingConf
     if config is not None:
         for problem in start_problems(ws, config):
             problems.setdefault(problem.key, problem.message)
+    if config is not None and config.load_in_4bit:   # the device a run would use (imports torch only then)
+        four_bit = four_bit_problem(resolved_device_type(config.device))
+        if four_bit:
+            problems.setdefault("load_in_4bit", four_bit)
     policy = config.selection_policy if config else TrainingConfig().selection_policy
     if "selection_policy" not in problems:
         policy = str(values.get("selection_policy", policy))
@@ -132,14 +144,10 @@ def launch_problems(ws: Workspace, values: dict[str, Any]) -> tuple[TrainingConf
         left_out = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in training_set.dropped.items() if n)
         problems[DATA_KEY] = ("the workspace has no labelled pairs to train on"
                               + (f" (left out: {left_out})" if left_out else "; import or annotate some first"))
-    if config is not None and config.load_in_4bit:   # the device a run would use (imports torch only then)
-        four_bit = four_bit_problem(resolved_device_type(config.device))
-        if four_bit:
-            problems.setdefault("load_in_4bit", four_bit)
     elif config is not None and config.eval_fraction() is None and not training_set.train:
         problems[DATA_KEY] = ("every labelled pair is in the evaluation split; set eval_split to a fraction "
                               "or 'none'")
-    return (None if problems else config), problems
+    return (None if problems else config), problems, training_set
 
 
 @dataclass(frozen=True)

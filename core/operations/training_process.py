@@ -98,10 +98,11 @@ def child_main(stdin: TextIO, events: TextIO) -> int:
         ws = Workspace.open(request["location"], create=False, runs_dir=request.get("runs_dir"))
         try:
             config = TrainingConfig.from_dict(request["config"]) if request.get("config") is not None else None
+            training_set = None
             if request.get("values") is not None:
-                from core.operations.launch_checks import launch_problems
+                from core.operations.launch_checks import launch_check
 
-                config, problems = launch_problems(ws, request["values"])
+                config, problems, training_set = launch_check(ws, request["values"])
                 if config is None:
                     observer.write(json.dumps({"event": REFUSED, "problems": problems}, separators=(",", ":")))
                     return 0
@@ -112,7 +113,8 @@ def child_main(stdin: TextIO, events: TextIO) -> int:
                 _leave_a_core_for_the_window()
             from core.engine.trainer import train
 
-            train(ws, config, observer, control, resume_run_id=run_id, resume_changes=request.get("resume_changes"))
+            train(ws, config, observer, control, resume_run_id=run_id, resume_changes=request.get("resume_changes"),
+                  training_set=training_set)   # read once: the checks' set
         finally:
             ws.close()
     except Exception as exc:  # noqa: BLE001 - the parent shows the reason; the trace goes to stderr

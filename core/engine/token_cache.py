@@ -1,0 +1,80 @@
+"""Tokenised pairs cached in the workspace (``storage.token_cache``), like the reference
+log-probs: a second run over the same pairs with the same tokenisation reads its token ids
+instead of tokenising 100,000 pairs again.
+
+Cache key: ``tokenization_key`` (``modeling.tokenization_fingerprint``: tokenizer, chat
+template, max_length, truncation mode) and each example's ``example_hash`` (its texts; the
+same hash the reference cache uses). A different tokenizer, length or truncation, or an edited
+text misses the cache and is tokenised afresh. The result is exactly ``tokenize_examples``'s:
+the kept pairs in input order and the dropped ones counted by reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+from core.engine import batching
+from core.engine.batching import TokenizedPair, example_hash
+from storage.token_cache import CachedTokens, load_tokenized, store_tokenized
+from storage.workspace import Workspace
+
+#: Progress is reported about this many times over the examples to tokenise.
+_PROGRESS_STEPS = 50
+
+
+def _tokenize_one(tokenizer, example: Any, max_length: int, truncation_mode: str) -> CachedTokens:
+    kept, dropped = batching.tokenize_examples(tokenizer, [example], max_length, truncation_mode)
+    if not kept:
+        return CachedTokens((), 0, (), 0, next(iter(dropped)))
+    pair = kept[0]
+    return CachedTokens(pair.chosen_ids, pair.chosen_start, pair.rejected_ids, pair.rejected_start)
+
+
+def tokenize_with_cache(ws: Workspace, tokenizer, examples: Sequence[Any], max_length: int, truncation_mode: str,
+                        tokenization_key: str, progress: Callable[[int, int], None] | None = None,
+                        store: bool = True) -> tuple[list[TokenizedPair], Counter, int]:
+    """``batching.tokenize_examples`` through the workspace's cache: the examples found under
+    ``tokenization_key`` are read, only the others tokenised (``progress(done, total)`` over
+    those) and, with ``store``, added to the cache.
+
+    Returns (the kept pairs in input order, dropped pairs by reason, examples tokenised now).
+    """
+    hashes = [example_hash(e.prompt, e.chosen, e.rejected) for e in examples]
+    cached = load_tokenized(ws, tokenization_key, hashes)
+    missing: dict[str, Any] = {}
+    for digest, example in zip(hashes, examples):
+        if digest not in cached and digest not in missing:
+            missing[digest] = example
+    fresh: dict[str, CachedTokens] = {}
+    every = max(1, len(missing) // _PROGRESS_STEPS)
+    for done, (digest, example) in enumerate(missing.items(), 1):
+        fresh[digest] = _tokenize_one(tokenizer, example, max_length, truncation_mode)
+        if progress is not None and (done % every == 0 or done == len(missing)):
+            progress(done, len(missing))
+    if store:
+        store_tokenized(ws, tokenization_key, fresh)
+    cached.update(fresh)
+    kept: list[TokenizedPair] = []
+    dropped: Counter = Counter()
+    for digest, example in zip(hashes, examples):
+        tokens = cached[digest]
+        if tokens.dropped is not None:
+            dropped[tokens.dropped] += 1
+            continue
+        kept.append(TokenizedPair(example.pair_id, digest, tokens.chosen_ids, tokens.chosen_start,
+                                  tokens.rejected_ids, tokens.rejected_start, getattr(example, "split", "train")))
+    return kept, dropped, len(missing)
+
+
+def cached_tokenizer(ws: Workspace, tokenization_key: str, progress: Callable[[int, int], None] | None = None,
+                     store: bool = True) -> Callable[..., tuple[list[TokenizedPair], Counter]]:
+    """``tokenize_with_cache`` with ``batching.tokenize_examples``'s signature and result, for
+    ``run_start.tokenize_run_data``."""
+    def tokenize(tokenizer, examples: Sequence[Any], max_length: int,
+                 truncation_mode: str = "keep_start") -> tuple[list[TokenizedPair], Counter]:
+        kept, dropped, _tokenized = tokenize_with_cache(ws, tokenizer, examples, max_length, truncation_mode,
+                                                        tokenization_key, progress, store)
+        return kept, dropped
+
+    return tokenize
