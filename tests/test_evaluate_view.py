@@ -56,6 +56,7 @@ def test_cached_runs_are_drawn_at_opening_one_point_per_checkpoint(qtbot, db, wo
     assert view.table.rowCount() == 6
     assert view.table.item(1, 0).text() == "●  beta-1.0" and view.table.item(1, 1).text() == "step-20"
     assert view.table.item(1, 5).text() == "1.20 ± 0.12" and view.table.item(1, 6).text() == "50%"
+    assert view.table.item(0, 4).text() == "0.00" and view.table.item(1, 4).text() == "+2.00"
 
     view.metric_box.setCurrentIndex(view.metric_box.findData("margin"))
     assert [y for _, y in view.plot.points["run-a"]] == [0.0, 2.0, 3.1, 3.5]

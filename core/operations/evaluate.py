@@ -45,7 +45,7 @@ class EvaluationCancelled(Exception):
 
 @dataclass(frozen=True)
 class EvaluateOptions:
-    prompts: int = 32               # prompts sampled for the KL (and the helpful share)
+    prompts: int = 24               # prompts sampled for the KL (and the helpful share)
     samples_per_prompt: int = 2     # KL replies per prompt
     max_new_tokens: int = 96
     seed: int = 0

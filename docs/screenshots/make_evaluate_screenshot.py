@@ -1,11 +1,11 @@
 """Regenerate ``evaluate.png``: the Evaluate tab with real demo runs, reward against KL.
 
     QT_QPA_PLATFORM=offscreen python docs/screenshots/make_evaluate_screenshot.py [WORKSPACE]
-        [--steps 80] [--betas 1.0,0.2] [--prompts 32]
+        [--steps 80] [--betas 1.0,0.2] [--prompts 24]
 
 Without WORKSPACE, a demo workspace is made in a temporary folder (``python main.py demo``) and
 trained twice on the demo's settings with different β, a checkpoint every quarter of the run
-(CPU: minutes each). With a WORKSPACE that has completed runs, those are used as they are.
+(CPU: minutes each). With a WORKSPACE, its runs that have a final adapter (completed or stopped) are used as they are.
 Every checkpoint is evaluated (``core.operations.evaluate``: cached in the run folders, so a
 second call is quick), then the real Evaluate view draws them and is grabbed at 1300×820.
 """
@@ -45,7 +45,7 @@ def main() -> int:
     parser.add_argument("workspace", nargs="?")
     parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--betas", default="1.0,0.2")
-    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--prompts", type=int, default=24)
     args = parser.parse_args()
     folder = Path(args.workspace) if args.workspace else Path(tempfile.mkdtemp(prefix="evaluate-shot-")) / "ws"
     if not args.workspace:
@@ -63,7 +63,7 @@ def main() -> int:
 
     apply_theme("light", app)
     with Workspace.open(str(folder)) as ws:
-        run_ids = [r.id for r in list_runs(ws) if r.status == RunStatus.COMPLETED]
+        run_ids = [r.id for r in list_runs(ws) if r.adapter_path and r.status != RunStatus.RUNNING]
         options = EvaluateOptions(prompts=args.prompts)
         for evaluation in evaluate_runs(ws, run_ids, options,
                                         progress=lambda e: print(f"\r{e.run_name} {e.checkpoint} ({e.index}/{e.count})"

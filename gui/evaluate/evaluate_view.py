@@ -33,7 +33,11 @@ def _percent(value: float | None) -> str:
 
 
 def _number(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:+.{digits}f}"
+    if value is None:
+        return "—"
+    if round(value, digits) == 0:          # float noise around 0 (the base's margins) is not "-0.00"
+        return f"{0:.{digits}f}"
+    return f"{value:+.{digits}f}"
 
 
 def _swatch(color: str) -> QIcon:
