@@ -171,9 +171,11 @@ class PreferenceNote:
 
     def describe(self) -> str:
         if self.side == "neither":
-            return f"Run {self.preference.run_name} had no preference between the two answers (margin 0.00)"
-        return (f"Run {self.preference.run_name} preferred the {self.side} answer "
-                f"(margin {abs(self.left_margin):+.2f})")
+            return f"Run {self.preference.run_name} had no preference between the two answers (margin 0)"
+        size = abs(self.left_margin)
+        # Two decimals, or two significant digits for a margin that would read as +0.00.
+        shown = f"{size:+.2f}" if size >= 0.005 else f"{size:+.1e}"
+        return f"Run {self.preference.run_name} preferred the {self.side} answer (margin {shown})"
 
     def agrees_with(self, side: str) -> bool | None:
         """Whether the run's choice matches a verdict for ``side`` ("left"/"right"; None otherwise)."""

@@ -3,9 +3,9 @@
     QT_QPA_PLATFORM=offscreen python docs/screenshots/make_queue_order_screenshots.py
 
 A throw-away demo workspace; a short real run ("round 1": the demo's training settings on the
-bundled demo model, 15 steps of 8 pairs) scores the open pairs; the queue serves the pairs it is
-least sure about first. The Annotate tab is saved after one verdict (the run's preference under
-the buttons), the Team tab with its Queue order card. A few minutes on two CPU cores.
+bundled demo model, 15 steps of 8 pairs) scores the open pairs. The Annotate tab is saved after
+one verdict (the run's preference under the buttons), then the Team tab with its Queue order
+card set to serve the pairs the run is least sure about first. A few minutes on two CPU cores.
 """
 
 from __future__ import annotations
@@ -22,26 +22,32 @@ OUT = Path(__file__).resolve().parent
 
 
 def build_workspace(root: Path):
-    from core.demo.demo_workspace import DEMO_TRAINING, populate_demo_workspace
+    """A demo workspace cut down so the run trains in minutes: 24 labelled prompts, 20 to label."""
+    from core.demo.demo_workspace import (DEMO_ANNOTATOR, DEMO_SOURCE, DEMO_TRAINING, LABELLED_PROMPTS,
+                                          demo_conversations, demo_records)
     from core.engine.trainer import train
     from core.engine.training_config import TrainingConfig
-    from core.operations.pair_scores import score_pairs, set_queue_order
+    from core.operations.pair_scores import score_pairs
+    from storage.ingest import import_records
     from storage.workspace import Workspace
 
     ws = Workspace.open(root)
-    populate_demo_workspace(ws)
+    records = list(demo_records(demo_conversations()[:LABELLED_PROMPTS + 20]))
+    # Two labelled records per labelled prompt (helpful over curt, over reckless), then one
+    # unlabelled record (three answers: three pairs) per candidate prompt.
+    import_records(ws, records[:48] + records[2 * LABELLED_PROMPTS:], source=DEMO_SOURCE, labelled_by=DEMO_ANNOTATOR)
     config = TrainingConfig.from_dict({**DEMO_TRAINING, "max_steps": 15, "batch_size": 8, "eval_interval": 0,
                                        "checkpoint_interval": 0, "run_name": "round 1"})
     run_id = train(ws, config)
     print(score_pairs(ws, run_id).describe())
-    set_queue_order(ws, "uncertain", run_id)
-    return ws
+    return ws, run_id
 
 
 def main() -> int:
     from PySide6.QtCore import QSettings, Qt
     from PySide6.QtWidgets import QApplication
 
+    from core.operations.pair_scores import set_queue_order
     from gui.common import settings
     from gui.main_window import MainWindow
 
@@ -49,7 +55,7 @@ def main() -> int:
     app.setApplicationName("DPO Studio")
     with tempfile.TemporaryDirectory() as tmp:
         QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
-        ws = build_workspace(Path(tmp) / "ws")
+        ws, run_id = build_workspace(Path(tmp) / "ws")
         settings.set_value("view/theme", "light")
         settings.set_value("view/guidelines", False)
         window = MainWindow(ws, "ana")
@@ -62,6 +68,8 @@ def main() -> int:
         app.processEvents()
         window.grab().save(str(OUT / "adapter_preference.png"))
         print(window.annotate.preference.text())
+        # The Team tab's card, once the owner has chosen to serve the least sure pairs first.
+        window.team.on_changes(set_queue_order(ws, "uncertain", run_id))
         window.tabs.setCurrentWidget(window.team)
         window.db.wait_idle()
         app.processEvents()
