@@ -35,6 +35,7 @@ from core.operations import presets
 from core.operations.launch_checks import DATA_KEY, config_problems, default_config, run_length
 from core.operations.wording import plural
 from gui.common.theme import colors
+from gui.train.device_picker import DevicePicker
 from gui.train.form_checks import FormChecks, PreviewResult
 from gui.train.form_fields import FieldEditor
 from gui.train.form_parts import ModelPicker, PresetsRow, SummaryCard, form_stylesheet
@@ -188,6 +189,9 @@ class TrainingForm(QWidget):
     def _build_field(self, key: str) -> FieldEditor:
         if key == "base_model":
             editor: FieldEditor = ModelPicker(key, SPECS[key], TYPES[key])
+        elif key == "device":   # this computer's devices (asked on a worker); "all GPUs" sets processes
+            editor = DevicePicker(key, SPECS[key], TYPES[key], self.checks.run_worker)
+            editor.processes_chosen.connect(lambda count: self.set_value("processes", count))
         else:
             editor = FieldEditor(key, SPECS[key], TYPES[key])
         editor.changed.connect(self._on_field_changed)
