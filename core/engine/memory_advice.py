@@ -4,7 +4,8 @@
 not fit, the verdict carries every single change that alone makes it fit, each with the value:
 
 - the largest batch size that fits (and the accumulation that keeps the pairs of a step);
-- the longest max length (a multiple of 64) that fits;
+- the longest max length (a multiple of 64) that fits; when no batch size alone is enough, the
+  longest that fits at batch size 1 too;
 - gradient checkpointing, when it is off;
 - a 4-bit base (QLoRA), on a CUDA GPU only;
 - a reference batch as small as the training batch, when the up-front reference pass is the peak.
@@ -52,11 +53,16 @@ def fit_advice(config, model_config: dict[str, Any], memory: DeviceMemory,
     if batch is not None:
         pairs = config.batch_size * config.gradient_accumulation_steps
         accumulation = math.ceil(pairs / batch)
-        advice.append(f"batch size {batch} (now {config.batch_size}; accumulation {accumulation} keeps "
+        advice.append(f"lower batch size to {batch} (now {config.batch_size}; accumulation {accumulation} keeps "
                       f"{batch * accumulation} pairs a step)")
     steps = _largest(1, (config.max_length - 1) // LENGTH_STEP, lambda n: fits(max_length=n * LENGTH_STEP))
     if steps is not None:
-        advice.append(f"max length {steps * LENGTH_STEP} (now {config.max_length})")
+        advice.append(f"shorten max length to {steps * LENGTH_STEP} (now {config.max_length})")
+    if batch is None and config.batch_size > 1:    # the batch alone is not enough: with the length, then
+        both = _largest(1, (config.max_length - 1) // LENGTH_STEP,
+                        lambda n: fits(batch_size=1, max_length=n * LENGTH_STEP))
+        if both is not None and both != steps:
+            advice.append(f"lower batch size to 1 and max length to {both * LENGTH_STEP}")
     if not config.gradient_checkpointing and fits(gradient_checkpointing=True):
         advice.append("turn on gradient checkpointing")
     if memory.device == "cuda" and not getattr(config, "load_in_4bit", False) and fits(load_in_4bit=True):

@@ -10,7 +10,8 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLab
                                QVBoxLayout)
 
 from core.engine.bundled_models import DEMO_MODEL
-from core.engine.memory_estimate import DeviceMemory, estimate_for_config, format_bytes, judge_fit, read_model_config
+from core.engine.memory_advice import assess_fit
+from core.engine.memory_estimate import DeviceMemory, format_bytes, read_model_config
 from core.engine.training_config import TrainingConfig
 from core.operations.launch_checks import DataPreview, TokenPreview
 from core.operations.wording import plural
@@ -145,19 +146,23 @@ class SummaryCard(QFrame):
             self.set_memory("Memory: checking the device…", None)
             return None
         try:
-            estimate = estimate_for_config(config, self._model_config(folder), memory.device)
+            estimate, verdict = assess_fit(config, self._model_config(folder), memory)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.set_memory(f"Memory: cannot estimate ({exc})", None)
             return None
-        verdict = judge_fit(estimate, memory)
         trainable = f"{estimate.trainable_parameters:,} of {estimate.parameters:,} parameters trained"
         tooltip = (f"weights {format_bytes(estimate.weights)}, adapter + optimizer {format_bytes(estimate.adapter)}, "
-                   f"activations {format_bytes(estimate.activations)}, logits {format_bytes(estimate.logits)}, "
+                   f"activations {format_bytes(estimate.activations)}, LM head {format_bytes(estimate.logits)}, "
+                   f"in flight {format_bytes(estimate.workspace)}, reference pass {format_bytes(estimate.reference)}, "
                    f"runtime {format_bytes(estimate.overhead)}")
         if verdict.fits:
             self.set_memory(f"Memory: {verdict.message} ({trainable}).", True, tooltip)
         else:
-            self.set_memory(f"⚠ Will not fit: {verdict.message}.", False, tooltip)
+            # Each change alone makes it fit (core.engine.memory_advice re-ran the estimate with it).
+            changes = "".join(f"\n  • {change}" for change in verdict.advice)
+            header = "To fit, change one:" if len(verdict.advice) > 1 else "To fit:"
+            self.set_memory(f"⚠ Will not fit: {verdict.shortfall}. {header}{changes}"
+                            if changes else f"⚠ Will not fit: {verdict.message}.", False, tooltip)
         return verdict.fits
 
     def _model_config(self, folder: Path) -> dict:
