@@ -55,7 +55,7 @@ def test_cached_runs_are_drawn_at_opening_one_point_per_checkpoint(qtbot, db, wo
                                 "run-b": [(0.0, 35.0), (6.0, 80.0)]}
     assert view.table.rowCount() == 6
     assert view.table.item(1, 0).text() == "●  beta-1.0" and view.table.item(1, 1).text() == "step-20"
-    assert view.table.item(1, 5).text() == "1.20 ± 0.12" and view.table.item(1, 6).text() == "50%"
+    assert view.table.item(1, 5).text() == "1.200 ± 0.120" and view.table.item(1, 6).text() == "50%"
     assert view.table.item(0, 4).text() == "0.00" and view.table.item(1, 4).text() == "+2.00"
 
     view.metric_box.setCurrentIndex(view.metric_box.findData("margin"))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from core.engine.training_config import TrainingConfig
+from storage.models import RunStatus
 from storage.runs import RunRecord, get_run
 from storage.workspace import Workspace
 
@@ -143,7 +144,8 @@ def checkpoint_targets(ws: Workspace, run: RunRecord, options: EvaluateOptions) 
         step = int(json.loads((path / STATE_FILE).read_text(encoding="utf-8")).get("step", path.name[5:]))
         if (path / "adapter_model.safetensors").is_file():
             targets.append(_Target(path.name, step, path))
-    final = _final_adapter(ws, run)
+    # A running run's adapter folder, if any, is left from before a resume: not its step's weights.
+    final = _final_adapter(ws, run) if run.status != RunStatus.RUNNING else None
     if final is not None:
         targets = [t for t in targets if t.step != run.step]
         targets.append(_Target(FINAL_LABEL, run.step, final))

@@ -75,6 +75,7 @@ def main() -> int:
 
         db = DatabaseWorker()
         view = EvaluateView(ws, db, "ana")
+        view.prompts.setValue(args.prompts)     # the options the rows were measured with
         view.resize(1300, 820)
         view.show()
         db.wait_idle(30_000)

@@ -112,6 +112,7 @@ class EvaluateView(QWidget):
         body.setContentsMargins(14, 6, 14, 12)
         body.setSpacing(8)
         self.run_list = QListWidget()
+        self.run_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)   # the ticks choose
         self.run_list.itemChanged.connect(lambda _item: self._redraw())
         body.addWidget(self.run_list, 1)
         form = QFormLayout()
@@ -304,7 +305,7 @@ class EvaluateView(QWidget):
         self.table.setRowCount(len(rows))
         for r, (color, evaluation, row) in enumerate(rows):
             values = (f"●  {run_title(evaluation)}", row.label, str(row.step), _percent(row.accuracy),
-                      _number(row.margin), f"{row.kl:.2f} ± {row.kl_stderr:.2f}", _percent(row.helpful_share))
+                      _number(row.margin), f"{row.kl:.3f} ± {row.kl_stderr:.3f}", _percent(row.helpful_share))
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if column == 0:

@@ -68,6 +68,7 @@ class FrontierPlot(pg.PlotWidget):
         self.setBackground(c["card"])
         for side in ("left", "bottom"):
             axis = self.getAxis(side)
+            axis.enableAutoSIPrefix(False)     # "nats" stay nats: no "(x0.001)" rescaling of the axis
             axis.setPen(pg.mkPen(c["border_strong"]))
             axis.setTextPen(pg.mkPen(c["muted"]))
         self.legend.setBrush(pg.mkBrush(QColor(c["card"])))
