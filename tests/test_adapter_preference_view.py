@@ -29,6 +29,14 @@ def scored(workspace):
     return workspace, margins
 
 
+def _card(qtbot, db, ws) -> QueueOrderCard:
+    card = QueueOrderCard(ws, db)
+    qtbot.addWidget(card)
+    card.reload()
+    settle(db)
+    return card
+
+
 def test_the_preference_shows_only_after_the_verdict_and_hides_on_undo(qtbot, db, scored):
     ws, margins = scored
     view = make_view(qtbot, db, ws)
@@ -63,10 +71,7 @@ def test_an_answer_arriving_after_an_undo_is_not_shown(qtbot, db, scored):
 
 def test_the_team_card_sets_the_order_and_the_annotate_tab_follows_it(qtbot, db, scored):
     ws, margins = scored
-    card = QueueOrderCard(ws, db)
-    qtbot.addWidget(card)
-    card.reload()
-    settle(db)
+    card = _card(qtbot, db, ws)
     assert card.order.currentData() == "default" and card.run.currentData() == "run-1"
     assert "6 of 6 open pairs scored" in card.info.text()
     view = make_view(qtbot, db, ws)
@@ -90,10 +95,7 @@ def test_the_team_card_sets_the_order_and_the_annotate_tab_follows_it(qtbot, db,
 
 def test_the_card_says_most_wrong_first_needs_a_second_annotator(qtbot, db, scored):
     ws, _margins = scored
-    card = QueueOrderCard(ws, db)
-    qtbot.addWidget(card)
-    card.reload()
-    settle(db)
+    card = _card(qtbot, db, ws)
     card.order.setCurrentIndex(card.order.findData("disagree"))
     card._choose()
     settle(db)
