@@ -148,3 +148,24 @@ def test_cli_prints_the_table_from_the_cache(trained, capsys):
     [data] = json.loads(capsys.readouterr().out)
     assert data["computed"] == 0 and data["reused"] == 3     # the second call reads the cache
     assert data["rows"][0]["kl"] == 0.0
+
+
+def test_a_running_runs_leftover_adapter_is_not_its_final(workspace, tmp_path):
+    """A resumed run still has the adapter folder of its stop: not the weights of its current step."""
+    from core.engine.run_records import create_run
+    from core.engine.training_config import TrainingConfig
+    from storage.models import RunStatus
+    from storage.runs import update_run
+
+    create_run(workspace, "r2", TrainingConfig(base_model="bundled:demo_model", run_name="resumed"),
+               tmp_path / "r2", total_steps=10)
+    (tmp_path / "r2" / "adapter").mkdir(parents=True)
+    (tmp_path / "r2" / "adapter" / "adapter_model.safetensors").write_bytes(b"")
+    update_run(workspace, "r2", step=7, adapter_path=str(tmp_path / "r2" / "adapter"))
+    with pytest.raises(EvaluateError, match="no checkpoint or adapter yet .status running"):
+        evaluate_runs(workspace, ["r2"], OPTIONS)
+    update_run(workspace, "r2", status=RunStatus.STOPPED)
+    from core.operations.evaluate import checkpoint_targets
+
+    targets = checkpoint_targets(workspace, get_run(workspace, "r2"), OPTIONS)
+    assert [(t.label, t.step) for t in targets] == [("base", 0), ("final", 7)]
