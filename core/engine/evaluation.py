@@ -61,12 +61,18 @@ def evaluate_pairs(model, pairs: Sequence[TokenizedPair], reference: ReferenceTa
                 progress(number, len(batches))
     finally:
         model.train(was_training)
-    metrics = summarize({name: torch.cat(chunks) for name, chunks in per_pair.items()})
-    pair_losses = torch.cat(losses)
-    if nlls:
-        pair_nll = torch.cat(nlls)
+    return pair_means({name: torch.cat(chunks) for name, chunks in per_pair.items()}, torch.cat(losses),
+                      torch.cat(nlls) if nlls else None, config.sft_weight)
+
+
+def pair_means(per_pair: dict[str, torch.Tensor], pair_losses: torch.Tensor, pair_nll: torch.Tensor | None,
+               sft_weight: float) -> dict[str, float]:
+    """The evaluation's metrics from per-pair values (each ``(N,)``): means over pairs, ``loss``
+    the preference loss plus ``sft_weight`` times the NLL per chosen token (``loss/sft``)."""
+    metrics = summarize(per_pair)
+    if pair_nll is not None:
         metrics["loss/sft"] = float(pair_nll.mean())
-        pair_losses = pair_losses + config.sft_weight * pair_nll
+        pair_losses = pair_losses + sft_weight * pair_nll
     metrics["loss"] = float(pair_losses.mean())
     return metrics
 

@@ -37,6 +37,7 @@ from core.engine.run_records import create_run, new_run_id, write_run_config
 from core.engine.run_start import (RunData, StartPoint, format_dropped, load_start_model, reference_key, resolve_start,
                                    tokenize_run_data, training_examples)
 from core.engine.schedules import make_scheduler
+from core.engine.start_evaluation import metrics_at_start
 from core.engine.token_cache import cached_tokenizer
 from core.engine.training_config import ConfigError, TrainingConfig
 from core.engine.training_control import (CheckpointSaved, MetricSplit, Phase, PhaseChanged, ReferencePassDone,
@@ -331,8 +332,9 @@ class DPOTrainingRun:
     def _evaluate(self, loaded: LoadedModel, data: RunData, reference: ReferenceTable, step: int,
                   writer: MetricWriter) -> None:
         self._enter(Phase.EVALUATING, step=step)
-        metrics = evaluate_pairs(loaded.model, data.eval, reference, self.config, loaded.tokenizer.pad_token_id,
-                                 loaded.device)
+        # At step 0 the policy is its reference: no forward pass (core.engine.start_evaluation).
+        metrics = metrics_at_start(data.eval, reference, self.config) if step == 0 else evaluate_pairs(
+            loaded.model, data.eval, reference, self.config, loaded.tokenizer.pad_token_id, loaded.device)
         writer.add(step, MetricSplit.EVAL.value, metrics)
         writer.flush()
         self._emit(StepMetrics(step, MetricSplit.EVAL, metrics))
