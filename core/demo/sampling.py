@@ -31,30 +31,15 @@ def sample_replies(model, tokenizer, prompts: Sequence[str], seed: int = 0, temp
                    progress: Callable[[int, int], None] | None = None) -> list[Sample]:
     """One reply per prompt, sampled at ``temperature`` from the full distribution (no top-k/top-p).
 
-    Seeded per batch, so the same model, prompts and seed give the same replies.
+    The app's one sampler does the work (``core.engine.generation.generate_replies``): seeded
+    per reply, so the same model, prompts and seed give the same replies.
     """
-    import torch
+    from core.engine.generation import SamplingSettings, generate_replies
 
-    eos = tokenizer.eos_token_id
-    samples: list[Sample] = []
-    model.eval()
-    for start in range(0, len(prompts), batch_size):
-        chunk = list(prompts[start:start + batch_size])
-        batch = _prompt_batch(tokenizer, chunk)
-        torch.manual_seed(seed + start)
-        with torch.no_grad():
-            out = model.generate(**batch, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
-                                 max_new_tokens=max_new_tokens, eos_token_id=eos,
-                                 pad_token_id=tokenizer.pad_token_id)
-        new_tokens = out[:, batch["input_ids"].shape[1]:]  # (B, T_new)
-        for prompt, row in zip(chunk, new_tokens.tolist()):
-            finished = eos in row
-            ids = row[:row.index(eos) + 1] if finished else row
-            reply = tokenizer.decode(ids, skip_special_tokens=True).strip()
-            samples.append(Sample(prompt, reply, finished, tuple(ids)))
-        if progress is not None:
-            progress(len(samples), len(prompts))
-    return samples
+    settings = SamplingSettings(temperature=temperature, top_p=1.0, max_new_tokens=max_new_tokens, seed=seed, n=1)
+    report = None if progress is None else (lambda p: progress(p.done, p.total))
+    replies = generate_replies(model, tokenizer, list(prompts), settings, batch_size=batch_size, progress=report)
+    return [Sample(r.prompt, r.text, r.finished, r.token_ids) for r in replies]
 
 
 def reply_logps(model, tokenizer, samples: Sequence[Sample], batch_size: int = 32,
