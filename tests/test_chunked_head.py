@@ -91,6 +91,28 @@ def test_chunked_head_gradient_to_hidden(trainable_head, monkeypatch) -> None:
         torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
 
 
+def test_gradient_checkpointing_with_lora_and_packed_pairs(model_dir) -> None:
+    """The engine's checkpointing (modeling.attach_lora: ``use_reentrant=False``) recomputes each
+    decoder layer in the backward and gives the same gradients, packed or not."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    pairs, _ = tokenize_examples(tokenizer, examples(False), 512)
+    for batch in (collate(pairs, tokenizer.eos_token_id), collate_packed(pairs, tokenizer.eos_token_id)):
+        model = lora_model(model_dir, "sdpa")
+        model.train()
+        layer_calls = []
+        model.get_base_model().model.layers[0].mlp.register_forward_pre_hook(lambda *_: layer_calls.append(1))
+        _, plain = loss_and_gradients(model, completion_token_logps, batch)
+        assert len(layer_calls) == 1
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        _, checkpointed = loss_and_gradients(model, completion_token_logps, batch)
+        assert len(layer_calls) == 3                                              # forward + recompute
+        assert plain.keys() == checkpointed.keys() and plain
+        for name in plain:
+            torch.testing.assert_close(checkpointed[name], plain[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
 def tiny_transformed_head_model(family: str):
     """A tiny random model whose logits are not plain ``lm_head(hidden)``, with a LoRA adapter."""
     from peft import LoraConfig, get_peft_model
