@@ -33,7 +33,7 @@ def test_an_8b_model_on_a_24_gb_card_gets_each_change_that_fits_with_its_value()
             batch = int(re.match(r"lower batch size to (\d+)", line).group(1))
             assert fits(dataclasses.replace(config, batch_size=batch), RTX_4090)
             assert not fits(dataclasses.replace(config, batch_size=batch + 1), RTX_4090)   # the largest
-            assert f"keeps {batch * -(-16 // batch)} pairs a step" in line
+            assert f"with accumulation {-(-16 // batch)} a step takes {batch * -(-16 // batch)} pairs, now 16" in line
         if line.startswith("shorten max length to "):
             length = int(re.match(r"shorten max length to (\d+)", line).group(1))
             assert length % 64 == 0 and fits(dataclasses.replace(config, max_length=length), RTX_4090)

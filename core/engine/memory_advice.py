@@ -53,8 +53,8 @@ def fit_advice(config, model_config: dict[str, Any], memory: DeviceMemory,
     if batch is not None:
         pairs = config.batch_size * config.gradient_accumulation_steps
         accumulation = math.ceil(pairs / batch)
-        advice.append(f"lower batch size to {batch} (now {config.batch_size}; accumulation {accumulation} keeps "
-                      f"{batch * accumulation} pairs a step)")
+        advice.append(f"lower batch size to {batch} (now {config.batch_size}; with accumulation {accumulation} "
+                      f"a step takes {batch * accumulation} pairs, now {pairs})")
     steps = _largest(1, (config.max_length - 1) // LENGTH_STEP, lambda n: fits(max_length=n * LENGTH_STEP))
     if steps is not None:
         advice.append(f"shorten max length to {steps * LENGTH_STEP} (now {config.max_length})")
