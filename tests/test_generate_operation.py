@@ -143,3 +143,39 @@ def test_cli_generates_from_a_file_and_refuses_bad_input(demo_folder, tmp_path, 
         code = main.main(["generate", str(demo_folder), "--quiet", *args])
         err = capsys.readouterr().err.strip()
         assert code == 2 and words in err and len(err.splitlines()) == 1, err
+
+
+def test_a_runs_adapter_is_offered_and_writes_candidates_tagged_with_its_run(demo_folder, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from core.engine.generation import load_generator
+    from core.engine.modeling import quiet_peft_wrap
+    from storage.runs import create_run, update_run
+    from tests.tiny_models import randomise_lora
+
+    model, _ = load_generator("bundled:demo_model", device="cpu")
+    torch.manual_seed(0)
+    with quiet_peft_wrap():
+        tuned = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    randomise_lora(tuned, seed=1, scale=0.05)
+    adapter = tmp_path / "adapter"
+    tuned.save_pretrained(adapter)
+    with Workspace.open(demo_folder, create=False) as ws:
+        create_run(ws, "r-tuned", name="round-1", config_json="{}", base_model="bundled:demo_model",
+                   run_dir=str(tmp_path), total_steps=1)
+        update_run(ws, "r-tuned", adapter_path=str(adapter))
+        create_run(ws, "r-bare", name="unfinished", config_json="{}", base_model="bundled:demo_model",
+                   run_dir=str(tmp_path / "none"), total_steps=1)
+        assert [c.key for c in model_choices(ws)] == ["base", "r-tuned"]
+        with pytest.raises(GenerateError, match="no saved adapter"):
+            generate_candidates(ws, GenerateRequest("r-bare", prompts=["hi"]))
+        outcome = generate_candidates(ws, GenerateRequest("r-tuned", prompts=["How do I keep basil alive?"],
+                                                          settings=SamplingSettings(n=4, max_new_tokens=24, seed=5),
+                                                          device="cpu"))
+        assert outcome.replies == 4 and outcome.pairs >= 1
+        (generation,) = [g for g in list_generations(ws) if g.id == outcome.generation_id]
+        assert generation.run_id == "r-tuned" and generation.label == "round-1" and generation.pairs == outcome.pairs
+        with ws.session() as session:
+            names = set(session.scalars(select(Response.model_name)
+                                        .where(Response.generation_id == outcome.generation_id)).all())
+        assert names == {"bundled:demo_model + round-1"}
