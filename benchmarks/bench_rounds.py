@@ -1,6 +1,6 @@
 """Two rounds of the loop on the demo domain, with the demo's style scorer as the annotator.
 
-    python benchmarks/bench_rounds.py [--steps 80 40] [--prompts 60] [--eval-prompts 96] [--json FILE]
+    python benchmarks/bench_rounds.py [--steps 12 6] [--prompts 24] [--eval-prompts 48] [--json FILE]
 
 Round 1 trains on the demo workspace's labelled pairs (the demo's settings, fewer steps).
 Round 1's model (demo model + round 1's adapter) then writes two candidates for each of
@@ -114,9 +114,9 @@ def run(root: Path, steps: tuple[int, int], prompts: int, eval_prompts: int, see
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, nargs=2, default=(80, 40), help="round 1's and round 2's steps")
-    parser.add_argument("--prompts", type=int, default=60, help="unlabelled prompts round 1's model answers")
-    parser.add_argument("--eval-prompts", type=int, default=96, help="held-out prompts for the figures")
+    parser.add_argument("--steps", type=int, nargs=2, default=(12, 6), help="round 1's and round 2's steps")
+    parser.add_argument("--prompts", type=int, default=24, help="unlabelled prompts round 1's model answers")
+    parser.add_argument("--eval-prompts", type=int, default=48, help="held-out prompts for the figures")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()

@@ -11,12 +11,15 @@ import pytest
 from core.engine.reference_cache import compute_reference_logps
 from core.engine.run_start import ADAPTER, reference_key, resolve_start, start_problems, tokenize_run_data
 from core.engine.run_start import training_examples
+from core.engine.trainer import TrainingFailed, TrainingObserver, train
 from core.engine.training_config import ConfigError
+from core.engine.training_control import ReferencePassDone
 from core.operations.launch_checks import launch_problems
 from core.operations.rounds import NextStep, next_round, round_chain
 from storage.reference_logps import load_reference_logps
 from storage.rounds import pairs_generated_by, run_lineages, trained_verdict_ids
-from storage.runs import create_run
+from storage.models import RunStatus
+from storage.runs import create_run, get_run
 from storage.verdicts import current_verdicts
 from storage.workspace import Workspace
 from tests.gui_db import db, settle  # noqa: F401  (fixture)
@@ -152,6 +155,7 @@ def test_rounds_view_shows_the_chain_and_sets_up_the_next_round(qtbot, db, round
 
 
 def test_train_next_round_fills_the_train_tabs_form(qtbot, rounds, isolated_settings) -> None:
+    from gui.common.workers import running_workers
     from gui.main_window import MainWindow
 
     window = MainWindow(rounds.ws, "ana")
@@ -165,4 +169,55 @@ def test_train_next_round_fills_the_train_tabs_form(qtbot, rounds, isolated_sett
     values = window.train_view.form.values()
     assert values["start_from_run"] == rounds.round_2 and values["start_from"] == "adapter"
     assert values["run_name"] == "round 3"
+    # The form's data and token checks run on workers; the database thread stays until the close.
+    qtbot.waitUntil(lambda: all(t.objectName() == "database" for t in running_workers()), timeout=120_000)
     window.close()
+
+
+
+def test_main_py_rounds_prints_the_chain_and_the_next_command(rounds, capsys) -> None:
+    from main import main
+
+    assert main(["rounds", str(rounds.ws.root)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[2].split()[:6] == ["1", rounds.round_1, "base", "(new)", str(len(trained_verdict_ids(
+        rounds.ws, rounds.round_1))), str(len(rounds.generated))]
+    assert lines[3].split()[:3] == ["2", rounds.round_2, "adapter"]
+    assert f"python main.py generate {rounds.ws.root} --model {rounds.round_2}" in out
+    assert main(["rounds", str(rounds.ws.root), "--run", "no-such-run"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: no run 'no-such-run' in this workspace "
+                                               "(python main.py runs WORKSPACE lists them)")
+
+class CrashAtStep(TrainingObserver):
+    """Dies like a killed process would at ``crash_at`` (None: never); keeps the reference passes."""
+
+    def __init__(self, crash_at: int | None):
+        self.crash_at = crash_at
+        self.reference: list[ReferencePassDone] = []
+
+    def on_step(self, step, metrics):
+        if step == self.crash_at:
+            raise RuntimeError(f"simulated crash at step {step}")
+
+    def on_reference_done(self, event):
+        self.reference.append(event)
+
+
+def test_a_crashed_round_resumes_from_its_checkpoint_and_keeps_its_round(rounds) -> None:
+    ws = rounds.ws
+    config = quick_config(max_steps=3, checkpoint_interval=1, run_name="round 2 again", start_from_run=rounds.round_1)
+    crashing = CrashAtStep(2)      # after step 1's checkpoint
+    with pytest.raises(TrainingFailed) as failed:
+        train(ws, config, crashing)
+    run_id = failed.value.run_id
+    assert crashing.reference[0].computed == 0          # round 2 cached round 1's reference already
+    trained = trained_verdict_ids(ws, run_id)
+    assert trained == trained_verdict_ids(ws, rounds.round_2)
+    resumed = CrashAtStep(None)
+    assert train(ws, None, resumed, resume_run_id=run_id) == run_id
+    assert get_run(ws, run_id).status == RunStatus.COMPLETED and get_run(ws, run_id).step == 3
+    assert resumed.reference[0].computed == 0
+    again = lineage(ws, run_id)
+    assert (again.parent_run_id, again.start_from) == (rounds.round_1, ADAPTER)
+    assert trained_verdict_ids(ws, run_id) == trained
