@@ -9,7 +9,9 @@ process so peak memory is its own:
 - per shape of ``benchmarks/bench_shapes.py``: the engine (``core.engine.trainer.train``, bf16,
   packed pairs, cached reference log-probs) and TRL's ``DPOTrainer`` with ``precompute_ref_log_probs``
   in bf16: steps/s of the training loop, peak GPU memory (allocator peak), the memory estimate shown
-  before launch (``core.engine.memory_estimate``) beside it, and MFU: the step's FLOPs
+  before launch (``core.engine.memory_estimate`` as the form shows it: every sequence ``max_length``
+  long, so above a peak of shorter pairs; ``benchmarks/bench_memory.py`` checks it with the real
+  lengths on the CPU) beside it, and MFU: the step's FLOPs
   (``bench_shapes.mean_step_flops``) × steps/s over the card's bf16 dense peak (``KNOWN_BF16_PEAKS``
   by device name, else a measured bf16 matmul, which is printed either way);
 - the QLoRA path (``load_in_4bit``) on the 32k shape: steps/s, peak memory, estimate;
