@@ -45,8 +45,7 @@ def loss_and_gradients(model, token_logps_fn, batch):
 
 
 @pytest.mark.parametrize("layout", ["batch", "packed"])
-@pytest.mark.parametrize("rows_per_chunk", [3, 10_000], ids=["chunked", "one-chunk"])
-def test_chunked_head_equals_full_logits(model_dir, layout, rows_per_chunk, monkeypatch) -> None:
+def test_chunked_head_equals_full_logits(model_dir, layout, monkeypatch) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -55,8 +54,8 @@ def test_chunked_head_equals_full_logits(model_dir, layout, rows_per_chunk, monk
     unpacked = collate(pairs, tokenizer.eos_token_id)
     batch = unpacked if layout == "batch" else collate_packed(pairs, tokenizer.eos_token_id)
     vocab = model.get_output_embeddings().weight.shape[0]
-    monkeypatch.setattr(logprobs, "LOGITS_CHUNK_ELEMENTS", rows_per_chunk * vocab)
-    assert int(batch.loss_mask.sum()) > 3 * rows_per_chunk or rows_per_chunk > 1000   # really several chunks
+    monkeypatch.setattr(logprobs, "LOGITS_CHUNK_ELEMENTS", 3 * vocab)                 # 3 rows a chunk
+    assert int(batch.loss_mask.sum()) > 30                                          # really many chunks
 
     expected, expected_grads = loss_and_gradients(model, full_head_token_logps, unpacked)
     got, got_grads = loss_and_gradients(model, completion_token_logps, batch)
