@@ -73,6 +73,7 @@ class DemoEvalReport:
 
 def find_adapter(ws: Workspace, run_id: str | None) -> tuple[str, Path]:
     """(run id, adapter folder) of ``run_id``, or of the newest completed run when None."""
+    from core.engine.run_start import adapter_folder
     from storage.runs import get_run, list_runs
 
     if run_id is not None:
@@ -85,13 +86,13 @@ def find_adapter(ws: Workspace, run_id: str | None) -> tuple[str, Path]:
             raise DemoEvalError(f"no completed training run in {ws.display_location}; train one first "
                                 "(`python main.py train WORKSPACE`) or evaluate the base model alone with --base-only")
         run = finished[-1]
-    candidates = [Path(run.adapter_path)] if run.adapter_path else []
-    if ws.root is not None:
-        candidates.append(ws.runs_dir / run.id / "adapter")  # the workspace folder may have moved
-    for folder in candidates:
-        if (folder / "adapter_config.json").is_file():
-            return run.id, folder
-    raise DemoEvalError(f"run {run.id} has no saved adapter (looked in {', '.join(map(str, candidates))})")
+    folder = adapter_folder(ws, run)   # also where a moved workspace folder holds it
+    if folder is None:
+        looked = [run.adapter_path] if run.adapter_path else []
+        if ws.root is not None:
+            looked.append(str(ws.runs_dir / run.id / "adapter"))
+        raise DemoEvalError(f"run {run.id} has no saved adapter (looked in {', '.join(looked)})")
+    return run.id, folder
 
 
 def _side(samples, n_examples: int = 6) -> SideReport:

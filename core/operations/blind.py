@@ -20,14 +20,13 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from core.operations.changes import Changes
-from core.operations.chat import ModelChoice, chat_model_choices
+from core.operations.chat import ModelChoice
+from core.operations.generate import model_choices, resolve_model
 from core.operations.labelling import LabellingSession
 from core.operations.win_rate import WinRate, win_rate
 from storage import comparisons as store
 from storage.comparisons import ComparedAnswers, ComparisonRecord, ModelSide, Outcomes, RevealedPair
 from storage.content_keys import Text
-from storage.runs import get_run, list_runs
-from storage.settings import read_settings
 from storage.workspace import Workspace
 
 BASE = "base"
@@ -82,25 +81,16 @@ class ComparisonResult:
 
 
 def comparable_models(ws: Workspace) -> list[ModelChoice]:
-    """The base model, then every run with a saved adapter on it (newest first): the Chat
-    tab's choices (``core.operations.chat.chat_model_choices``); a choice's ``key`` names it."""
-    return chat_model_choices(ws, read_settings(ws).base_model or None)
+    """The base model, then every run with a saved adapter on it (newest first): Generate's and
+    the Chat tab's choices (``core.operations.generate.model_choices``); a choice's ``key`` names it."""
+    return model_choices(ws)
 
 
 def _side(ws: Workspace, key: str) -> tuple[ModelSide, str | None]:
-    """The side a key names ("base" or a run id) and the adapter folder to load (None: base)."""
-    if key == BASE:
-        base = read_settings(ws).base_model or next((r.base_model for r in list_runs(ws)), None)
-        if not base:
-            raise ValueError("the workspace names no base model (set one on the Train tab, or train a run first)")
-        return ModelSide(base, None, BASE), None
-    run = get_run(ws, key)
-    if run is None:
-        raise ValueError(f"no run {key!r} in this workspace (use 'base' or a run id from `main.py runs`)")
-    choice = next((c for c in chat_model_choices(ws, run.base_model) if c.key == key), None)
-    if choice is None:
-        raise ValueError(f"run {key!r} has no saved adapter (it is saved when a run completes or is stopped)")
-    return ModelSide(run.base_model, run.id, choice.label), choice.adapter_dir
+    """The side a key names ("base" or a run id) and the adapter folder to load (None: base);
+    ``core.operations.generate.resolve_model`` says what is wrong with a bad key."""
+    base_model, choice = resolve_model(ws, key)
+    return ModelSide(base_model, choice.run_id, BASE if key == BASE else choice.label), choice.adapter_dir
 
 
 def held_out_prompts(ws: Workspace, limit: int | None = DEFAULT_PROMPTS) -> list[Text]:

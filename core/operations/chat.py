@@ -44,22 +44,18 @@ BASE_CHOICE = ModelChoice(BASE_KEY, "Base", None, None)
 def chat_model_choices(ws: Workspace, base_model: str | None = None) -> list[ModelChoice]:
     """The base, then every run with a saved adapter (newest first); with ``base_model``, only
     the runs trained on it (an adapter loads on its own base only)."""
+    from core.operations.runs import runs_with_adapter
+
+    return [BASE_CHOICE] + [ModelChoice(run.id, run.name or run.id, run.id, str(folder))
+                            for run, folder in runs_with_adapter(ws, base_model)]
+
+
+def workspace_base_model(ws: Workspace) -> str | None:
+    """The workspace's base model, else the newest run's (None: neither is known yet)."""
     from core.operations.runs import list_runs
 
-    choices = [BASE_CHOICE]
-    for run in list_runs(ws, newest_first=True):
-        if base_model is not None and run.base_model != base_model:
-            continue
-        folder = _adapter_folder(ws, run)
-        if folder is not None:
-            choices.append(ModelChoice(run.id, run.name or run.id, run.id, str(folder)))
-    return choices
-
-
-def _adapter_folder(ws: Workspace, run) -> Path | None:
-    candidates = [Path(run.adapter_path)] if run.adapter_path else []
-    candidates.append(ws.runs_dir / run.id / "adapter")   # the workspace folder may have moved
-    return next((c for c in candidates if (c / "adapter_config.json").is_file()), None)
+    return read_settings(ws).base_model or next(
+        (r.base_model for r in list_runs(ws, newest_first=True) if r.base_model), None)
 
 
 @dataclass(frozen=True)
@@ -71,11 +67,7 @@ class ChatSetup:
 def chat_setup(ws: Workspace) -> ChatSetup:
     """What the Chat tab offers: the workspace's base model (else the newest run's) and the models
     to pick from."""
-    from core.operations.runs import list_runs
-
-    base_model = read_settings(ws).base_model
-    if not base_model:
-        base_model = next((r.base_model for r in list_runs(ws, newest_first=True) if r.base_model), None)
+    base_model = workspace_base_model(ws)
     return ChatSetup(base_model, tuple(chat_model_choices(ws, base_model)) if base_model else ())
 
 

@@ -23,7 +23,7 @@ from core.engine.generation import GenerationProgress, Reply, SamplingSettings
 from core.formats.errors import FormatError
 from core.formats.prompts_file import read_prompts_file
 from core.operations.changes import Changes
-from core.operations.chat import ModelChoice, chat_model_choices
+from core.operations.chat import BASE_CHOICE, ModelChoice, chat_model_choices, workspace_base_model
 from storage.generations import GeneratedPrompt, record_generation, workspace_prompts
 from storage.runs import get_run
 from storage.settings import read_settings
@@ -80,18 +80,20 @@ def model_choices(ws: Workspace) -> list[ModelChoice]:
 
 
 def resolve_model(ws: Workspace, model_key: str) -> tuple[str, ModelChoice]:
-    """(base model to load, the choice) for ``model_key``; ``GenerateError`` naming what is wrong."""
-    base_model = read_settings(ws).base_model
+    """(base model to load, the choice) for ``model_key`` ("base": the workspace's base model,
+    else the newest run's); ``GenerateError`` naming what is wrong. Blind A/B resolves its sides here too."""
     if model_key == BASE_KEY:
+        base_model = workspace_base_model(ws)
         if not base_model:
-            raise GenerateError(f"{ws.display_location} has no base model set; choose one in the Train tab first")
-        return base_model, model_choices(ws)[0]
+            raise GenerateError(f"{ws.display_location} has no base model set; choose one in the Train tab first "
+                                "(or train a run)")
+        return base_model, BASE_CHOICE
     run = get_run(ws, model_key)
     if run is None:
-        raise GenerateError(f"no run {model_key!r} in {ws.display_location} (see `main.py runs`)")
+        raise GenerateError(f"no run {model_key!r} in this workspace (use 'base' or a run id from `main.py runs`)")
     choice = next((c for c in chat_model_choices(ws, run.base_model) if c.key == model_key), None)
     if choice is None:
-        raise GenerateError(f"run {model_key} has no saved adapter (it is saved when a run completes or is stopped)")
+        raise GenerateError(f"run {model_key!r} has no saved adapter (it is saved when a run completes or is stopped)")
     return run.base_model, choice
 
 

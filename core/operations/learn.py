@@ -308,18 +308,10 @@ def pair_choices(ws, limit: int = 500) -> list[PairChoice]:
 
 def run_choices(ws) -> list[RunChoice]:
     """Runs that have an adapter to explain with (a final one or a checkpoint), newest first."""
-    from pathlib import Path
+    from core.operations.runs import runs_with_adapter
 
-    from core.operations.runs import list_runs
-
-    choices = []
-    for run in list_runs(ws, newest_first=True):
-        has_final = bool(run.adapter_path) and Path(run.adapter_path).is_dir()
-        has_checkpoint = (Path(run.run_dir) / "checkpoints").is_dir()
-        if has_final or has_checkpoint:
-            label = f"{run.name or run.id} · step {run.step} ({run.status.value})"
-            choices.append(RunChoice(run.id, label))
-    return choices
+    return [RunChoice(run.id, f"{run.name or run.id} · step {run.step} ({run.status.value})")
+            for run, _folder in runs_with_adapter(ws, checkpoints=True)]
 
 
 def explain_pair(ws, run_id: str, pair_id: int, report: Callable[[str], None] | None = None) -> RealPair:

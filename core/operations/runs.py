@@ -21,8 +21,9 @@ from storage import runs as run_store
 from storage.runs import RunRecord
 from storage.workspace import Workspace
 
-__all__ = ["RunRecord", "ExportError", "list_runs", "get_run", "resume_refusal", "settings_summary", "run_row",
-           "RunCurves", "load_curves", "export_adapter", "export_merged", "export_metrics"]
+__all__ = ["RunRecord", "ExportError", "list_runs", "get_run", "runs_with_adapter", "resume_refusal",
+           "settings_summary", "run_row", "RunCurves", "load_curves", "export_adapter", "export_merged",
+           "export_metrics"]
 
 ExportError = run_export.ExportError
 
@@ -34,6 +35,24 @@ def list_runs(ws: Workspace, newest_first: bool = False) -> list[RunRecord]:
 
 def get_run(ws: Workspace, run_id: str) -> RunRecord | None:
     return run_store.get_run(ws, run_id)
+
+
+def runs_with_adapter(ws: Workspace, base_model: str | None = None,
+                      checkpoints: bool = False) -> list[tuple[RunRecord, Path | None]]:
+    """The runs with a usable adapter, newest first, each with its saved adapter folder
+    (``run_start.adapter_folder``: also found after the workspace folder moved). With
+    ``base_model``, only the runs trained on it (an adapter loads on its own base only); with
+    ``checkpoints``, also the runs that have only checkpoints so far (their folder None)."""
+    from core.engine.run_start import adapter_folder
+
+    found = []
+    for run in list_runs(ws, newest_first=True):
+        if base_model is not None and run.base_model != base_model:
+            continue
+        folder = adapter_folder(ws, run)
+        if folder is not None or (checkpoints and (Path(run.run_dir) / "checkpoints").is_dir()):
+            found.append((run, folder))
+    return found
 
 
 def settings_summary(run: RunRecord) -> str:
