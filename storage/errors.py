@@ -20,3 +20,26 @@ class WorkspaceDamaged(WorkspaceError):
 
 class WorkspaceReadOnly(WorkspaceError):
     """A write (label, import, train, settings) on a workspace whose file or folder is read-only."""
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """``exc`` is an error of the database layer (SQLAlchemy's, the driver's wrapped in it)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(exc, SQLAlchemyError)
+
+
+def error_text(exc: BaseException) -> str:
+    """One clear line for ``exc``. A database error says what the driver said ("no such table:
+    tokenized_examples"), without the SQL statement and its hundreds of parameters that
+    SQLAlchemy's own text carries; any other error its message's first line, else its type's name."""
+    from sqlalchemy.exc import StatementError
+
+    if isinstance(exc, StatementError):
+        driver = exc.orig if exc.orig is not None else None
+        text = str(driver).strip() if driver is not None else ""
+        if not text:   # no driver message: SQLAlchemy's own, cut before "[SQL: …]"
+            text = str(exc).split("[SQL:")[0].strip()
+        return f"database error: {text.splitlines()[0] if text else type(exc).__name__}"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -34,6 +34,21 @@ def write_error_log(exc: BaseException, location: str = "") -> str | None:
 
 
 def one_line(exc: BaseException, location: str = "") -> str:
-    """The first line of the error's message (or its type's name), password masked."""
-    text = str(exc).strip()
-    return scrubbed(text.splitlines()[0] if text else type(exc).__name__, location)
+    """The first line of the error's message (or its type's name), password masked; a database
+    error's driver message without the SQL and its parameters (``storage.errors.error_text``)."""
+    from storage.errors import error_text
+
+    return scrubbed(error_text(exc), location)
+
+
+def failure_text(exc: BaseException, location: str = "") -> str:
+    """The reason a run failed, for ``RunFinished``: ``one_line``; an error of the database
+    layer (itself or its cause) also writes its full trace to the error log, named after it."""
+    from storage.errors import is_database_error
+
+    text = one_line(exc, location)
+    if any(is_database_error(e) for e in (exc, exc.__cause__) if e is not None):
+        log = write_error_log(exc, location)
+        if log is not None:
+            text += f" (details in {log})"
+    return text

@@ -34,6 +34,7 @@ from typing import Any, Callable
 from core.engine.training_config import TrainingConfig
 from core.engine.training_control import (Phase, PhaseChanged, RunFinished, RunInfo, RunStarted, StepMetrics,
                                           TrainingControl, TrainingEvent, TrainingObserver, MetricSplit)
+from core.operations.error_log import failure_text
 from core.operations.launch_checks import default_config, launch_problems
 from core.operations.training_progress import ProgressClock, ProgressSnapshot
 from storage.models import RunStatus
@@ -232,9 +233,10 @@ class TrainingSession:
         except Exception as exc:  # noqa: BLE001 - a failed run ends the session with its reason
             # The trainer reports its own failures (RunFinished(FAILED)); a refusal before any
             # work (a bad setting, a run that cannot be resumed) or a crash still needs one.
+            reason = failure_text(exc, self.ws.location)   # a database error's trace goes to the error log
             if self.outcome is None:
                 run_id = exc.run_id if isinstance(exc, TrainingFailed) else None
-                observer.on_event(RunFinished(run_id, RunStatus.FAILED, str(exc) or type(exc).__name__))
+                observer.on_event(RunFinished(run_id, RunStatus.FAILED, reason))
         return self.outcome
 
     def _run_in_child(self, config: TrainingConfig | None, values: dict[str, Any] | None,

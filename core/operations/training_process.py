@@ -118,12 +118,15 @@ def child_main(stdin: TextIO, events: TextIO) -> int:
         finally:
             ws.close()
     except Exception as exc:  # noqa: BLE001 - the parent shows the reason; the trace goes to stderr
+        from core.operations.error_log import failure_text
+
+        reason = failure_text(exc, str(request.get("location", "")))   # a database error's trace goes to the error log
         if not observer.finished:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
             run_id = getattr(exc, "run_id", None) or run_id   # a TrainingFailed knows its run
-            observer.on_event(RunFinished(run_id, RunStatus.FAILED, str(exc) or type(exc).__name__))
+            observer.on_event(RunFinished(run_id, RunStatus.FAILED, reason))
     return 0
 
 
