@@ -258,9 +258,10 @@ def report(results: dict, args, shape: Shape, step_flops: float, pair_tokens: fl
     print(f"shape {shape.name}: {shape.architecture} vocab {shape.vocab}, hidden {shape.hidden}, {shape.layers} "
           f"layers, {shape.heads} heads / {shape.kv_heads} kv, MLP {shape.intermediate}"
           f"{', tied embeddings' if shape.tied_embeddings else ''} ({shape.note})")
-    if shape.layers != SHAPES[shape.name].layers or shape.hidden != SHAPES[shape.name].hidden:
-        print(f"  CHANGED from the named shape: hidden {SHAPES[shape.name].hidden} -> {shape.hidden}, layers "
-              f"{SHAPES[shape.name].layers} -> {shape.layers} (set on the command line)")
+    changed = [f"{field} {getattr(SHAPES[shape.name], field)} -> {getattr(shape, field)}"
+               for field in ("hidden", "layers") if getattr(shape, field) != getattr(SHAPES[shape.name], field)]
+    if changed:
+        print(f"  CHANGED from the named shape: {', '.join(changed)} (set on the command line)")
     lengths = ("the toy's English pairs" if shape.prompt_tokens is None else
                f"prompts {shape.prompt_tokens[0]}-{shape.prompt_tokens[1]} tokens, answers "
                f"{shape.answer_tokens[0]}-{shape.answer_tokens[1]}")
