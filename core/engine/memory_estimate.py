@@ -21,8 +21,9 @@ the figure while the user types. Each term is what the engine keeps alive at the
   ``core.engine.logprobs.LOGITS_CHUNK_ELEMENTS`` logits: it keeps one hidden-sized vector per position
   for the backward (``logits``), and while a chunk runs holds its float32 logits and logsumexp's
   temporary (``workspace``);
-- the workspace of the backward: one layer's gradients in flight (``3 × intermediate + 4 × hidden``
-  per position), the head's hidden-state gradient, a 4-bit layer's dequantised weight;
+- ``workspace``, what is in flight on top: the forward ends with a head chunk, the backward starts
+  with one layer's gradients (``3 × intermediate + 4 × hidden`` per position); never both at once,
+  so the larger counts; plus a 4-bit layer's dequantised weight;
 - the reference pass (log-probs computed once before training, no gradient, the same base) peaks at
   one layer's values for ``reference_batch_size`` pairs: the step's peak and its own, the larger counts;
 - the runtime (torch, transformers, peft resident; a CUDA context on a GPU).
