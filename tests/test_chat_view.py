@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from gui.chat.chat_inputs import DEFAULT_VALUES
+from gui.chat.chat_inputs import SamplingBar
 from gui.common.workers import running_workers
 from storage.models import RunStatus
 from storage.runs import create_run, update_run
@@ -76,11 +76,13 @@ def test_the_chat_view_imports_no_ml_library():
     assert out.stdout.strip() == "[]"
 
 
-def test_the_bar_starts_at_the_sampling_defaults():
+def test_the_bar_starts_at_the_sampling_defaults(qtbot):
     from core.engine.generation import SamplingSettings
 
+    bar = SamplingBar()
+    qtbot.addWidget(bar)
     defaults = {k: v for k, v in dataclasses.asdict(SamplingSettings()).items() if k != "n"}
-    assert DEFAULT_VALUES == defaults
+    assert bar.values() == defaults and SamplingSettings(**bar.values()) == SamplingSettings()
 
 
 def test_a_message_sent_with_enter_fills_both_columns(qtbot, view):

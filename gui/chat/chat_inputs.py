@@ -1,8 +1,9 @@
 """The Chat tab's inputs: the message box (Enter sends, Shift+Enter a new line) and the compact
 bar of sampling settings (temperature, top-p, max new tokens, seed).
 
-The bar hands plain values (``values()``, the fields of ``core.engine.generation.SamplingSettings``);
-the worker builds the settings object, so the UI thread never imports the engine (torch).
+The bar starts at ``core.engine.generation.SamplingSettings()`` (plain data: that module imports
+torch only where it generates) and hands plain values (``values()``, its fields but ``n``); the
+worker builds the settings object.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPlainTextEdit, QSpinBox, QWidget
 
-from gui.common.theme import colors
-
-#: SamplingSettings' own defaults (tests/test_chat_view.py checks they agree).
-DEFAULT_VALUES = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 128, "seed": 0}
+from core.engine.generation import SamplingSettings
 
 
 class MessageBox(QPlainTextEdit):
@@ -43,25 +41,15 @@ class SamplingBar(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        self.temperature = self._double(layout, "Temperature", 0.0, 2.0, 0.05, DEFAULT_VALUES["temperature"],
+        defaults = SamplingSettings()
+        self.temperature = self._double(layout, "Temperature", 0.0, 2.0, 0.05, defaults.temperature,
                                         "0 answers greedily (the same every time); higher is more varied.")
-        self.top_p = self._double(layout, "Top-p", 0.05, 1.0, 0.05, DEFAULT_VALUES["top_p"],
+        self.top_p = self._double(layout, "Top-p", 0.05, 1.0, 0.05, defaults.top_p,
                                   "Sample only from the most likely tokens holding this much probability.")
-        self.max_new_tokens = self._integer(layout, "Max tokens", 1, 4096, DEFAULT_VALUES["max_new_tokens"],
+        self.max_new_tokens = self._integer(layout, "Max tokens", 1, 4096, defaults.max_new_tokens,
                                             "The longest answer, in tokens.")
-        self.seed = self._integer(layout, "Seed", 0, 2**31 - 1, DEFAULT_VALUES["seed"],
+        self.seed = self._integer(layout, "Seed", 0, 2**31 - 1, defaults.seed,
                                   "The same seed, conversation and settings give the same answers.")
-        self.refresh_theme()
-
-    def refresh_theme(self) -> None:
-        # The app's stylesheet draws QSpinBox without arrows; the decimal boxes get the same look.
-        c = colors()
-        self.setStyleSheet(
-            f"QSpinBox, QDoubleSpinBox {{ background: {c['base']}; border: 1px solid {c['border_strong']}; "
-            f"border-radius: 6px; padding: 3px 6px; }}"
-            f"QSpinBox:focus, QDoubleSpinBox:focus {{ border: 1px solid {c['accent']}; }}"
-            "QSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::up-button, "
-            "QDoubleSpinBox::down-button { width: 0px; border: none; }")
 
     def values(self) -> dict:
         return {"temperature": round(self.temperature.value(), 4), "top_p": round(self.top_p.value(), 4),

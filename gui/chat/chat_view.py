@@ -332,7 +332,6 @@ class ChatView(QWidget):
         return True
 
     def refresh_theme(self) -> None:
-        self.sampling.refresh_theme()
         for column in self.columns.values():
             column.refresh_theme()
 

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDoubleSpinBox, QFileDialog, 
 from core.engine.generation import GenerationProgress, SamplingSettings
 from core.operations.data import CancelFlag
 from core.operations.generate import GenerateOutcome, GenerateRequest, check_request, generate_candidates, model_choices
-from gui.common.theme import colors
 from gui.common.workers import Worker, start_worker
 from gui.data.dialog_form import form_rows, muted_note
 
@@ -47,12 +46,6 @@ def _real(low: float, high: float, value: float, step: float, tip: str) -> QDoub
     box.setSingleStep(step)
     box.setValue(value)
     box.setToolTip(tip)
-    # The app's stylesheet dresses QSpinBox only: the same look for this one (theme colours).
-    c = colors()
-    box.setStyleSheet(f"QDoubleSpinBox {{ background: {c['base']}; border: 1px solid {c['border_strong']}; "
-                      f"border-radius: 6px; padding: 5px 8px; }} QDoubleSpinBox:focus {{ border: 1px solid "
-                      f"{c['accent']}; }} QDoubleSpinBox::up-button, QDoubleSpinBox::down-button "
-                      "{ width: 0px; border: none; }")
     return box
 
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLab
 
 from core.engine.bundled_models import DEMO_MODEL
 from core.engine.memory_advice import assess_fit
-from core.engine.memory_estimate import DeviceMemory, format_bytes, read_model_config
+from core.engine.memory_estimate import DeviceMemory, format_bytes, read_model_config, tokens_key
 from core.engine.training_config import TrainingConfig
 from core.operations.launch_checks import DataPreview, TokenPreview
 from core.operations.wording import plural
@@ -101,6 +101,7 @@ class SummaryCard(QFrame):
         for widget in (title, self.preview, self.memory, self.problem):
             layout.addWidget(widget)
         self._model_configs: dict[str, tuple[float, dict]] = {}
+        self._tokens: TokenPreview | None = None
 
     @staticmethod
     def _line(name: str, text: str) -> QLabel:
@@ -117,6 +118,7 @@ class SummaryCard(QFrame):
         self.preview.setText(text)
 
     def show_preview(self, data: DataPreview, tokens: TokenPreview | None, token_error: str | None) -> None:
+        self._tokens = tokens       # their real lengths size the memory estimate (show_estimate)
         text = f"Data: {data.describe()}."
         if tokens is not None:
             dropped = sum(tokens.dropped.values())
@@ -146,7 +148,9 @@ class SummaryCard(QFrame):
             self.set_memory("Memory: checking the device…", None)
             return None
         try:
-            estimate, verdict = assess_fit(config, self._model_config(folder), memory)
+            tokens = self._tokens
+            real = tokens.step_tokens if tokens is not None and tokens.tokens_key == tokens_key(config) else None
+            estimate, verdict = assess_fit(config, self._model_config(folder), memory, real)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.set_memory(f"Memory: cannot estimate ({exc})", None)
             return None
@@ -175,7 +179,7 @@ class SummaryCard(QFrame):
 
 
 def form_stylesheet(c: dict[str, str] | None = None) -> str:
-    """The form's own rules on top of the app's: captions, problems, number boxes, toggles."""
+    """The form's own rules on top of the app's: captions, problems, disabled boxes, toggles."""
     c = c or colors()
     return f"""
 QLabel#fieldLabel {{ color: {c['text']}; }}
@@ -183,11 +187,7 @@ QLabel#fieldCaption, QLabel#trainPreview {{ color: {c['muted']}; font-size: 9pt;
 QLabel#fieldError, QLabel#trainProblem {{ color: {c['bad']}; font-size: 9pt; }}
 QLabel#trainMemory {{ color: {c['muted']}; font-size: 9pt; }}
 QLabel#trainMemory[verdict="too_big"] {{ color: {c['bad']}; font-weight: 600; }}
-QDoubleSpinBox {{ background: {c['base']}; border: 1px solid {c['border_strong']}; border-radius: 6px;
-                 padding: 5px 8px; selection-background-color: {c['accent']}; selection-color: {c['accent_text']}; }}
 QLineEdit[textField="true"] {{ padding-left: 6px; }}
-QDoubleSpinBox:focus {{ border: 1px solid {c['accent']}; }}
-QDoubleSpinBox::up-button, QDoubleSpinBox::down-button {{ width: 0px; border: none; }}
 QSpinBox:disabled, QDoubleSpinBox:disabled, QLineEdit:disabled, QComboBox:disabled {{ color: {c['muted']};
                  background: {c['alt']}; }}
 *[invalid="true"] {{ border: 1px solid {c['bad']}; background: {c['bad_soft']}; }}
