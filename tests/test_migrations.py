@@ -32,9 +32,9 @@ def make_v1_workspace(root: Path) -> Path:
                          [(1, "alice", 0, NOW), (2, "bob", 0, NOW), (3, "old.jsonl", 1, NOW)])
         conn.execute("INSERT INTO prompts VALUES (1, 'Capital of France?', NULL, ?, ?)",
                      (prompt_hash("Capital of France?"), NOW))
-        for rid, text in [(1, "Paris"), (2, "Lyon"), (3, "Marseille")]:
+        for rid, reply in [(1, "Paris"), (2, "Lyon"), (3, "Marseille")]:
             conn.execute("INSERT INTO responses VALUES (?, 1, ?, NULL, 'imported', NULL, NULL, ?, ?)",
-                         (rid, text, response_hash(text), NOW))
+                         (rid, reply, response_hash(reply), NOW))
         conn.executemany("INSERT INTO pairs VALUES (?, 1, ?, ?, 'old.jsonl', ?)",
                          [(1, 1, 2, NOW), (2, 1, 3, NOW), (3, 2, 3, NOW)])
         conn.executemany("INSERT INTO verdicts VALUES (?, ?, ?, ?, 1.5, ?)", [

@@ -18,7 +18,6 @@ from core.operations.connection import ConnectionState, ServerDetails, ServerDet
 from core.operations.labelling import LabellingSession
 from core.operations.outbox import (OutboxEntry, OutboxFile, PermanentWriteError, WriteKind, drain, entry_for,
                                     is_unreachable, open_outbox, outbox_folder, store_entry)
-from core.operations.outbox_file import read_entries
 from storage.annotation_queue import AnnotationQueue, new_client_id
 from storage.models import Choice, Verdict
 from storage.workspace import Workspace

@@ -164,7 +164,7 @@ def test_a_scripted_session_never_prints_the_password(fresh_postgres_url: str, t
     out, err = capsys.readouterr()
     assert codes == [0] * len(ok) + [2] * len(refused), (codes, err)
     assert SECRET not in out + err
-    assert f"postgres:***@" in out and f"postgres:***@" in err
+    assert "postgres:***@" in out and "postgres:***@" in err
     assert len(err.strip().splitlines()) == len(refused)   # one line each
 
 

@@ -83,7 +83,7 @@ def main(workspace_dir: str, model_dir: str, result_path: str) -> int:
 
     def settle() -> None:
         window.db.wait_idle(30_000)
-        QCoreApplication.processEvents()
+        app.processEvents()
 
     def wait_until(condition, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
