@@ -105,7 +105,8 @@ def child_measure(case: MemoryCase, model_dir: Path) -> dict:
 
     from core.engine.batching import tokenize_examples
     from core.engine.logprobs import supports_packed_pairs
-    from core.engine.memory_estimate import estimate_for_config, read_model_config, step_tokens_of
+    from core.engine.batch_tokens import step_tokens_of
+    from core.engine.memory_estimate import estimate_for_config, read_model_config
     from core.engine.modeling import load_for_training
     from core.engine.objective import batch_objective
     from core.engine.pair_packing import collate_pairs

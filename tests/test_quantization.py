@@ -29,7 +29,8 @@ CPU_LINE = "4-bit base models need a CUDA GPU; this run would use the CPU"
 def no_bitsandbytes(monkeypatch):
     """bitsandbytes not installed (whether or not this machine has it)."""
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "bitsandbytes" else real(name, *args))
 
 
 @pytest.fixture()

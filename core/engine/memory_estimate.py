@@ -84,29 +84,6 @@ class StepTokens:
         return cls(2 * pairs, max_length, 2 * pairs * max_length, False)
 
 
-def step_tokens_of(batch: Sequence, packed: bool, reference_batch_size: int | None = None,
-                   all_pairs: Sequence | None = None) -> tuple[StepTokens, StepTokens | None]:
-    """(the training step's, the reference pass's) ``StepTokens`` of real ``TokenizedPair``s: the
-    step's for ``batch`` (its longest batch), the reference pass's for the ``reference_batch_size``
-    longest of ``all_pairs``."""
-    from core.engine.batching import common_prefix_length   # the caller has the pairs: torch is loaded
-
-    def tokens(pairs: Sequence) -> StepTokens:
-        head = sum(len(p.chosen_ids) - max(p.chosen_start, 1) + len(p.rejected_ids) - max(p.rejected_start, 1)
-                   for p in pairs)
-        if packed:
-            width = max(len(p.chosen_ids) + len(p.rejected_ids) - common_prefix_length(p.chosen_ids, p.rejected_ids) for p in pairs)
-            return StepTokens(len(pairs), width, head, True)
-        return StepTokens(2 * len(pairs), max(max(len(p.chosen_ids), len(p.rejected_ids)) for p in pairs),
-                          head, False)
-
-    reference = None
-    if reference_batch_size and all_pairs:
-        longest = sorted(all_pairs, key=lambda p: -p.length)[:reference_batch_size]
-        reference = tokens(longest)
-    return tokens(batch), reference
-
-
 @dataclass(frozen=True)
 class ModelShape:
     """The few numbers of a ``config.json`` the estimate needs."""
@@ -299,7 +276,7 @@ def _head_chunk(shape: ModelShape, head_positions: int) -> int:
 def estimate_for_config(config, model_config: dict[str, Any], device: str,
                         tokens: tuple[StepTokens, StepTokens | None] | None = None) -> MemoryEstimate:
     """``estimate_training_memory`` with the settings of a ``TrainingConfig``; ``tokens`` as
-    ``step_tokens_of`` gives them (the real lengths), else the worst case of ``max_length``."""
+    ``core.engine.batch_tokens.step_tokens_of`` gives them (the real lengths), else the worst case of ``max_length``."""
     step, reference = tokens or (None, None)
     return estimate_training_memory(
         ModelShape.from_config(model_config), batch_size=config.batch_size, max_length=config.max_length,

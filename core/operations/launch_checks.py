@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from core.engine.bundled_models import DEMO_MODEL
+from core.engine.batch_tokens import longest_batch_tokens, tokens_key
 from core.engine.model_location import ModelCheck, inspect_model
 from core.engine.quantization import four_bit_problem, resolved_device_type
 from core.engine.run_start import start_problems
@@ -159,6 +160,10 @@ class TokenPreview:
     #: above are then scaled to the whole set and ``longest`` is the sample's.
     sample: int | None = None
     of: int | None = None
+    #: The largest batch's real token counts (``core.engine.batch_tokens.longest_batch_tokens``) for the
+    #: settings ``tokens_key`` names, so the memory estimate uses the real lengths.
+    step_tokens: Any = None
+    tokens_key: tuple = ()
 
 
 #: The preview tokenises at most this many examples (evenly spread): on 100,000 pairs the form
@@ -191,8 +196,9 @@ def token_preview(config: TrainingConfig, examples: Sequence[Any], sample: int =
                 dropped[DROP_TRUNCATED] += 1
                 truncated -= 1
                 break
+    sized = {"step_tokens": longest_batch_tokens(pairs, config), "tokens_key": tokens_key(config)}
     if total <= sample:
-        return TokenPreview(truncated, dict(Counter(dropped)), longest)
+        return TokenPreview(truncated, dict(Counter(dropped)), longest, **sized)
     scale = total / sample
     return TokenPreview(round(truncated * scale), {reason: round(n * scale) for reason, n in Counter(dropped).items()},
-                        longest, sample, total)
+                        longest, sample, total, **sized)

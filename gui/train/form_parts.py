@@ -9,9 +9,10 @@ from typing import Callable
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QToolButton,
                                QVBoxLayout)
 
+from core.engine.batch_tokens import tokens_key
 from core.engine.bundled_models import DEMO_MODEL
 from core.engine.memory_advice import assess_fit
-from core.engine.memory_estimate import DeviceMemory, format_bytes, read_model_config, tokens_key
+from core.engine.memory_estimate import DeviceMemory, format_bytes, read_model_config
 from core.engine.training_config import TrainingConfig
 from core.operations.launch_checks import DataPreview, TokenPreview
 from core.operations.wording import plural

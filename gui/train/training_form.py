@@ -336,6 +336,7 @@ class TrainingForm(QWidget):
             return
         self.data_preview = result.data
         self.summary.show_preview(result.data, result.tokens, result.token_error)
+        self._update_memory()    # with the pairs' real lengths, now counted
         self._update_captions(self.config())
         problems = {key: message for key, message in self.problems.items() if key != DATA_KEY}
         if result.data.total == 0:
