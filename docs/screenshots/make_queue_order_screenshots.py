@@ -3,7 +3,7 @@
     QT_QPA_PLATFORM=offscreen python docs/screenshots/make_queue_order_screenshots.py
 
 A throw-away demo workspace; a short real run ("round 1": the demo's training settings on the
-bundled demo model, 15 steps of 8 pairs) scores the open pairs. The Annotate tab is saved after
+bundled demo model, 60 steps of 8 pairs) scores the open pairs. The Annotate tab is saved after
 one verdict (the run's preference under the buttons), then the Team tab with its Queue order
 card set to serve the pairs the run is least sure about first. A few minutes on two CPU cores.
 """
@@ -36,7 +36,7 @@ def build_workspace(root: Path):
     # Two labelled records per labelled prompt (helpful over curt, over reckless), then one
     # unlabelled record (three answers: three pairs) per candidate prompt.
     import_records(ws, records[:48] + records[2 * LABELLED_PROMPTS:], source=DEMO_SOURCE, labelled_by=DEMO_ANNOTATOR)
-    config = TrainingConfig.from_dict({**DEMO_TRAINING, "max_steps": 15, "batch_size": 8, "eval_interval": 0,
+    config = TrainingConfig.from_dict({**DEMO_TRAINING, "max_steps": 60, "batch_size": 8, "eval_interval": 0,
                                        "checkpoint_interval": 0, "run_name": "round 1"})
     run_id = train(ws, config)
     print(score_pairs(ws, run_id).describe())
