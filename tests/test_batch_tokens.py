@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from core.engine.batch_tokens import longest_batch_tokens, step_tokens_of, tokens_key
-from core.engine.batching import TokenizedPair
+from core.engine.batching import TokenizedPair, collate
 from core.engine.memory_estimate import estimate_for_config, read_model_config
 from core.engine.pair_packing import collate_packed
-from core.engine.batching import collate
 from core.engine.training_config import TrainingConfig
 from core.operations.launch_checks import token_preview
 from storage.training_set import build_training_set
+from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 from tests.tiny_models import fill_workspace, make_tiny_model_dir
+from tests.train_view_helpers import configure, make_train_view, pairs_workspace, tiny_model  # noqa: F401
 
 
 def pair(pair_id: int, prompt: int, chosen: int, rejected: int) -> TokenizedPair:
@@ -48,3 +49,20 @@ def test_the_preview_counts_the_real_lengths_and_the_estimate_uses_them(tmp_path
     assert real.activations < worst.activations / 10        # short demo-like pairs, max length 512
     cut = longest_batch_tokens([pair(1, 30, 10, 20)], TrainingConfig(base_model="x", max_length=32, batch_size=1))
     assert cut[0].width <= 2 * 32
+
+
+def test_the_train_form_shows_the_estimate_of_the_real_lengths(qtbot, make_train_view, pairs_workspace,
+                                                                tiny_model, isolated_settings) -> None:
+    from core.engine.memory_estimate import format_bytes
+
+    view = make_train_view(pairs_workspace)
+    configure(view, tiny_model, device="cpu", max_length=4096, batch_size=8)
+    view.form.refresh()
+    qtbot.waitUntil(lambda: "fit in max length" in view.form.preview_label.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: view.form.memory_fits is not None, timeout=20_000)
+    config = view.form.config()
+    tokens = view.form.summary._tokens.step_tokens
+    real = estimate_for_config(config, read_model_config(tiny_model), "cpu", tokens)
+    worst = estimate_for_config(config, read_model_config(tiny_model), "cpu")
+    assert f"needs about {format_bytes(real.total)} of" in view.form.memory_label.text()
+    assert real.total < worst.total / 2

@@ -2,13 +2,16 @@
 
     QT_QPA_PLATFORM=offscreen python docs/screenshots/make_memory_advice_screenshot.py
 
-A workspace of labelled pairs and the tiny test model in a temporary folder; the form asks for
-batch size 24 at max length 4,096 on the CPU, which the estimate (``core.engine.memory_advice``)
-says will not fit in this machine's free RAM, with each change that alone would make it fit.
+What a user with a 24 GB card and an 8B model sees: a workspace of labelled pairs, a model folder
+whose ``config.json`` has Llama-3-8B's sizes (the estimate reads only that; the tokenizer is the
+tiny test model's, so the preview counts real lengths), the device set to CUDA and the card's
+memory given to the form as an RTX 4090 with 23 GiB free. Batch size 24 will not fit; the summary
+lists each change that alone would (``core.engine.memory_advice``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -19,11 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 OUT = Path(__file__).resolve().parent
+LLAMA_3_8B = {"hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 14336, "vocab_size": 128256,
+              "num_attention_heads": 32, "num_key_value_heads": 8, "tie_word_embeddings": False}
 
 
 def main() -> int:
     from PySide6.QtWidgets import QApplication
 
+    from core.engine.memory_estimate import DeviceMemory
     from gui.common.db_worker import DatabaseWorker
     from gui.common.theme import apply_theme
     from gui.common.workers import wait_for_all_workers
@@ -32,7 +38,10 @@ def main() -> int:
     from tests.tiny_models import fill_workspace, make_tiny_model_dir
 
     folder = Path(tempfile.mkdtemp(prefix="memory-shot-"))
-    model = make_tiny_model_dir(folder / "tiny-llama", hidden_size=256, layers=4)
+    model = make_tiny_model_dir(folder / "llama-3-8b-sized", hidden_size=256, layers=4)
+    config = json.loads((model / "config.json").read_text())
+    config.update(LLAMA_3_8B)
+    (model / "config.json").write_text(json.dumps(config))
     app = QApplication.instance() or QApplication([])
     apply_theme("light", app)
     ws = Workspace.open(folder / "ws")
@@ -49,10 +58,11 @@ def main() -> int:
             time.sleep(0.01)
 
     form = view.form
-    for key, value in {"base_model": str(model), "device": "cpu", "batch_size": 24, "max_length": 4096}.items():
+    form.set_device_memory(DeviceMemory("cuda", "NVIDIA GeForce RTX 4090", 24 * 2**30, 23 * 2**30), "cuda")
+    for key, value in {"base_model": str(model), "device": "cuda", "batch_size": 24, "max_length": 1024}.items():
         form.set_value(key, value)
     form.refresh()
-    wait(lambda: form.memory_fits is not None and form.data_preview is not None)
+    wait(lambda: "fit in max length" in form.preview_label.text() and form.memory_fits is not None)
     for _ in range(50):
         app.processEvents()
         time.sleep(0.02)
