@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget,
                                QVBoxLayout, QWidget)
@@ -33,7 +32,7 @@ from gui.common import theme
 from gui.common.db_worker import DatabaseWorker
 from gui.common.read_only_banner import with_read_only_banner
 from gui.common.workers import running_workers, wait_for_all_workers
-from gui.loop_tabs import LOOP_TABS, LazyPage
+from gui.loop_tabs import LOOP_TABS, LazyPage, placeholder
 from gui.pairs.pairs_browser import PairsBrowser
 from gui.team.team_panel import TeamPanel
 from gui.train.warm_up import warm_up_train_tab
@@ -42,16 +41,6 @@ from storage.workspace import SchemaTooNewError, Workspace, WorkspaceError
 THEME_SETTING = "view/theme"
 # Windows opened from File ▸ Open workspace: kept referenced until they close.
 _windows: list["MainWindow"] = []
-
-
-def _placeholder(text: str) -> QWidget:
-    widget = QWidget()
-    layout = QVBoxLayout(widget)
-    label = QLabel(text)
-    label.setObjectName("subheading")
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    layout.addWidget(label)
-    return widget
 
 
 class MainWindow(QMainWindow):
@@ -340,7 +329,7 @@ class MainWindow(QMainWindow):
         except ModuleNotFoundError as exc:
             if exc.name != "gui.train.train_view":
                 raise
-            return _placeholder("The training view is not part of this build yet.")
+            return placeholder("The training view is not part of this build yet.")
         return TrainView(self.workspace, self.db, gradually=True)   # a frame, then a card or plot per turn
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -12,7 +12,7 @@ from storage.annotation_queue import AnnotationQueue
 from storage.models import Annotator, Choice, Pair, Verdict
 from storage.settings import read_settings, update_settings
 from tests.annotate_samples import LONG_MARKDOWN, add_sample_pairs, add_showcase_pair
-from tests.gui_db import db, settle  # noqa: F401  (fixture)
+from tests.gui_db import db, settle, shown  # noqa: F401  (fixture)
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("isolated_settings")
@@ -23,16 +23,7 @@ KEYS = {"1": Qt.Key.Key_1, "2": Qt.Key.Key_2, "3": Qt.Key.Key_3, "4": Qt.Key.Key
 
 
 def make_view(qtbot, db, ws, name: str | None = "ada") -> AnnotateView:
-    view = AnnotateView(ws, db, name)
-    db.views.append(view)
-    qtbot.addWidget(view)
-    view.resize(1200, 800)
-    with qtbot.waitActive(view):  # shortcuts fire only in the active window
-        view.show()
-        view.activateWindow()
-    view.setFocus()
-    settle(db)  # the session is open and the first pairs fetched
-    return view
+    return shown(qtbot, db, AnnotateView(ws, db, name), (1200, 800))   # the session open, the first pairs fetched
 
 
 def press(qtbot, view: AnnotateView, key: str, modifier=Qt.KeyboardModifier.NoModifier) -> None:

@@ -9,23 +9,15 @@ from PySide6.QtCore import Qt
 from core.operations import blind
 from gui.blind.blind_view import BlindView
 from tests.blind_samples import blind_workspace, model_of_left, store_sample
-from tests.gui_db import db, settle  # noqa: F401  (fixture)
+from tests.gui_db import db, settle, shown  # noqa: F401  (fixture)
 from tests.qt_settings import isolated_settings  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("isolated_settings")
 
 
 def make_view(qtbot, db, ws, name: str | None = "ada") -> BlindView:
-    view = BlindView(ws, db, name)
-    db.views.append(view)
-    qtbot.addWidget(view)
-    view.resize(1300, 820)
-    with qtbot.waitActive(view):   # shortcuts fire only in the active window
-        view.show()
-        view.activateWindow()
-    view.setFocus()
+    view = shown(qtbot, db, BlindView(ws, db, name))
     settle(db)   # comparisons listed, the sitting opened, the first pairs fetched
-    settle(db)
     return view
 
 

@@ -23,6 +23,7 @@ from core.operations.chat import (SLOTS, AnswerDone, ChatAnswer, ChatDelta, Chat
 from gui.chat.chat_inputs import MessageBox, SamplingBar
 from gui.chat.chat_worker import answer_turn
 from gui.chat.chat_column import OFF, ChatColumn
+from gui.common.theme import named_label
 from gui.common.workers import Worker, start_worker
 
 class ChatView(QWidget):
@@ -53,12 +54,9 @@ class ChatView(QWidget):
         top = QHBoxLayout()
         titles = QVBoxLayout()
         titles.setSpacing(2)
-        heading = QLabel("Chat and compare")
-        heading.setObjectName("heading")
-        titles.addWidget(heading)
-        sub = QLabel("One conversation, two models. Each answers with its own earlier replies.")
-        sub.setObjectName("subheading")
-        titles.addWidget(sub)
+        titles.addWidget(named_label("Chat and compare", "heading"))
+        titles.addWidget(named_label("One conversation, two models. Each answers with its own earlier replies.",
+                                     "subheading"))
         top.addLayout(titles, 1)
         self.new_button = QPushButton("New conversation")
         self.new_button.setToolTip("Forget the conversation; both models start afresh.")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 STYLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "style"
 THEMES = ("system", "light", "dark")
@@ -91,3 +91,11 @@ def apply_theme(name: str, app: QApplication | None = None) -> str:
     app.setPalette(_palette(_active))
     app.setStyleSheet(stylesheet(_active))
     return look
+
+
+def named_label(text: str, name: str, wrap: bool = False) -> QLabel:
+    """A label the stylesheet dresses by its object name ("heading", "subheading", "cardTitle", "muted" …)."""
+    label = QLabel(text)
+    label.setObjectName(name)
+    label.setWordWrap(wrap)
+    return label

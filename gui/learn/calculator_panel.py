@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFrame, QGridLayout, Q
                                QVBoxLayout, QWidget)
 
 from core.operations import learn
-from gui.common.theme import colors
+from gui.common.theme import colors, named_label
 
 PREFERENCE, LOSS = "#3b5bdb", "#5f3dc4"
 # The plot's x axis: log-ratio differences in [−span, +span] with β·span about 4 (the curve's bend in
@@ -109,13 +109,9 @@ class CalculatorPanel(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 14, 18, 14)
         layout.setSpacing(10)
-        title = QLabel("LOSS CALCULATOR")
-        title.setObjectName("cardTitle")
-        layout.addWidget(title)
-        intro = QLabel("Move the sliders: the hidden rewards, the model's confidence and the loss follow.")
-        intro.setObjectName("subheading")
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
+        layout.addWidget(named_label("LOSS CALCULATOR", "cardTitle"))
+        layout.addWidget(named_label("Move the sliders: the hidden rewards, the model's confidence and the loss "
+                                     "follow.", "subheading", wrap=True))
 
         self.beta = ValueControl("<b>β</b> &nbsp;drift penalty", "Higher = stay closer to the reference model.",
                                  0.01, 5.0, 0.10, slider_high=1.0)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QTabWidg
 
 from core.operations import learn
 from gui.common.db_worker import DatabaseWorker
-from gui.common.theme import colors
+from gui.common.theme import colors, named_label
 from gui.learn.calculator_panel import CalculatorPanel
 from gui.learn.real_pair_panel import RealPairPanel
 from gui.learn.steps_panel import StepsPanel
@@ -31,15 +31,11 @@ class LearnView(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(18, 14, 18, 14)
         outer.setSpacing(10)
-        heading = QLabel("Learn DPO with numbers")
-        heading.setObjectName("heading")
-        outer.addWidget(heading)
-        sub = QLabel("DPO needs no reward model: the reward hides in how much the tuned model's probabilities have "
-                     "moved away from the original's. Play with the loss, walk through the explainer's example, "
-                     "then see what a run did to one of your own pairs.")
-        sub.setObjectName("subheading")
-        sub.setWordWrap(True)
-        outer.addWidget(sub)
+        outer.addWidget(named_label("Learn DPO with numbers", "heading"))
+        outer.addWidget(named_label("DPO needs no reward model: the reward hides in how much the tuned model's "
+                                    "probabilities have moved away from the original's. Play with the loss, walk "
+                                    "through the explainer's example, then see what a run did to one of your own "
+                                    "pairs.", "subheading", wrap=True))
 
         body = QHBoxLayout()
         body.setSpacing(14)
