@@ -9,14 +9,22 @@ from pathlib import Path
 import pytest
 import torch
 
+import os
+import subprocess
+import sys
+import threading
+import time
+
 from core.engine.trainer import TrainingObserver, train
 from core.engine.training_config import TrainingConfig
-from core.engine.training_control import TrainingControl
+from core.engine.training_control import MetricSplit, StepMetrics, TrainingControl
+from core.operations.training import SessionState, TrainingSession
 from main import main
 from storage.metrics import read_metrics
 from storage.models import RunStatus
 from storage.runs import get_run, list_runs
 from storage.workspace import Workspace
+from tests.test_training_session import Driver, small
 from tests.tiny_models import fill_workspace, make_tiny_model_dir
 
 STEPS = 4
@@ -108,6 +116,66 @@ def test_two_gloo_processes_match_one_process_and_resume(tmp_path, report_figure
         report_figures(f"data parallel, 2 gloo processes x 2 pairs vs 1 process x 4 pairs, {STEPS} steps: "
                        f"{compared} metric values equal to 1e-4, largest loss gap {worst:.1e}; "
                        f"stopped at step 2 and resumed: adapter weights within {weight_gap:.1e}")
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_the_apps_child_process_trains_in_two_processes_and_pauses_and_stops_them(tmp_path) -> None:
+    """As the Train tab runs "all GPUs" (here two CPU processes): the child is rank 0; a pause at
+    step 2 holds both ranks, and the stop at step 5 ends both after that step."""
+    model_dir = make_tiny_model_dir(tmp_path / "model")
+    ws = Workspace.open(tmp_path / "ws")
+    fill_workspace(ws, 16)
+    with ws:
+        session = TrainingSession(ws, in_child=True)
+        session.start(values=small(model_dir, max_steps=40, batch_size=2, processes=2, device="cpu"))
+        driver = Driver(session)
+        worker = threading.Thread(target=session.run)
+        worker.start()
+        assert driver.paused.wait(300)
+        steps = sum(isinstance(e, StepMetrics) for e in driver.events)
+        time.sleep(1.0)
+        assert session.state == SessionState.PAUSED
+        assert sum(isinstance(e, StepMetrics) for e in driver.events) == steps   # no rank trains while paused
+        assert session.resume()
+        worker.join(300)
+        assert not worker.is_alive()
+        assert session.outcome.status == RunStatus.STOPPED, session.outcome.error
+        run = get_run(ws, session.run_id)
+        # The request crosses a pipe while the child trains on: it stops after the step it is in.
+        assert run.status == RunStatus.STOPPED and 5 <= run.step <= 8 and run.config["processes"] == 2
+        train_steps = [e.step for e in driver.events if isinstance(e, StepMetrics) and e.split == MetricSplit.TRAIN]
+        assert train_steps == list(range(1, run.step + 1))
+        assert [s for s, _ in read_metrics(ws, run.id, "train")["loss"]] == train_steps   # one writer
+
+
+@pytest.mark.slow
+def test_torchrun_of_main_py_train_is_the_same_run(tmp_path) -> None:
+    """``torchrun --nproc-per-node 2 main.py train …`` (what ``accelerate launch`` also does: RANK,
+    WORLD_SIZE in the environment): rank 0 trains and writes, rank 1 follows; the same curve."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model_dir = make_tiny_model_dir(tmp_path / "model")
+        ws = Workspace.open(tmp_path / "ws")
+        fill_workspace(ws, 15)
+        with ws:
+            single = train(ws, _settings(model_dir, batch_size=4))
+            values = {**_settings(model_dir, batch_size=2).to_dict()}
+            settings = [f"{key}={values[key]}" for key in ("base_model", "device", "max_steps", "learning_rate",
+                        "gradient_accumulation_steps", "sft_weight", "eval_split", "eval_interval",
+                        "checkpoint_interval", "seed", "batch_size")]
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                       "main.py", "train", str(ws.root), "--quiet"] + [arg for s in settings for arg in ("--set", s)]
+            done = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                                  timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            assert done.returncode == 0, done.stderr[-3000:]
+            launched = done.stdout.split()[1]
+            assert f"run {launched} completed at step {STEPS}/{STEPS}" in done.stdout
+            assert get_run(ws, launched).config == {**get_run(ws, single).config, "batch_size": 2, "processes": 2}
+            _assert_same_metrics(ws, single, launched)
+            assert sorted(r.id for r in list_runs(ws)) == sorted([single, launched])
     finally:
         torch.set_num_threads(threads)
 

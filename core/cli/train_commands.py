@@ -103,9 +103,17 @@ def _ctrl_c_stops(session):
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from core.engine.distributed import follow_rank_zero, launcher_rank
     from core.engine.training_config import ConfigError, load_config
     from core.operations.training import TrainingSession, default_training_config
 
+    rank, launched = launcher_rank()
+    if rank > 0:   # torchrun / accelerate launch: this rank computes what rank 0 names and writes nothing
+        return follow_rank_zero()
+    if launched > 1 and args.processes not in (None, launched):
+        print(f"error: --processes {args.processes} but {launched} processes were launched", file=sys.stderr)
+        return 2
+    processes = launched if launched > 1 else args.processes
     ws = _open(args)
     if ws is None:
         return 2
@@ -119,7 +127,7 @@ def run_train(args: argparse.Namespace) -> int:
         config = None
         if args.resume is None:
             try:
-                overrides = args.overrides + ([f"processes={args.processes}"] if args.processes is not None else [])
+                overrides = args.overrides + ([f"processes={processes}"] if processes is not None else [])
                 config = load_config(args.config, overrides, default_training_config(ws).to_dict())
             except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
@@ -131,8 +139,8 @@ def run_train(args: argparse.Namespace) -> int:
                 print(f"error: cannot resume: {refusal}", file=sys.stderr)
                 return 2
             kept = int(run.config.get("processes", 1))
-            if args.processes is not None and args.processes != kept:   # the global batch would change
-                print(f"error: cannot resume run {args.resume} with --processes {args.processes}: it trains in "
+            if processes is not None and processes != kept:   # the global batch would change
+                print(f"error: cannot resume run {args.resume} in {processes} processes: it trains in "
                       f"{kept} process(es), so that it ends where it would have", file=sys.stderr)
                 return 2
             changes = _resume_changes(args, run)

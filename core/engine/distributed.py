@@ -22,6 +22,11 @@ Each optimizer step:
 - the losses, token counts and per-pair metrics are gathered, so rank 0 logs the means over the
   global batch with the single-process definitions (``dpo_loss.summarize``).
 
+Launched by ``torchrun --nproc-per-node N main.py train …`` or ``accelerate launch --num-processes N
+main.py train …`` instead (``RANK``/``WORLD_SIZE`` in the environment), each rank is one of those
+processes: ``main.py train`` on rank 0 trains as above without starting any, the others run
+``follow_rank_zero`` (no workspace opened); NCCL when the computer has CUDA, else gloo.
+
 So the loss curve is that of one process with the global batch size (to float rounding), without
 adapter dropout; with dropout each rank draws its own masks, seeded by (seed, step, rank), so a
 resumed run still ends where an uninterrupted one does.
@@ -29,9 +34,7 @@ resumed run still ends where an uninterrupted one does.
 
 from __future__ import annotations
 
-import datetime
 import math
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +49,8 @@ from core.engine.logprobs import supports_packed_pairs
 from core.engine.modeling import select_device
 from core.engine.objective import batch_objective
 from core.engine.pair_packing import PackedBatch, collate_pairs
+from core.engine.rank_processes import (ADDRESS, WAIT, LaunchedRanks, RankProcesses, launched_backend, launcher_rank,
+                                        local_gpu)
 from core.engine.reference_cache import ReferenceTable
 from core.engine.run_start import StartPoint, load_start_model
 from core.engine.schedules import make_scheduler
@@ -53,9 +58,6 @@ from core.engine.trainer import DPOTrainingRun, NonFiniteLoss
 from core.engine.training_config import TrainingConfig
 
 STOP = -1
-#: Every collective waits this long: a paused run holds the other ranks at the step's broadcast.
-_WAIT = datetime.timedelta(days=7)
-_ADDRESS = "127.0.0.1"
 
 #: A rank's micro-batch (None when its slice of the global micro-batch is empty) and the global
 #: micro-batch's number of pairs.
@@ -214,52 +216,6 @@ def broadcast_weights(params: list[torch.nn.Parameter]) -> None:
             dist.broadcast(p.data, src=0)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_ADDRESS, 0))
-        return sock.getsockname()[1]
-
-
-class RankProcesses:
-    """The ranks 1..N-1 of a run, and rank 0's membership of their process group."""
-
-    def __init__(self, world: int, backend: str, threads: int):
-        self.world, self.backend = world, backend
-        self.port = _free_port()
-        context = torch.multiprocessing.get_context("spawn")
-        self.processes = [context.Process(target=_rank_main, args=(rank, world, self.port, backend, threads),
-                                          name=f"training-rank-{rank}", daemon=True) for rank in range(1, world)]
-        for process in self.processes:
-            process.start()
-
-    def join(self) -> None:
-        """Rank 0 into the group (the others wait for it there)."""
-        self.raise_if_one_ended()
-        dist.init_process_group(self.backend, init_method=f"tcp://{_ADDRESS}:{self.port}", rank=0,
-                                world_size=self.world, timeout=_WAIT)
-
-    def ended(self) -> list[tuple[int, int]]:
-        """(rank, exit code) of the ranks that ended with an error."""
-        return [(rank, p.exitcode) for rank, p in enumerate(self.processes, start=1)
-                if p.exitcode not in (None, 0)]
-
-    def raise_if_one_ended(self) -> None:
-        for rank, code in self.ended():
-            raise RuntimeError(f"training process {rank} of {self.world} ended with exit code {code} "
-                               "(its error is in the log)")
-
-    def close(self, finished: bool) -> None:
-        """Wait for the others when the run finished cleanly (they were sent ``STOP``), else end them."""
-        for process in self.processes:
-            process.join(timeout=60 if finished else 1)
-        for process in self.processes:
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=10)
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
 class DataParallelRun(DPOTrainingRun):
     """``DPOTrainingRun`` as rank 0 of ``config.processes`` (see the module docstring)."""
 
@@ -268,7 +224,7 @@ class DataParallelRun(DPOTrainingRun):
         """The same run (already constructed: its config resolved, a resume checked), data parallel."""
         parallel = cls.__new__(cls)
         parallel.__dict__.update(run.__dict__)
-        parallel._ranks, parallel._steps, parallel._sent_stop = None, None, False
+        parallel._ranks, parallel._steps, parallel._sent_stop, parallel._set_up = None, None, False, False
         return parallel
 
     def run(self) -> str:
@@ -277,10 +233,17 @@ class DataParallelRun(DPOTrainingRun):
             return super().run()
         finally:
             if self._ranks is not None:
+                if isinstance(self._ranks, LaunchedRanks) and dist.is_initialized() and not self._set_up:
+                    dist.broadcast_object_list([None], src=0)   # ended before training: they end too
                 self._ranks.close(finished=self._sent_stop)
             torch.set_num_threads(threads)
 
     def _run(self) -> None:
+        launched = launcher_rank()[1]
+        if launched > 1:
+            self._join_launched(launched)
+            super()._run()
+            return
         backend = backend_for(self.config)
         threads = torch.get_num_threads()
         if backend == "nccl":
@@ -288,8 +251,19 @@ class DataParallelRun(DPOTrainingRun):
         else:   # the CPU's cores shared out between the ranks
             threads = max(1, threads // self.config.processes)
             torch.set_num_threads(threads)
-        self._ranks = RankProcesses(self.config.processes, backend, threads)
+        self._ranks = RankProcesses(self.config.processes, backend, threads, _rank_main)
         super()._run()
+
+    def _join_launched(self, world: int) -> None:
+        if world != self.config.processes:
+            raise ValueError(f"the run trains in {self.config.processes} processes, but {world} were launched")
+        backend = launched_backend()
+        if backend == "nccl":
+            if select_device(self.config.device).type != "cuda":
+                raise ValueError("launched on a computer with CUDA GPUs: train on device cuda (or auto)")
+            torch.cuda.set_device(local_gpu(0))
+        self._ranks = LaunchedRanks(world, backend)
+        self._ranks.join()
 
     def _loop(self, loaded, data, reference, optimizer, scheduler, params, start_step, total_steps, writer) -> None:
         self._ranks.join()
@@ -298,6 +272,7 @@ class DataParallelRun(DPOTrainingRun):
                           {p.example_hash: reference[p.example_hash] for p in data.train}, total_steps,
                           None if checkpoint is None else str(checkpoint))
         dist.broadcast_object_list([setup], src=0)
+        self._set_up = True
         broadcast_weights(params)
         self._steps = RankSteps(self.config, loaded.model, 0, self.config.processes, loaded.device)
         super()._loop(loaded, data, reference, optimizer, scheduler, params, start_step, total_steps, writer)
@@ -320,17 +295,28 @@ class DataParallelRun(DPOTrainingRun):
         return super()._failure_message(exc)
 
 
-def _rank_main(rank: int, world: int, port: int, backend: str, threads: int) -> None:
-    """Ranks 1..N-1: take rank 0's setup, then compute the steps it names until ``STOP``."""
+def follow_rank_zero() -> int:
+    """A rank other than 0 started by torchrun or ``accelerate launch`` (``main.py train`` calls it):
+    compute what rank 0 names; 0 when it ends."""
+    rank, world = launcher_rank()
+    _rank_main(rank, world, None, launched_backend(), torch.get_num_threads())
+    return 0
+
+
+def _rank_main(rank: int, world: int, port: int | None, backend: str, threads: int) -> None:
+    """Ranks 1..N-1: take rank 0's setup, then compute the steps it names until ``STOP``.
+    ``port`` None: the launcher's environment says where rank 0 is (``env://``)."""
     torch.set_num_threads(threads)
     if backend == "nccl":
-        torch.cuda.set_device(rank)
-    dist.init_process_group(backend, init_method=f"tcp://{_ADDRESS}:{port}", rank=rank, world_size=world,
-                            timeout=_WAIT)
+        torch.cuda.set_device(local_gpu(rank))
+    address = "env://" if port is None else f"tcp://{ADDRESS}:{port}"
+    dist.init_process_group(backend, init_method=address, rank=rank, world_size=world, timeout=WAIT)
     try:
         received: list[RankSetup | None] = [None]
         dist.broadcast_object_list(received, src=0)
         setup = received[0]
+        if setup is None:   # rank 0 ended before training (stopped, refused, failed)
+            return
         config = TrainingConfig.from_dict(setup.config)
         torch.manual_seed(config.seed)
         loaded = load_start_model(config, setup.start)
