@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,35 +71,14 @@ def main() -> int:
     parser.add_argument("--adapter-scale", type=float, default=0.15)
     parser.add_argument("--prompts", type=int, default=20)
     args = parser.parse_args()
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+    from loop_tab_window import loop_tab_window   # this folder's helper (the script's folder is on sys.path)
 
-    from gui.common import settings
-    from gui.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication([])
-    app.setApplicationName("DPO Studio")
-    with tempfile.TemporaryDirectory() as tmp:
-        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
-        ws = build(Path(tmp) / "ws", args.adapter_scale, args.prompts, leave=4)
-        settings.set_value("view/theme", "light")
-        window = MainWindow(ws, "ana")
-        window.resize(1300, 820)
-        window.show()
-        window.db.wait_idle()
-        page = next(p for p in window.loop_pages if p.tab.title == "Blind A/B")
-        window.tabs.setCurrentWidget(page)
-        for _ in range(4):
-            window.db.wait_idle()
-            app.processEvents()
+    with loop_tab_window(lambda root: build(root, args.adapter_scale, args.prompts, leave=4), "Blind A/B") as (
+            app, window, page):
         window.grab().save(str(OUT / "blind_ab.png"))
         page.view.show_page(1)
         app.processEvents()
         window.grab().save(str(OUT / "blind_ab_results.png"))
-        window.close()
-        window.deleteLater()
-        app.processEvents()
-        ws.close()
     print("saved blind_ab.png, blind_ab_results.png")
     return 0
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,32 +54,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, nargs=2, default=(40, 20), help="round 1's and round 2's steps")
     parser.add_argument("--prompts", type=int, default=16, help="prompts each round's model answers")
     args = parser.parse_args()
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+    from loop_tab_window import loop_tab_window   # this folder's helper (the script's folder is on sys.path)
 
-    from gui.common import settings
-    from gui.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication([])
-    app.setApplicationName("DPO Studio")
-    with tempfile.TemporaryDirectory() as tmp:
-        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
-        ws = build(Path(tmp) / "ws", tuple(args.steps), args.prompts)
-        settings.set_value("view/theme", "light")
-        window = MainWindow(ws, "ana")
-        window.resize(1300, 820)
-        window.show()
-        window.db.wait_idle()
-        page = next(p for p in window.loop_pages if p.tab.title == "Rounds")
-        window.tabs.setCurrentWidget(page)
-        for _ in range(4):
-            window.db.wait_idle()
-            app.processEvents()
+    with loop_tab_window(lambda root: build(root, tuple(args.steps), args.prompts), "Rounds") as (_app, window, _page):
         window.grab().save(str(OUT / "rounds.png"))
-        window.close()
-        window.deleteLater()
-        app.processEvents()
-        ws.close()
     print("saved rounds.png")
     return 0
 
