@@ -20,21 +20,27 @@ from storage.workspace import Workspace
 # (chosen_logp, rejected_logp) per example hash
 ReferenceTable = dict[str, tuple[float, float]]
 _QUERY_CHUNK = 500   # stay below SQLite's bound-parameter limit
+_SCAN_ABOVE = 2_000  # more examples than this: read the keys' rows in one pass, filtered here
 
 
 def load_reference_logps(ws: Workspace, model_key: str, tokenization_key: str,
                          example_hashes: Sequence[str]) -> ReferenceTable:
     """The cached values among ``example_hashes`` (those never stored are absent)."""
     found: ReferenceTable = {}
-    unique = sorted(set(example_hashes))
+    wanted = set(example_hashes)
+    unique = sorted(wanted)
+    query = (select(ReferenceLogp.example_hash, ReferenceLogp.chosen_logp, ReferenceLogp.rejected_logp)
+             .where(ReferenceLogp.model_key == model_key, ReferenceLogp.tokenization_key == tokenization_key))
     with ws.session() as session:
-        for begin in range(0, len(unique), _QUERY_CHUNK):
-            rows = session.execute(
-                select(ReferenceLogp.example_hash, ReferenceLogp.chosen_logp, ReferenceLogp.rejected_logp)
-                .where(ReferenceLogp.model_key == model_key, ReferenceLogp.tokenization_key == tokenization_key,
-                       ReferenceLogp.example_hash.in_(unique[begin:begin + _QUERY_CHUNK])))
+        if len(unique) > _SCAN_ABOVE:   # 100,000 examples: the keys' rows in one pass, not 200 lookups
+            chunks = [session.execute(query.execution_options(yield_per=5_000))]
+        else:
+            chunks = (session.execute(query.where(ReferenceLogp.example_hash.in_(unique[begin:begin + _QUERY_CHUNK])))
+                      for begin in range(0, len(unique), _QUERY_CHUNK))
+        for rows in chunks:
             for example_hash, chosen, rejected in rows:
-                found[example_hash] = (chosen, rejected)
+                if example_hash in wanted:
+                    found[example_hash] = (chosen, rejected)
     return found
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 
-from storage.models import Choice, Generation, Pair, Response, RunVerdict, TrainingRun
-from storage.verdicts import current_verdicts
+from storage.models import Choice, Generation, Pair, Response, RunVerdict, TrainingRun, Verdict
+from storage.verdicts import current_verdicts, current_verdicts_select
 from storage.workspace import Workspace
 
 
@@ -38,6 +38,10 @@ class GeneratedPairs:
     judged: int                     # of those, pairs with at least one verdict
 
 
+#: A run with more training pairs than this reads every current verdict at once.
+_READ_ALL_ABOVE = 2_000
+
+
 def record_round_start(ws: Workspace, run_id: str, parent_run_id: str | None, start_from: str | None,
                        pair_ids: Iterable[int]) -> int:
     """Mark the run's parent and start, and store the current verdicts of ``pair_ids`` (its
@@ -49,9 +53,15 @@ def record_round_start(ws: Workspace, run_id: str, parent_run_id: str | None, st
             raise LookupError(f"no run {run_id!r} in this workspace")
         run.parent_run_id, run.start_from = parent_run_id, start_from
         session.execute(delete(RunVerdict).where(RunVerdict.run_id == run_id))
-        verdict_ids = sorted({v.verdict_id for v in current_verdicts(session, wanted)
-                              if v.choice != Choice.SKIP})
-        session.add_all(RunVerdict(run_id=run_id, verdict_id=v) for v in verdict_ids)
+        if len(wanted) > _READ_ALL_ABOVE:   # 100,000 pairs: every current vote in one query, filtered here
+            chosen = set(wanted)
+            rows = session.execute(current_verdicts_select().with_only_columns(Verdict.id, Verdict.pair_id)
+                                   .where(Verdict.choice != Choice.SKIP))
+            verdict_ids = sorted({verdict_id for verdict_id, pair_id in rows if pair_id in chosen})
+        else:
+            verdict_ids = sorted({v.verdict_id for v in current_verdicts(session, wanted) if v.choice != Choice.SKIP})
+        if verdict_ids:   # one executemany, no ORM object per row
+            session.execute(insert(RunVerdict), [{"run_id": run_id, "verdict_id": v} for v in verdict_ids])
     return len(verdict_ids)
 
 

@@ -1,0 +1,180 @@
+"""From Start to the first optimizer step on a workspace of 100,000 labelled pairs, for a first
+run (nothing cached) and a second run (tokens and reference log-probs cached), as the app runs
+them: ``TrainingSession(ws, in_child=True).start(values=...)`` and ``run()`` on a thread, the
+training in a child process. The issue's bar: the second run's first step within 5 s of Start.
+
+    python benchmarks/bench_second_run.py [--pairs 100000] [--workspace DIR] [--reference placeholder|compute]
+
+Builds a workspace of ``--pairs`` labelled pairs in a temporary folder (or uses ``--workspace``,
+which it changes: runs, caches) with the bundled demo model as its base model, then:
+
+1. the first run, from Start until its reference pass has done a few batches (every pair's
+   tokens are cached by then); stopped there, its rate gives the whole pass's estimate;
+2. the reference log-probs of every pair: ``--reference compute`` lets a run finish the real pass
+   (hours on a busy 2-core machine at 100,000 pairs); ``placeholder`` (the default) stores made-up
+   values under the run's real cache keys, which costs the second run exactly what real values
+   would (its first step's loss is then meaningless, and not reported);
+3. the second run, from Start to its first optimizer step, then stopped.
+
+Prints each run's timeline: seconds from Start to every phase (the child's start, imports and
+launch checks come before its first event), and the machine's load average and CPU count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from benchmarks.bench_train_tab_stall import build_workspace  # noqa: E402
+
+#: The first run is stopped after this many reference batches (enough for a rate).
+_REFERENCE_BATCHES = 5
+
+
+class Timeline:
+    """Every event of one session, with the seconds since Start."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.marks: list[tuple[float, str]] = []
+        self.reference_batches: list[tuple[float, int, int]] = []   # (seconds, done, total)
+        self.first_step: float | None = None
+        self.reached = threading.Event()
+
+    def label(self, event) -> str | None:
+        from core.engine.training_control import PhaseChanged, ReferencePassDone, RunStarted, StepMetrics
+
+        name = type(event).__name__
+        if isinstance(event, PhaseChanged):
+            return None if event.done is not None and event.done > 1 else f"phase: {event.phase.value}"
+        if isinstance(event, StepMetrics):
+            return f"{event.split.value} metrics, step {event.step}"
+        if isinstance(event, ReferencePassDone):
+            return f"reference values: {event.cached:,} cached, {event.computed:,} computed"
+        if isinstance(event, RunStarted):
+            return f"run started ({event.info.train_pairs:,} train / {event.info.eval_pairs:,} eval pairs)"
+        return name
+
+    def on_event(self, event) -> None:
+        from core.engine.training_control import MetricSplit, Phase, PhaseChanged, StepMetrics
+
+        at = time.perf_counter() - self.started
+        label = self.label(event)
+        if label is not None and (not self.marks or self.marks[-1][1] != label):
+            self.marks.append((at, label))
+        if isinstance(event, PhaseChanged) and event.phase == Phase.REFERENCE_PASS and event.done:
+            self.reference_batches.append((at, event.done, event.total))
+        if isinstance(event, StepMetrics) and event.split == MetricSplit.TRAIN and self.first_step is None:
+            self.first_step = at
+            self.reached.set()
+
+    def print(self, title: str) -> None:
+        print(f"\n{title}")
+        previous = 0.0
+        for at, label in self.marks:
+            print(f"  {at:8.2f} s  (+{at - previous:6.2f})  {label}")
+            previous = at
+
+
+def run_once(ws, values: dict, until, timeout: float) -> tuple[Timeline, str | None]:
+    """One run as the app starts it; stopped when ``until(timeline)`` holds (or after ``timeout``)."""
+    from core.operations.training import TrainingSession
+
+    session = TrainingSession(ws, in_child=True)
+    timeline = Timeline()
+    session.subscribe(timeline.on_event)
+    timeline.started = time.perf_counter()
+    session.start(values=values)
+    worker = threading.Thread(target=session.run, name="training")
+    worker.start()
+    deadline = time.perf_counter() + timeout
+    while worker.is_alive() and not until(timeline) and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    session.stop()
+    worker.join()
+    return timeline, session.run_id
+
+
+def fill_reference(ws, run_dir: Path) -> int:
+    """Made-up reference log-probs for every example, under the keys the run recorded."""
+    from storage.reference_logps import load_reference_logps, store_reference_logps
+    from storage.token_cache import load_tokenized
+    from storage.training_set import build_training_set
+    from core.engine.batching import example_hash
+
+    recorded = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    model_key, token_key = recorded["model_key"], recorded["tokenization_key"]
+    hashes = {example_hash(e.prompt, e.chosen, e.rejected) for e in build_training_set(ws).examples}
+    tokens = load_tokenized(ws, token_key, hashes)
+    known = load_reference_logps(ws, model_key, token_key, list(hashes))
+    rows = [{"example_hash": h, "chosen_logp": -1.5 * (len(t.chosen_ids) - t.chosen_start),
+             "rejected_logp": -1.6 * (len(t.rejected_ids) - t.rejected_start),
+             "chosen_tokens": len(t.chosen_ids) - t.chosen_start,
+             "rejected_tokens": len(t.rejected_ids) - t.rejected_start}
+            for h, t in tokens.items() if t.dropped is None and h not in known]
+    store_reference_logps(ws, model_key, token_key, rows)
+    return len(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=100_000)
+    parser.add_argument("--workspace", type=Path, default=None, help="use (or create) this workspace folder")
+    parser.add_argument("--reference", choices=("placeholder", "compute"), default="placeholder")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="longest wait for one run")
+    args = parser.parse_args()
+
+    folder = args.workspace or Path(tempfile.mkdtemp(prefix="dpo-second-run-")) / "ws"
+    if not (folder / "studio.db").exists():
+        started = time.perf_counter()
+        build_workspace(folder, args.pairs)
+        print(f"built {args.pairs:,} labelled pairs in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+    from core.engine.bundled_models import DEMO_MODEL
+    from core.operations.training import default_training_config
+    from storage.runs import get_run
+    from storage.workspace import Workspace
+
+    load_before = os.getloadavg()
+    with Workspace.open(folder, create=False) as ws:
+        config = default_training_config(ws)
+        config.base_model = config.base_model or DEMO_MODEL
+        values = config.to_dict()
+        if args.reference == "compute":
+            first, run_id = run_once(ws, values, lambda t: t.first_step is not None, args.timeout)
+        else:
+            first, run_id = run_once(ws, values, lambda t: len(t.reference_batches) >= _REFERENCE_BATCHES,
+                                     args.timeout)
+            filled = fill_reference(ws, Path(get_run(ws, run_id).run_dir))
+            print(f"stored placeholder reference log-probs for {filled:,} examples", file=sys.stderr)
+        second, _ = run_once(ws, values, lambda t: t.first_step is not None, args.timeout)
+    load_after = os.getloadavg()
+
+    print(f"workspace: {folder} ({args.pairs:,} pairs), model {config.base_model}, "
+          f"batch {config.batch_size}, max_length {config.max_length}")
+    first.print("first run (nothing cached)")
+    if len(first.reference_batches) >= 2:
+        (t0, d0, total), (t1, d1, _) = first.reference_batches[0], first.reference_batches[-1]
+        rate = (d1 - d0) / max(t1 - t0, 1e-9)
+        print(f"  its reference pass: {rate:.2f} batches/s over {total:,} batches "
+              f"≈ {total / max(rate, 1e-9) / 60:.0f} min for the whole pass (stopped after {d1})")
+    second.print("second run (tokens and reference log-probs cached)")
+    verdict = "n/a" if second.first_step is None else f"{second.first_step:.2f} s"
+    print(f"\nsecond run: Start -> first step {verdict} (bar: 5 s)")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
