@@ -42,13 +42,14 @@ def one_line(exc: BaseException, location: str = "") -> str:
 
 
 def failure_text(exc: BaseException, location: str = "") -> str:
-    """The reason a run failed, for ``RunFinished``: ``one_line``; an error of the database
-    layer (itself or its cause) also writes its full trace to the error log, named after it."""
+    """The reason a run failed, for ``RunFinished``: ``one_line``. An error of the database layer
+    (``exc`` or its cause, as in ``TrainingFailed``) is the driver's message, its full trace
+    written to the error log, named after it."""
     from storage.errors import is_database_error
 
-    text = one_line(exc, location)
-    if any(is_database_error(e) for e in (exc, exc.__cause__) if e is not None):
-        log = write_error_log(exc, location)
-        if log is not None:
-            text += f" (details in {log})"
-    return text
+    database = next((e for e in (exc, exc.__cause__) if e is not None and is_database_error(e)), None)
+    if database is None:
+        return one_line(exc, location)
+    text = one_line(database, location)
+    log = write_error_log(exc, location)
+    return text if log is None else f"{text} (details in {log})"

@@ -37,6 +37,7 @@ from core.engine.training_control import (Phase, PhaseChanged, RunFinished, RunI
 from core.operations.error_log import failure_text
 from core.operations.launch_checks import default_config, launch_problems
 from core.operations.training_progress import ProgressClock, ProgressSnapshot
+from storage.errors import is_database_error
 from storage.models import RunStatus
 from storage.settings import read_settings
 from storage.workspace import Workspace
@@ -237,6 +238,9 @@ class TrainingSession:
             if self.outcome is None:
                 run_id = exc.run_id if isinstance(exc, TrainingFailed) else None
                 observer.on_event(RunFinished(run_id, RunStatus.FAILED, reason))
+            elif self.outcome.status == RunStatus.FAILED and is_database_error(exc.__cause__ or exc):
+                # the trainer's reason for a database error, without the SQL, the log named
+                self.outcome = dataclasses.replace(self.outcome, error=reason)
         return self.outcome
 
     def _run_in_child(self, config: TrainingConfig | None, values: dict[str, Any] | None,
