@@ -73,51 +73,58 @@ def _assert_same_metrics(ws: Workspace, run_a: str, run_b: str, steps: list[int]
     return compared
 
 
-@pytest.mark.slow
-def test_two_gloo_processes_match_one_process_and_resume(tmp_path, report_figures) -> None:
+@pytest.fixture
+def tiny(tmp_path):
+    """(model folder, workspace of 15 pairs), trained on one thread per process."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    model_dir = make_tiny_model_dir(tmp_path / "model")
+    ws = Workspace.open(tmp_path / "ws")
+    fill_workspace(ws, 15)
     try:
-        model_dir = make_tiny_model_dir(tmp_path / "model")
-        ws = Workspace.open(tmp_path / "ws")
-        fill_workspace(ws, 15)
         with ws:
-            single = train(ws, _settings(model_dir, batch_size=4))
-            parallel = train(ws, _settings(model_dir, batch_size=2, processes=2))
-
-            # The same loss curve as one process with the same global batch (4 pairs x 2 micro-batches).
-            compared = _assert_same_metrics(ws, single, parallel)
-            losses = [(v, w) for (_, v), (_, w) in zip(read_metrics(ws, single, "train")["loss"],
-                                                        read_metrics(ws, parallel, "train")["loss"])]
-            worst = max(abs(v - w) for v, w in losses)
-            assert worst < 1e-4
-
-            # Only rank 0 wrote: one run row, one metric row per step and name, one run folder.
-            run = get_run(ws, parallel)
-            assert run.status == RunStatus.COMPLETED and run.step == STEPS and run.config["processes"] == 2
-            assert sorted(r.id for r in list_runs(ws)) == sorted([single, parallel])
-            assert sorted(p.name for p in ws.runs_dir.iterdir()) == sorted([single, parallel])
-            run_dir = Path(run.run_dir)
-            assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-2", "step-4"]
-            assert {p.name for p in run_dir.iterdir()} == {"adapter", "checkpoints", "config.json"}
-
-            # Stopped after step 2 and resumed: ends where the uninterrupted two-process run ends.
-            control = TrainingControl()
-            stopped = train(ws, _settings(model_dir, batch_size=2, processes=2), StopAfter(control, 2), control)
-            assert get_run(ws, stopped).status == RunStatus.STOPPED and get_run(ws, stopped).step == 2
-            assert train(ws, None, resume_run_id=stopped) == stopped
-            resumed = get_run(ws, stopped)
-            assert resumed.status == RunStatus.COMPLETED and resumed.step == STEPS
-            _assert_same_metrics(ws, parallel, stopped)
-            want, got = _adapter(run_dir), _adapter(Path(resumed.run_dir))
-            assert set(got) == set(want)
-            weight_gap = max(float((got[key] - want[key]).abs().max()) for key in want)
-            assert weight_gap < 1e-4
-        report_figures(f"data parallel, 2 gloo processes x 2 pairs vs 1 process x 4 pairs, {STEPS} steps: "
-                       f"{compared} metric values equal to 1e-4, largest loss gap {worst:.1e}; "
-                       f"stopped at step 2 and resumed: adapter weights within {weight_gap:.1e}")
+            yield model_dir, ws
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process_and_resume(tiny, report_figures) -> None:
+    model_dir, ws = tiny
+    single = train(ws, _settings(model_dir, batch_size=4))
+    parallel = train(ws, _settings(model_dir, batch_size=2, processes=2))
+
+    # The same loss curve as one process with the same global batch (4 pairs x 2 micro-batches).
+    compared = _assert_same_metrics(ws, single, parallel)
+    losses = [(v, w) for (_, v), (_, w) in zip(read_metrics(ws, single, "train")["loss"],
+                                                read_metrics(ws, parallel, "train")["loss"])]
+    worst = max(abs(v - w) for v, w in losses)
+    assert worst < 1e-4
+
+    # Only rank 0 wrote: one run row, one metric row per step and name, one run folder.
+    run = get_run(ws, parallel)
+    assert run.status == RunStatus.COMPLETED and run.step == STEPS and run.config["processes"] == 2
+    assert sorted(r.id for r in list_runs(ws)) == sorted([single, parallel])
+    assert sorted(p.name for p in ws.runs_dir.iterdir()) == sorted([single, parallel])
+    run_dir = Path(run.run_dir)
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-2", "step-4"]
+    assert {p.name for p in run_dir.iterdir()} == {"adapter", "checkpoints", "config.json"}
+
+    # Stopped after step 2 and resumed: ends where the uninterrupted two-process run ends.
+    control = TrainingControl()
+    stopped = train(ws, _settings(model_dir, batch_size=2, processes=2), StopAfter(control, 2), control)
+    assert get_run(ws, stopped).status == RunStatus.STOPPED and get_run(ws, stopped).step == 2
+    assert train(ws, None, resume_run_id=stopped) == stopped
+    resumed = get_run(ws, stopped)
+    assert resumed.status == RunStatus.COMPLETED and resumed.step == STEPS
+    _assert_same_metrics(ws, parallel, stopped)
+    want, got = _adapter(run_dir), _adapter(Path(resumed.run_dir))
+    assert set(got) == set(want)
+    weight_gap = max(float((got[key] - want[key]).abs().max()) for key in want)
+    assert weight_gap < 1e-4
+    report_figures(f"data parallel, 2 gloo processes x 2 pairs vs 1 process x 4 pairs, {STEPS} steps: "
+                   f"{compared} metric values equal to 1e-4, largest loss gap {worst:.1e}; "
+                   f"stopped at step 2 and resumed: adapter weights within {weight_gap:.1e}")
 
 
 @pytest.mark.slow
@@ -151,33 +158,25 @@ def test_the_apps_child_process_trains_in_two_processes_and_pauses_and_stops_the
 
 
 @pytest.mark.slow
-def test_torchrun_of_main_py_train_is_the_same_run(tmp_path) -> None:
+def test_torchrun_of_main_py_train_is_the_same_run(tiny) -> None:
     """``torchrun --nproc-per-node 2 main.py train …`` (what ``accelerate launch`` also does: RANK,
     WORLD_SIZE in the environment): rank 0 trains and writes, rank 1 follows; the same curve."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model_dir = make_tiny_model_dir(tmp_path / "model")
-        ws = Workspace.open(tmp_path / "ws")
-        fill_workspace(ws, 15)
-        with ws:
-            single = train(ws, _settings(model_dir, batch_size=4))
-            values = {**_settings(model_dir, batch_size=2).to_dict()}
-            settings = [f"{key}={values[key]}" for key in ("base_model", "device", "max_steps", "learning_rate",
-                        "gradient_accumulation_steps", "sft_weight", "eval_split", "eval_interval",
-                        "checkpoint_interval", "seed", "batch_size")]
-            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                       "main.py", "train", str(ws.root), "--quiet"] + [arg for s in settings for arg in ("--set", s)]
-            done = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
-                                  timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-            assert done.returncode == 0, done.stderr[-3000:]
-            launched = done.stdout.split()[1]
-            assert f"run {launched} completed at step {STEPS}/{STEPS}" in done.stdout
-            assert get_run(ws, launched).config == {**get_run(ws, single).config, "batch_size": 2, "processes": 2}
-            _assert_same_metrics(ws, single, launched)
-            assert sorted(r.id for r in list_runs(ws)) == sorted([single, launched])
-    finally:
-        torch.set_num_threads(threads)
+    model_dir, ws = tiny
+    single = train(ws, _settings(model_dir, batch_size=4))
+    values = {**_settings(model_dir, batch_size=2).to_dict()}
+    settings = [f"{key}={values[key]}" for key in ("base_model", "device", "max_steps", "learning_rate",
+                "gradient_accumulation_steps", "sft_weight", "eval_split", "eval_interval",
+                "checkpoint_interval", "seed", "batch_size")]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "main.py", "train", str(ws.root), "--quiet"] + [arg for s in settings for arg in ("--set", s)]
+    done = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    launched = done.stdout.split()[1]
+    assert f"run {launched} completed at step {STEPS}/{STEPS}" in done.stdout
+    assert get_run(ws, launched).config == {**get_run(ws, single).config, "batch_size": 2, "processes": 2}
+    _assert_same_metrics(ws, single, launched)
+    assert sorted(r.id for r in list_runs(ws)) == sorted([single, launched])
 
 
 def test_cli_refuses_a_bad_process_count(tmp_path, capsys) -> None:

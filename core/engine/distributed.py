@@ -54,7 +54,7 @@ from core.engine.rank_processes import (ADDRESS, WAIT, LaunchedRanks, RankProces
 from core.engine.reference_cache import ReferenceTable
 from core.engine.run_start import StartPoint, load_start_model
 from core.engine.schedules import make_scheduler
-from core.engine.trainer import DPOTrainingRun, NonFiniteLoss
+from core.engine.trainer import DPOTrainingRun, NonFiniteLoss, apply_update
 from core.engine.training_config import TrainingConfig
 
 STOP = -1
@@ -163,18 +163,9 @@ class RankSteps:
         summed = self._tensor(totals)
         dist.all_reduce(summed)
         loss_total, nll_total, tokens = (float(x) for x in summed.cpu())
-        if not math.isfinite(loss_total):   # the same sum on every rank: all stop here together
-            optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLoss(f"the loss became {loss_total}")
-        self._sum_gradients(params)
-        max_norm = config.max_grad_norm if config.max_grad_norm > 0 else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        if not math.isfinite(grad_norm):
-            optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLoss(f"the gradient norm became {grad_norm}")
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        # The same sums on every rank: all step, or all stop at a non-finite loss, together.
+        grad_norm = apply_update(loss_total, params, optimizer, scheduler, config.max_grad_norm,
+                                 lambda: self._sum_gradients(params))
         gathered: list[dict[str, list[torch.Tensor]] | None] = [None] * self.world
         dist.all_gather_object(gathered, per_pair)
         if device.type == "cuda":

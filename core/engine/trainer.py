@@ -308,17 +308,7 @@ class DPOTrainingRun:
             tokens += batch.real_tokens()
             for name, values in result.metrics.items():
                 per_pair.setdefault(name, []).append(values.cpu())
-        if not math.isfinite(loss_total):
-            optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLoss(f"the loss became {loss_total}")
-        max_norm = config.max_grad_norm if config.max_grad_norm > 0 else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        if not math.isfinite(grad_norm):
-            optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLoss(f"the gradient norm became {grad_norm}")
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        grad_norm = apply_update(loss_total, params, optimizer, scheduler, config.max_grad_norm)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         elapsed = time.perf_counter() - started
@@ -364,6 +354,25 @@ class DPOTrainingRun:
         if isinstance(exc, TrainingFailed):
             return str(exc)
         return str(exc) or type(exc).__name__
+
+
+def apply_update(loss_total: float, params, optimizer, scheduler, max_grad_norm: float,
+                 before_clip=lambda: None) -> float:
+    """Clip the step's gradients and step the optimizer and schedule; the gradient norm. A
+    non-finite loss or norm applies nothing (``NonFiniteLoss``). ``before_clip``: a data-parallel
+    run sums the ranks' gradients there."""
+    if not math.isfinite(loss_total):
+        optimizer.zero_grad(set_to_none=True)
+        raise NonFiniteLoss(f"the loss became {loss_total}")
+    before_clip()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm if max_grad_norm > 0 else math.inf))
+    if not math.isfinite(grad_norm):
+        optimizer.zero_grad(set_to_none=True)
+        raise NonFiniteLoss(f"the gradient norm became {grad_norm}")
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm
 
 
 def train(ws: Workspace, config: TrainingConfig | None, observer: TrainingObserver | None = None,
