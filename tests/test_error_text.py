@@ -71,9 +71,9 @@ def test_the_password_stays_masked(location):
 
 
 def test_a_training_session_failed_by_the_database_reports_one_line(workspace, tmp_path, monkeypatch):
-    """The reported case: the run's data read fails in the database (``no such table:
-    tokenized_examples``); the session's outcome, which ``main.py train`` prints, is one line."""
-    import core.engine.trainer as trainer
+    """The reported case: the run's data read fails in the database (a table gone, as
+    ``no such table: tokenized_examples`` was); the session's outcome, which ``main.py train``
+    prints, is the driver's one line, the trace in the error log."""
     from core.engine.training_config import TrainingConfig
     from core.operations.training import TrainingSession
     from storage.models import RunStatus
@@ -81,18 +81,14 @@ def test_a_training_session_failed_by_the_database_reports_one_line(workspace, t
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     fill_workspace(workspace, 8)
-    error = missing_table_error(tmp_path)
-
-    def failing_read(*_args, **_kwargs):
-        raise error
-
-    monkeypatch.setattr(trainer, "training_examples", failing_read)   # the run's first read of its data
-    session = TrainingSession(workspace)
-    session.start(TrainingConfig(base_model=str(tmp_path / "model"), max_steps=2, batch_size=4, eval_interval=0,
-                                 checkpoint_interval=0))   # it fails before a model is loaded
-    outcome = session.run()
+    with workspace.session() as session:   # commits on leaving
+        session.execute(text("DROP TABLE verdicts"))
+    training = TrainingSession(workspace)
+    training.start(TrainingConfig(base_model=str(tmp_path / "model"), max_steps=2, batch_size=4, eval_interval=0,
+                                  checkpoint_interval=0))   # it fails before a model is loaded
+    outcome = training.run()
     assert outcome.status == RunStatus.FAILED
-    assert outcome.error.startswith("database error: no such table: tokenized_examples (details in ")
+    assert outcome.error.startswith("database error: no such table: verdicts (details in "), outcome.error
     assert "\n" not in outcome.error and "SELECT" not in outcome.error
     log = Path(outcome.error.split("(details in ", 1)[1].rstrip(")"))
-    assert "SELECT * FROM tokenized_examples" in log.read_text(encoding="utf-8")
+    assert "FROM verdicts" in log.read_text(encoding="utf-8")
