@@ -1,0 +1,89 @@
+"""Regenerate ``device_picker.png``: the Train tab's device list on a computer with two GPUs.
+
+    QT_QPA_PLATFORM=offscreen python docs/screenshots/make_device_picker_screenshot.py
+
+The list the form asks torch for (``core.engine.devices.available_devices``) is replaced by the
+one a computer with two RTX 4090 cards gives (``device_options``), "All 2 GPUs" is picked (it sets
+the Processes setting to 2) and the list is shown open over the form.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+OUT = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QPainter
+    from PySide6.QtWidgets import QApplication
+
+    from core.engine.devices import GpuInfo, device_options
+    from gui.common.db_worker import DatabaseWorker
+    from gui.common.theme import apply_theme
+    from gui.common.workers import wait_for_all_workers
+    from gui.train.train_view import TrainView
+    from storage.workspace import Workspace
+    from tests.tiny_models import fill_workspace, make_tiny_model_dir
+
+    folder = Path(tempfile.mkdtemp(prefix="device-shot-"))
+    model = make_tiny_model_dir(folder / "tiny-model")
+    app = QApplication.instance() or QApplication([])
+    apply_theme("light", app)
+    ws = Workspace.open(folder / "ws")
+    fill_workspace(ws, 24)
+    db = DatabaseWorker()
+    view = TrainView(ws, db)
+    view.resize(1300, 820)
+    view.show()
+
+    def wait(condition, seconds=120.0):
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+
+    form = view.form
+    picker = form.fields["device"]
+    wait(lambda: picker.options)                          # this computer's list, from the worker
+    form.set_value("base_model", str(model))
+    picker.set_options(device_options([GpuInfo(0, "NVIDIA GeForce RTX 4090", 24 * 2**30),
+                                       GpuInfo(1, "NVIDIA GeForce RTX 4090", 24 * 2**30)]))
+    combo = picker.widget
+    everything = combo.findData("cuda")
+    combo.setCurrentIndex(everything)
+    combo.activated.emit(everything)
+    form.refresh()
+    wait(lambda: "fit in max length" in form.preview_label.text())
+    for _ in range(30):
+        app.processEvents()
+        time.sleep(0.02)
+    print("device:", combo.currentText(), "| processes:", form.values()["processes"])
+    shot = view.grab()
+    combo.showPopup()
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.02)
+    popup = combo.view().window()
+    painter = QPainter(shot)
+    painter.drawPixmap(popup.geometry().topLeft() - view.mapToGlobal(QPoint(0, 0)), popup.grab())
+    painter.end()
+    combo.hidePopup()
+    shot.save(str(OUT / "device_picker.png"))
+    view.stop_timers()
+    db.close()
+    wait_for_all_workers(30_000)
+    ws.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
