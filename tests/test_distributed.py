@@ -17,7 +17,7 @@ import time
 
 from core.engine.trainer import TrainingObserver, train
 from core.engine.training_config import TrainingConfig
-from core.engine.training_control import MetricSplit, StepMetrics, TrainingControl
+from core.engine.training_control import MetricSplit, RunStarted, StepMetrics, TrainingControl
 from core.operations.training import SessionState, TrainingSession
 from main import main
 from storage.metrics import read_metrics
@@ -42,10 +42,11 @@ class StopAfter(TrainingObserver):
 
 
 def _settings(model_dir: Path, **values) -> TrainingConfig:
+    values = {"device": "cpu", **values}
     # 13 pairs, 4 per global micro-batch, 2 micro-batches a step: the epoch ends on a micro-batch
     # of one pair (rank 1's slice empty) and the second epoch follows on; SFT on, so the token
     # weighting across ranks counts; packed pairs (the default); no adapter dropout.
-    return TrainingConfig(base_model=str(model_dir), device="cpu", max_steps=STEPS, learning_rate=5e-3,
+    return TrainingConfig(base_model=str(model_dir), max_steps=STEPS, learning_rate=5e-3,
                           gradient_accumulation_steps=2, sft_weight=0.5, eval_split="0.15", eval_interval=2,
                           checkpoint_interval=2, seed=3, **values)
 
@@ -128,6 +129,17 @@ def test_two_gloo_processes_match_one_process_and_resume(tiny, report_figures) -
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_two_nccl_processes_match_one_gpu(tiny) -> None:
+    """The same on two GPUs (NCCL), float32: one GPU with 4 pairs against two with 2 each."""
+    model_dir, ws = tiny
+    single = train(ws, _settings(model_dir, batch_size=4, device="cuda", dtype="float32"))
+    parallel = train(ws, _settings(model_dir, batch_size=2, processes=2, device="cuda", dtype="float32"))
+    _assert_same_metrics(ws, single, parallel)
+    assert get_run(ws, parallel).status == RunStatus.COMPLETED
+
+
+@pytest.mark.slow
 def test_the_apps_child_process_trains_in_two_processes_and_pauses_and_stops_them(tmp_path) -> None:
     """As the Train tab runs "all GPUs" (here two CPU processes): the child is rank 0; a pause at
     step 2 holds both ranks, and the stop at step 5 ends both after that step."""
@@ -152,6 +164,8 @@ def test_the_apps_child_process_trains_in_two_processes_and_pauses_and_stops_the
         run = get_run(ws, session.run_id)
         # The request crosses a pipe while the child trains on: it stops after the step it is in.
         assert run.status == RunStatus.STOPPED and 5 <= run.step <= 8 and run.config["processes"] == 2
+        started = next(e for e in driver.events if isinstance(e, RunStarted))
+        assert started.info.device == "2 × cpu"
         train_steps = [e.step for e in driver.events if isinstance(e, StepMetrics) and e.split == MetricSplit.TRAIN]
         assert train_steps == list(range(1, run.step + 1))
         assert [s for s, _ in read_metrics(ws, run.id, "train")["loss"]] == train_steps   # one writer

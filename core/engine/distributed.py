@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -56,6 +56,7 @@ from core.engine.run_start import StartPoint, load_start_model
 from core.engine.schedules import make_scheduler
 from core.engine.trainer import DPOTrainingRun, NonFiniteLoss, apply_update
 from core.engine.training_config import TrainingConfig
+from core.engine.training_control import RunStarted, TrainingEvent
 
 STOP = -1
 
@@ -269,6 +270,11 @@ class DataParallelRun(DPOTrainingRun):
         super()._loop(loaded, data, reference, optimizer, scheduler, params, start_step, total_steps, writer)
         self._steps.broadcast_step(STOP)
         self._sent_stop = True
+
+    def _emit(self, event: TrainingEvent) -> None:
+        if isinstance(event, RunStarted):   # where it trains: "2 × cuda", one process each
+            event = RunStarted(replace(event.info, device=f"{self.config.processes} × {event.info.device}"))
+        super()._emit(event)
 
     def _micro_batches(self, pairs, step, pad_token_id):
         self._steps.broadcast_step(step)
