@@ -113,15 +113,17 @@ def _v5_to_v6(conn: Connection) -> None:
     """v6, closing the loop: generations (who wrote a generated response and how), blind A/B
     comparisons (their pairs are kept out of the queue and the training set), rounds (a run's
     parent run, how it started, the verdicts it trained on), the adapters' pair scores and the
-    tokenised examples' cache."""
+    tokenised examples' cache. What is already there is kept: SQLite cannot drop a column that
+    holds a foreign key, so a v5 workspace may still have ``generation_id`` / ``comparison_id``
+    from a build that had them (tests turn today's schema back into an older one that way)."""
     for table in ("generations", "comparisons", "run_verdicts", "pair_scores", "tokenized_examples"):
-        Base.metadata.tables[table].create(conn)
-    conn.execute(text("ALTER TABLE responses ADD COLUMN generation_id INTEGER REFERENCES generations (id) "
-                      "ON DELETE SET NULL"))
-    conn.execute(text("ALTER TABLE pairs ADD COLUMN comparison_id INTEGER REFERENCES comparisons (id) "
-                      "ON DELETE CASCADE"))
-    conn.execute(text("ALTER TABLE runs ADD COLUMN parent_run_id VARCHAR(64)"))
-    conn.execute(text("ALTER TABLE runs ADD COLUMN start_from VARCHAR(16)"))
+        Base.metadata.tables[table].create(conn, checkfirst=True)
+    for table, column, ddl in (
+            ("responses", "generation_id", "INTEGER REFERENCES generations (id) ON DELETE SET NULL"),
+            ("pairs", "comparison_id", "INTEGER REFERENCES comparisons (id) ON DELETE CASCADE"),
+            ("runs", "parent_run_id", "VARCHAR(64)"), ("runs", "start_from", "VARCHAR(16)")):
+        if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
 
 
 # MIGRATIONS[v] upgrades a version-v workspace to v+1.

@@ -29,13 +29,22 @@ def leased(ws, name: str) -> dict[int, float]:
 
 def test_the_screen_renews_its_leases_on_a_timer(qtbot, db, workspace):
     add_sample_pairs(workspace, 20)
-    update_settings(workspace, lease_minutes=0.02)     # 1.2 s: a renewal is due after 0.4 s
+    # 12 s leases, a renewal due after 4 s. The session's clock is moved on rather than slept
+    # through: on a loaded machine a 1.2 s lease could lapse before it was even read back.
+    update_settings(workspace, lease_minutes=0.2)
     view = make_view(qtbot, db, workspace)
     assert view.feed._renew.isActive() and view.feed._renew.interval() == RENEW_EVERY_MS
     held = {view.current.pair_id} | {p.pair_id for p in view.session.ahead}
     assert set(leased(workspace, "ada")) == held
-    time.sleep(0.5)
     before = leased(workspace, "ada")
+    view.feed.renew()          # not due yet: nothing is renewed
+    settle(db)
+    unrenewed = leased(workspace, "ada")             # seconds left: only less of them
+    assert set(unrenewed) == held and all(unrenewed[p] <= before[p] for p in held)
+    before = unrenewed
+    time.sleep(0.01)
+    clock = view.session.clock
+    view.session.clock = lambda: clock() + 5.0      # 5 s later, as far as the session can tell
     view.feed.renew()          # what the timer calls
     settle(db)
     after = leased(workspace, "ada")
