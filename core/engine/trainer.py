@@ -44,6 +44,7 @@ from core.engine.training_control import (CheckpointSaved, MetricSplit, Phase, P
                                           Resumed, RunFinished, RunInfo, RunStarted, StepMetrics, TrainingControl,
                                           TrainingEvent, TrainingObserver, planned_steps, resume_refusal,
                                           steps_per_epoch)
+from storage.errors import error_text
 from storage.metrics import MetricWriter, forget_metrics_after
 from storage.models import RunStatus, utcnow
 from storage.runs import get_run, update_run
@@ -353,7 +354,7 @@ class DPOTrainingRun:
             return out_of_memory_advice(self.config)
         if isinstance(exc, TrainingFailed):
             return str(exc)
-        return str(exc) or type(exc).__name__
+        return error_text(exc)   # a database error: the driver's one line, not the statement
 
 
 def apply_update(loss_total: float, params, optimizer, scheduler, max_grad_norm: float,
