@@ -81,6 +81,16 @@ def _leave_a_core_for_the_window() -> None:
         torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
 
 
+def _preload_while_checking(request: dict) -> None:
+    """Import peft and the model's code (seconds) on a thread while the launch checks read the
+    pairs: the model load waits for it under ``library_lock``, and the database reads let it run."""
+    from core.engine.library_preload import preload_training_libraries
+
+    settings = request.get("values") or request.get("config") or {}
+    threading.Thread(target=preload_training_libraries, args=(str(settings.get("base_model", "")),),
+                     name="preload", daemon=True).start()
+
+
 def child_main(stdin: TextIO, events: TextIO) -> int:
     """The child's work: read the request, check it, train, report every event on ``events``."""
     observer = _LineObserver(events)
@@ -91,6 +101,7 @@ def child_main(stdin: TextIO, events: TextIO) -> int:
         return 2
     control = TrainingControl()
     threading.Thread(target=_follow_commands, args=(stdin, control), name="commands", daemon=True).start()
+    _preload_while_checking(request)
     run_id = request.get("resume_run_id")
     try:
         from storage.workspace import Workspace
