@@ -133,3 +133,37 @@ def test_a_run_on_cached_tokens_takes_the_same_first_step(workspace, model_dir, 
     train(workspace, config, again)
     assert len(count_tokenisations) == tokenised        # the second run tokenised nothing
     assert again.loss == fresh.loss and fresh.loss is not None
+
+
+def test_reference_values_of_many_examples_are_read_in_one_pass(workspace) -> None:
+    from storage.reference_logps import load_reference_logps, store_reference_logps
+
+    rows = [{"example_hash": f"{i:032x}", "chosen_logp": -i / 7, "rejected_logp": -i / 5, "chosen_tokens": 2,
+             "rejected_tokens": 3} for i in range(2_100)]
+    store_reference_logps(workspace, "model", "tokens", rows)
+    wanted = [row["example_hash"] for row in rows[50:]] + ["e" * 32]
+    found = load_reference_logps(workspace, "model", "tokens", wanted)   # more than 2,000: one scan
+    assert found == {row["example_hash"]: (row["chosen_logp"], row["rejected_logp"]) for row in rows[50:]}
+    assert load_reference_logps(workspace, "model", "tokens", wanted[:3]) == {h: found[h] for h in wanted[:3]}
+
+
+def test_a_large_training_set_read_in_one_pass_equals_the_one_read_by_chunks(workspace, monkeypatch) -> None:
+    import storage.training_set as training_set
+
+    fill_workspace(workspace, 2_100)   # more than 2,000 labelled pairs: the texts in one pass
+    one_pass = build_training_set(workspace)
+    monkeypatch.setattr(training_set, "_SCAN_ABOVE", 10**9)
+    by_chunks = build_training_set(workspace)
+    assert len(one_pass.examples) == 2_100 and one_pass.examples == by_chunks.examples
+    assert one_pass.dropped == by_chunks.dropped
+
+    # and a run's trained verdicts, read in one pass and inserted in one executemany
+    import storage.rounds as rounds
+    from storage.runs import create_run
+
+    pair_ids = [e.pair_id for e in one_pass.examples][:2_050]
+    for run_id, read_all_above in (("one-pass", 2_000), ("by-chunks", 10**9)):
+        monkeypatch.setattr(rounds, "_READ_ALL_ABOVE", read_all_above)
+        create_run(workspace, run_id, name=run_id, config_json="{}", base_model="m", run_dir="/tmp/x", total_steps=1)
+        assert rounds.record_round_start(workspace, run_id, None, None, pair_ids) == 2_050
+    assert rounds.trained_verdict_ids(workspace, "one-pass") == rounds.trained_verdict_ids(workspace, "by-chunks")
