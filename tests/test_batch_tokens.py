@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.engine.batch_tokens import longest_batch_tokens, step_tokens_of, tokens_key
 from core.engine.batching import TokenizedPair, collate
 from core.engine.memory_estimate import estimate_for_config, read_model_config
@@ -34,6 +36,7 @@ def test_counts_match_the_batches_the_engine_builds() -> None:
     assert (reference.rows, reference.width) == (2, 50)       # the single longest pair, as two rows
 
 
+@pytest.mark.slow   # trains or spawns a process: over 5 s on a busy machine
 def test_the_preview_counts_the_real_lengths_and_the_estimate_uses_them(tmp_path, workspace) -> None:
     model_dir = make_tiny_model_dir(tmp_path / "model")
     fill_workspace(workspace, 24)

@@ -90,6 +90,7 @@ def test_chunked_head_gradient_to_hidden(trainable_head, monkeypatch) -> None:
         torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow   # trains or spawns a process: over 5 s on a busy machine
 def test_gradient_checkpointing_with_lora_and_packed_pairs(model_dir) -> None:
     """The engine's checkpointing (modeling.attach_lora: ``use_reentrant=False``) recomputes each
     decoder layer in the backward and gives the same gradients, packed or not."""

@@ -134,6 +134,7 @@ def test_a_long_import_draws_a_bar_on_a_terminal(tmp_path) -> None:
     assert "100.0%" in text and "added 3000 pairs" in text
 
 
+@pytest.mark.slow   # trains or spawns a process: over 5 s on a busy machine
 def test_piped_import_and_export_write_a_line_per_10_percent_and_quiet_none(tmp_path) -> None:
     rows = _rows_file(tmp_path / "rows.jsonl", 3000)
     imported = piped(["import", str(tmp_path / "ws"), str(rows)])

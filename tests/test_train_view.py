@@ -122,6 +122,7 @@ def test_runs_open_compare_and_export(qtbot, make_train_view, pairs_workspace, t
     assert loaded.model.peft_config["default"].r == 8
 
 
+@pytest.mark.slow   # trains or spawns a process: over 5 s on a busy machine
 def test_closing_during_training_asks_then_stops_and_saves(qtbot, make_train_view, pairs_workspace, tiny_model,
                                                           monkeypatch):
     view = make_train_view(pairs_workspace)
@@ -140,6 +141,7 @@ def test_closing_during_training_asks_then_stops_and_saves(qtbot, make_train_vie
     assert len(asked) == 2
 
 
+@pytest.mark.slow   # trains or spawns a process: over 5 s on a busy machine
 def test_a_model_that_cannot_load_arrives_as_a_readable_error(qtbot, make_train_view, pairs_workspace, tiny_model):
     config_file = tiny_model / "config.json"
     config_file.write_text(config_file.read_text().replace('"model_type": "llama"', '"model_type": "no-such-arch"'))

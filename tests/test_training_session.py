@@ -75,6 +75,7 @@ class Driver:
             self.paused.set()
 
 
+@pytest.mark.slow   # trains or spawns a process: over 5 s on a busy machine
 def test_start_pause_resume_stop_from_another_thread(workspace, model_dir) -> None:
     fill_workspace(workspace, 16)
     session = TrainingSession(workspace)
