@@ -45,7 +45,7 @@ def test_a_scripted_session_keeps_sql_and_the_ml_libraries_off_the_ui_thread(wor
     assert statements == [], "SQL on the UI thread:\n" + "\n".join(
         f"{s['statement']}\n    " + "\n    ".join(s["stack"]) for s in statements[:10])
     threads = result["first_import_thread"]
-    # The window imports torch (the device's memory) and transformers (the data preview's
+    # The window imports torch (the device's memory) and transformers (the too-long count's
     # tokenizer) on workers. The run trains in a child process (core.operations.training_process),
     # so peft and the model's code are not imported in the window's process at all.
     assert {"torch", "transformers"} <= set(threads) <= {"torch", "transformers", "peft"}, threads

@@ -29,7 +29,7 @@ def library_lock() -> threading.RLock:
 
 def preload_form_libraries(report=None) -> list[str]:
     """What the Train tab's own process still needs once runs train in a child process
-    (``core.operations.training_process``): the tokenizer classes, for the form's data preview."""
+    (``core.operations.training_process``): the tokenizer classes, for the form's too-long count."""
     name = "transformers.models.auto.tokenization_auto"
     with _LIBRARY_LOCK:
         importlib.import_module(name)

@@ -171,16 +171,25 @@ class TokenPreview:
 PREVIEW_SAMPLE = 5_000
 
 
-def token_preview(config: TrainingConfig, examples: Sequence[Any], sample: int = PREVIEW_SAMPLE) -> TokenPreview:
+def even_sample(examples: Sequence[Any], sample: int = PREVIEW_SAMPLE) -> list:
+    """At most ``sample`` of ``examples``, evenly spread over them (all when fewer)."""
+    total = len(examples)
+    if total <= sample:
+        return list(examples)
+    return [examples[i * total // sample] for i in range(sample)]
+
+
+def token_preview(config: TrainingConfig, examples: Sequence[Any], sample: int = PREVIEW_SAMPLE,
+                  of: int | None = None) -> TokenPreview:
     """Tokenise like the engine does and count what ``max_length`` cuts or drops (loads the
     tokenizer: call it from a worker). More than ``sample`` examples: an even sample of them,
-    the counts scaled to all."""
+    the counts scaled to all. ``of``: ``examples`` already are such a sample of ``of``."""
     from core.engine.batching import DROP_TRUNCATED, tokenize_examples, truncate
     from core.engine.modeling import load_tokenizer
 
-    total = len(examples)
-    if total > sample:
-        examples = [examples[i * total // sample] for i in range(sample)]
+    total = of if of is not None else len(examples)
+    examples = even_sample(examples, sample)
+    sample = len(examples)
     tokenizer = load_tokenizer(config.base_model, config.trust_remote_code)
     pairs, dropped = tokenize_examples(tokenizer, examples, 10**9, config.truncation_mode)  # uncut
     truncated, longest = 0, 0

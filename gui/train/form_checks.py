@@ -1,7 +1,8 @@
 """The set-up form's slow checks, none of them on the UI thread.
 
-- the data preview: the training set built on the database thread (``DatabaseWorker``), then
-  the too-long count, which loads the tokenizer, on a ``Worker`` thread;
+- the data preview (``core.operations.data_preview``): the training set's counts and the
+  too-long count of a sample, in a child process followed by a ``Worker`` thread (the window
+  never shares the GIL with that work);
 - the device's free memory: ``device_memory`` imports torch, so it runs on a ``Worker`` and
   arrives later (``memory_ready``); the form shows the estimate when it does.
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -20,31 +20,29 @@ from PySide6.QtCore import QObject, Signal, Slot
 from core.engine.native_preload import load_torch_libraries
 from core.engine.memory_estimate import DeviceMemory, device_memory, system_memory
 from core.engine.training_config import TrainingConfig
-from core.operations.launch_checks import DataPreview, TokenPreview, preview_data, token_preview
+from core.operations.child_call import call_in_child
+from core.operations.data_preview import PreviewResult
+from core.operations.launch_checks import token_preview
 from gui.common.workers import Worker, start_worker
-from storage.training_set import build_training_set
 from storage.workspace import Workspace
 
 MEMORY_MAX_AGE_S = 30.0     # free memory changes slowly; asking on every keystroke would be waste
 
 
-@dataclass(frozen=True)
-class PreviewResult:
-    data: DataPreview | None
-    tokens: TokenPreview | None = None
-    error: str | None = None          # the training set could not be built
-    token_error: str | None = None    # the too-long pairs could not be counted
-
-
-def _data_job(workspace: Workspace, config: TrainingConfig) -> tuple[DataPreview, list]:
-    training_set = build_training_set(workspace, config.selection_policy)
-    return preview_data(workspace, config, training_set), list(training_set.examples)
-
-
-def _token_job(config: TrainingConfig, examples: list, report=None) -> TokenPreview:
-    # Loading the tokenizer takes the engine's library lock (core.engine.library_preload), so it
-    # waits for the Train tab's preload instead of meeting transformers half-imported.
-    return token_preview(config, examples)
+def _preview_job(location: str, runs_dir: str | None, config: TrainingConfig, with_tokens: bool,
+                 report=None) -> PreviewResult:
+    # The counts in a child process (core.operations.child_call): building the training set of
+    # 100,000 pairs is seconds of Python that, on a thread of the window's process, held the UI
+    # thread for hundreds of milliseconds at a time. The sample it sends back (at most 5,000
+    # examples) is tokenised here, where the tokenizer's library is loaded once for the tab.
+    part = call_in_child("core.operations.data_preview", "preview", location, runs_dir, config)
+    if not (with_tokens and part.sample) or part.result.data is None:
+        return part.result
+    try:
+        tokens = token_preview(config, part.sample, of=part.total)
+    except Exception as exc:  # noqa: BLE001 - the counts stand; the too-long count says why it is missing
+        return dataclasses.replace(part.result, token_error=str(exc) or type(exc).__name__)
+    return dataclasses.replace(part.result, tokens=tokens)
 
 
 def _memory_job(device: str, report=None) -> DeviceMemory:
@@ -114,18 +112,9 @@ class FormChecks(QObject):
             return
         self._preview_busy = True
         config = dataclasses.replace(config)
-
-        def data_done(result: tuple[DataPreview, list]) -> None:
-            data, examples = result
-            if not (with_tokens and examples):
-                self._preview_done(PreviewResult(data))
-                return
-            self.run_worker(_token_job, config, examples,
-                            on_done=lambda tokens: self._preview_done(PreviewResult(data, tokens)),
-                            on_failed=lambda message: self._preview_done(PreviewResult(data, token_error=message)))
-
-        self.run_db(_data_job, self.workspace, config, on_done=data_done,
-                    on_failed=lambda message: self._preview_done(PreviewResult(None, error=message)))
+        self.run_worker(_preview_job, self.workspace.location, self.workspace.runs_dir_choice, config, with_tokens,
+                        on_done=self._preview_done,
+                        on_failed=lambda message: self._preview_done(PreviewResult(None, error=message)))
 
     def _preview_done(self, result: PreviewResult) -> None:
         self._preview_busy = False

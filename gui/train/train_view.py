@@ -42,7 +42,7 @@ from storage.workspace import Workspace
 
 def _preload(base_model: str, report=None) -> list[str]:
     load_torch_libraries()      # on the worker: torch's native libraries without the GIL (device memory)
-    return preload_form_libraries()   # the data preview's tokenizer; peft and the model load in the run's process
+    return preload_form_libraries()   # the too-long count's tokenizer; peft and the model load in the run's process
 
 
 STATE_SUFFIX = {SessionState.STARTING: "starting", SessionState.PAUSED: "paused", SessionState.STOPPING: "stopping"}
