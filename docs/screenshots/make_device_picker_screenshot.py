@@ -24,32 +24,16 @@ OUT = Path(__file__).resolve().parent
 def main() -> int:
     from PySide6.QtCore import QPoint
     from PySide6.QtGui import QPainter
-    from PySide6.QtWidgets import QApplication
 
     from core.engine.devices import GpuInfo, device_options
-    from gui.common.db_worker import DatabaseWorker
-    from gui.common.theme import apply_theme
     from gui.common.workers import wait_for_all_workers
-    from gui.train.train_view import TrainView
-    from storage.workspace import Workspace
-    from tests.tiny_models import fill_workspace, make_tiny_model_dir
+    from tests.tiny_models import make_tiny_model_dir
 
     folder = Path(tempfile.mkdtemp(prefix="device-shot-"))
     model = make_tiny_model_dir(folder / "tiny-model")
-    app = QApplication.instance() or QApplication([])
-    apply_theme("light", app)
-    ws = Workspace.open(folder / "ws")
-    fill_workspace(ws, 24)
-    db = DatabaseWorker()
-    view = TrainView(ws, db)
-    view.resize(1300, 820)
-    view.show()
+    from train_view_window import train_view_window   # this folder's helper (the script's folder is on sys.path)
 
-    def wait(condition, seconds=120.0):
-        deadline = time.monotonic() + seconds
-        while not condition() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
+    app, ws, db, view, wait = train_view_window(folder)
 
     form = view.form
     picker = form.fields["device"]

@@ -27,35 +27,19 @@ LLAMA_3_8B = {"hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size":
 
 
 def main() -> int:
-    from PySide6.QtWidgets import QApplication
 
     from core.engine.memory_estimate import DeviceMemory
-    from gui.common.db_worker import DatabaseWorker
-    from gui.common.theme import apply_theme
     from gui.common.workers import wait_for_all_workers
-    from gui.train.train_view import TrainView
-    from storage.workspace import Workspace
-    from tests.tiny_models import fill_workspace, make_tiny_model_dir
+    from tests.tiny_models import make_tiny_model_dir
 
     folder = Path(tempfile.mkdtemp(prefix="memory-shot-"))
     model = make_tiny_model_dir(folder / "llama-3-8b-sized", hidden_size=256, layers=4)
     config = json.loads((model / "config.json").read_text())
     config.update(LLAMA_3_8B)
     (model / "config.json").write_text(json.dumps(config))
-    app = QApplication.instance() or QApplication([])
-    apply_theme("light", app)
-    ws = Workspace.open(folder / "ws")
-    fill_workspace(ws, 24)
-    db = DatabaseWorker()
-    view = TrainView(ws, db)
-    view.resize(1300, 820)
-    view.show()
+    from train_view_window import train_view_window   # this folder's helper (the script's folder is on sys.path)
 
-    def wait(condition, seconds=120.0):
-        deadline = time.monotonic() + seconds
-        while not condition() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
+    app, ws, db, view, wait = train_view_window(folder)
 
     form = view.form
     form.set_device_memory(DeviceMemory("cuda", "NVIDIA GeForce RTX 4090", 24 * 2**30, 23 * 2**30), "cuda")
