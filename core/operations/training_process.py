@@ -36,6 +36,7 @@ from typing import Any, Callable, TextIO
 from core.engine.event_wire import WireError, from_line, to_line
 from core.engine.training_config import TrainingConfig
 from core.engine.training_control import RunFinished, RunStarted, TrainingControl, TrainingEvent, TrainingObserver
+from core.operations.error_log import scrubbed
 from storage.models import RunStatus
 
 REFUSED = "LaunchRefused"
@@ -226,7 +227,8 @@ def run_in_child(ws, request: dict[str, Any], on_event: Callable[[TrainingEvent]
         code = process.wait()
         drain.join(timeout=5)
     if not finished:
-        last = " ".join(line.strip() for line in list(tail)[-3:] if line.strip())
+        # The child's last words, with the workspace's password masked should a URL be among them.
+        last = scrubbed(" ".join(line.strip() for line in list(tail)[-3:] if line.strip()), ws.location)
         on_event(RunFinished(run_id, RunStatus.FAILED,
                              f"the training process ended unexpectedly (exit code {code})" + (f": {last}" if last else "")))
 

@@ -26,14 +26,13 @@ def main() -> int:
     from PySide6.QtGui import QPainter
 
     from core.engine.devices import GpuInfo, device_options
-    from gui.common.workers import wait_for_all_workers
     from tests.tiny_models import make_tiny_model_dir
 
     folder = Path(tempfile.mkdtemp(prefix="device-shot-"))
     model = make_tiny_model_dir(folder / "tiny-model")
     from train_view_window import train_view_window   # this folder's helper (the script's folder is on sys.path)
 
-    app, ws, db, view, wait = train_view_window(folder)
+    app, ws, db, view, wait, close = train_view_window(folder)
 
     form = view.form
     picker = form.fields["device"]
@@ -62,10 +61,7 @@ def main() -> int:
     painter.end()
     combo.hidePopup()
     shot.save(str(OUT / "device_picker.png"))
-    view.stop_timers()
-    db.close()
-    wait_for_all_workers(30_000)
-    ws.close()
+    close()
     return 0
 
 

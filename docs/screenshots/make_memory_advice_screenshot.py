@@ -29,7 +29,6 @@ LLAMA_3_8B = {"hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size":
 def main() -> int:
 
     from core.engine.memory_estimate import DeviceMemory
-    from gui.common.workers import wait_for_all_workers
     from tests.tiny_models import make_tiny_model_dir
 
     folder = Path(tempfile.mkdtemp(prefix="memory-shot-"))
@@ -39,7 +38,7 @@ def main() -> int:
     (model / "config.json").write_text(json.dumps(config))
     from train_view_window import train_view_window   # this folder's helper (the script's folder is on sys.path)
 
-    app, ws, db, view, wait = train_view_window(folder)
+    app, ws, db, view, wait, close = train_view_window(folder)
 
     form = view.form
     form.set_device_memory(DeviceMemory("cuda", "NVIDIA GeForce RTX 4090", 24 * 2**30, 23 * 2**30), "cuda")
@@ -52,10 +51,7 @@ def main() -> int:
         time.sleep(0.02)
     print(form.memory_label.text())
     view.grab().save(str(OUT / "memory_advice.png"))
-    view.stop_timers()
-    db.close()
-    wait_for_all_workers(30_000)
-    ws.close()
+    close()
     return 0
 
 

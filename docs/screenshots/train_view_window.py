@@ -1,7 +1,7 @@
 """The screenshot scripts' Train tab: the real ``TrainView`` in the light theme, 1300x820, on a
 workspace of labelled pairs, and a ``wait(condition)`` that keeps the event loop turning.
 
-    app, ws, db, view, wait = train_view_window(folder)
+    app, ws, db, view, wait, close = train_view_window(folder)
 """
 
 from __future__ import annotations
@@ -34,4 +34,12 @@ def train_view_window(folder: Path, pairs: int = 24):
             app.processEvents()
             time.sleep(0.01)
 
-    return app, ws, db, view, wait
+    def close():
+        from gui.common.workers import wait_for_all_workers
+
+        view.stop_timers()
+        db.close()
+        wait_for_all_workers(30_000)
+        ws.close()
+
+    return app, ws, db, view, wait, close
