@@ -43,9 +43,10 @@ _READ_ALL_ABOVE = 2_000
 
 
 def record_round_start(ws: Workspace, run_id: str, parent_run_id: str | None, start_from: str | None,
-                       pair_ids: Iterable[int]) -> int:
-    """Mark the run's parent and start, and store the current verdicts of ``pair_ids`` (its
-    training pairs at launch) as the verdicts it trained on, in one transaction. Returns how many."""
+                       pair_ids: Iterable[int], verdict_ids: Iterable[int] | None = None) -> int:
+    """Mark the run's parent and start, and store the verdicts it trained on, in one transaction:
+    ``verdict_ids`` (those its training set was built from), else the current non-skip verdicts
+    of ``pair_ids`` (its training pairs at launch). Returns how many."""
     wanted = sorted(set(pair_ids))
     with ws.writing() as session:
         run = session.get(TrainingRun, run_id)
@@ -53,15 +54,18 @@ def record_round_start(ws: Workspace, run_id: str, parent_run_id: str | None, st
             raise LookupError(f"no run {run_id!r} in this workspace")
         run.parent_run_id, run.start_from = parent_run_id, start_from
         session.execute(delete(RunVerdict).where(RunVerdict.run_id == run_id))
-        if len(wanted) > _READ_ALL_ABOVE:   # 100,000 pairs: every current vote in one query, filtered here
+        if verdict_ids is not None:
+            verdict_ids = sorted(set(verdict_ids))
+        elif len(wanted) > _READ_ALL_ABOVE:   # 100,000 pairs: every current vote in one query, filtered here
             chosen = set(wanted)
             rows = session.execute(current_verdicts_select().with_only_columns(Verdict.id, Verdict.pair_id)
                                    .where(Verdict.choice != Choice.SKIP))
             verdict_ids = sorted({verdict_id for verdict_id, pair_id in rows if pair_id in chosen})
         else:
             verdict_ids = sorted({v.verdict_id for v in current_verdicts(session, wanted) if v.choice != Choice.SKIP})
-        if verdict_ids:   # one executemany, no ORM object per row
-            session.execute(insert(RunVerdict), [{"run_id": run_id, "verdict_id": v} for v in verdict_ids])
+        if verdict_ids:   # one executemany of the table's INSERT, no ORM object per row
+            session.connection().execute(insert(RunVerdict.__table__),
+                                         [{"run_id": run_id, "verdict_id": v} for v in verdict_ids])
     return len(verdict_ids)
 
 

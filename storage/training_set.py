@@ -16,6 +16,12 @@ held-out judgement of two models, not training data.
 An owner's resolution verdict overrides the policy for its pair. Pairs with no vote at all
 are ``unlabelled``; pairs whose only votes are skips are ``skipped``. The train/eval split is
 the pair's stored, content-derived ``Pair.split``, so it is the same on every build.
+
+A built set keeps the current verdicts behind each example's pair (``verdict_ids``: what a run
+records as the verdicts it trained on, without reading them again) and the ``SetMark`` of the
+rows it was built from: ``training_set_mark`` (one cheap query) equal to a set's ``mark`` means
+the same build would give the same set — verdict rows are only ever added or retracted, pairs
+only added — so a training process prepared ahead (``core.operations.run_preparation``) can keep it.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from storage.models import Choice, Pair, Prompt, Response
+from storage.models import Choice, Pair, Prompt, Response, Verdict, content_hash
 from storage.verdicts import CurrentVerdict, current_verdicts
 from storage.workspace import Workspace
 
@@ -49,12 +56,41 @@ class PreferenceExample:
     rejected: str | list[dict]
     split: str                     # "train" | "eval"
 
+    @cached_property
+    def example_hash(self) -> str:
+        """The key of its texts in the token and reference caches (computed once per example)."""
+        return example_key(self.prompt, self.chosen, self.rejected)
+
+
+def _text_key(value: str | list[dict]) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def example_key(prompt: str | list[dict], chosen: str | list[dict], rejected: str | list[dict]) -> str:
+    """An example's hash: the texts (chat messages as canonical JSON), order-sensitive."""
+    return content_hash(_text_key(prompt), _text_key(chosen), _text_key(rejected))
+
+
+@dataclass(frozen=True)
+class SetMark:
+    """What a training set was built from, in a few numbers (see the module's docstring)."""
+
+    verdicts: int
+    last_verdict_id: int
+    retracted: int
+    pairs: int
+    last_pair_id: int
+    compared_pairs: int
+
 
 @dataclass
 class TrainingSet:
     examples: list[PreferenceExample]
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> count (see DROP_REASONS)
     policy: str = "majority"
+    #: pair id -> its current non-skip verdicts' ids, for the pairs with an example (None: not known)
+    verdict_ids: dict[int, tuple[int, ...]] | None = None
+    mark: SetMark | None = None          # the rows it was built from (None: not known)
 
     @property
     def train(self) -> list[PreferenceExample]:
@@ -104,6 +140,7 @@ def build_training_set(ws: Workspace, policy: str = "majority") -> TrainingSet:
     dropped: Counter[str] = Counter()
     examples: list[PreferenceExample] = []
     with ws.session() as session:
+        mark = _mark(session)   # before the reads: a verdict added meanwhile makes the mark stale, never the set
         by_pair: dict[int, list[CurrentVerdict]] = defaultdict(list)
         compared = set(session.scalars(select(Pair.id).where(Pair.comparison_id.is_not(None))))
         for verdict in current_verdicts(session):
@@ -137,7 +174,23 @@ def build_training_set(ws: Workspace, policy: str = "majority") -> TrainingSet:
                 for choice in winners[pair_id]:
                     chosen, rejected = (a, b) if choice == Choice.A else (b, a)
                     examples.append(PreferenceExample(pair_id, prompt, chosen, rejected, split))
-    return TrainingSet(examples, {reason: dropped.get(reason, 0) for reason in DROP_REASONS}, policy)
+    verdict_ids = {pair_id: tuple(v.verdict_id for v in by_pair[pair_id] if v.choice != Choice.SKIP)
+                   for pair_id in winners}
+    return TrainingSet(examples, {reason: dropped.get(reason, 0) for reason in DROP_REASONS}, policy,
+                       verdict_ids, mark)
+
+
+def training_set_mark(ws: Workspace) -> SetMark:
+    """The ``SetMark`` of the workspace now: one query (counts and largest ids, no row read)."""
+    with ws.session() as session:
+        return _mark(session)
+
+
+def _mark(session) -> SetMark:
+    columns = [select(function).scalar_subquery() for function in (
+        func.count(Verdict.id), func.max(Verdict.id), func.count(Verdict.retracted_at),
+        func.count(Pair.id), func.max(Pair.id), func.count(Pair.comparison_id))]
+    return SetMark(*(int(value or 0) for value in session.execute(select(*columns)).one()))
 
 
 def pair_texts_select():

@@ -17,7 +17,6 @@ chosen or rejected completion has no token left is dropped and counted.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import Any, Sequence
 
 import torch
 
-from storage.models import content_hash
+from storage.training_set import example_key
 
 DROP_TRUNCATED = "no completion tokens left after truncation to max_length"
 DROP_EMPTY = "empty completion"
@@ -83,12 +82,15 @@ class Batch:
         return int(self.attention_mask.sum())
 
 
-def _text_key(value: str | list[dict]) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
 def example_hash(prompt: Any, chosen: Any, rejected: Any) -> str:
-    return content_hash(_text_key(prompt), _text_key(chosen), _text_key(rejected))
+    """The example's key in the caches (``storage.training_set.example_key``)."""
+    return example_key(prompt, chosen, rejected)
+
+
+def hash_of(example: Any) -> str:
+    """``example_hash`` of an example, taken from it when it keeps its own (``PreferenceExample``)."""
+    kept = getattr(example, "example_hash", None)
+    return kept if isinstance(kept, str) else example_key(example.prompt, example.chosen, example.rejected)
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -167,7 +169,7 @@ def tokenize_examples(tokenizer, examples: Sequence[Any], max_length: int,
             continue
         kept.append(TokenizedPair(
             pair_id=example.pair_id,
-            example_hash=example_hash(example.prompt, example.chosen, example.rejected),
+            example_hash=hash_of(example),
             chosen_ids=chosen_seq, chosen_start=chosen_start,
             rejected_ids=rejected_seq, rejected_start=rejected_start,
             split=getattr(example, "split", "train")))

@@ -67,13 +67,17 @@ def ensure_reference_logps(ws: Workspace, model, pairs: Sequence[TokenizedPair],
                            tokenization_key: str, pad_token_id: int, batch_size: int, device: torch.device,
                            progress: Callable[[int, int], None] | None = None,
                            should_stop: Callable[[], bool] | None = None,
-                           packed_pairs: bool = True, adapter_enabled: bool = False) -> tuple[ReferenceTable, int]:
+                           packed_pairs: bool = True, adapter_enabled: bool = False,
+                           known: ReferenceTable | None = None) -> tuple[ReferenceTable, int]:
     """All pairs' reference log-probs (cache first, the rest computed and stored; ``adapter_enabled``
-    as in ``compute_reference_logps``, with a ``model_key`` that names the adapter).
+    as in ``compute_reference_logps``, with a ``model_key`` that names the adapter). ``known``:
+    values already read under the same keys (``core.engine.prepared_inputs``); only the rest is read.
 
     Returns the table and how many examples had to be computed.
     """
-    table = load_reference_logps(ws, model_key, tokenization_key, [p.example_hash for p in pairs])
+    table = dict(known) if known else {}
+    table.update(load_reference_logps(ws, model_key, tokenization_key,
+                                      [p.example_hash for p in pairs if p.example_hash not in table]))
     seen: set[str] = set()
     missing = []
     for pair in pairs:

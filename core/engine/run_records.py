@@ -50,10 +50,14 @@ def read_run_config(run_dir: Path) -> TrainingConfig:
 
 
 def create_run(ws: Workspace, run_id: str, config: TrainingConfig, run_dir: Path, total_steps: int,
-               start: "StartPoint | None" = None, train_pairs: Sequence[Any] = ()) -> None:
+               start: "StartPoint | None" = None, train_pairs: Sequence[Any] = (),
+               verdict_ids: dict[int, tuple[int, ...]] | None = None) -> None:
     """The run's row, running in (and owned by) this process, with its round: the parent run and
-    how it started, and the current verdicts of its training pairs (``pair_id``) as it launches."""
+    how it started, and the verdicts of its training pairs (``pair_id``): those its training set
+    was built from (``verdict_ids``, ``TrainingSet.verdict_ids``), else the current ones now."""
     runs.create_run(ws, run_id, name=config.run_name or run_id, config_json=config.to_json(),
                     base_model=config.base_model, run_dir=str(run_dir), total_steps=total_steps)
+    pair_ids = {p.pair_id for p in train_pairs}
+    trained = None if verdict_ids is None else [v for pair_id in pair_ids for v in verdict_ids.get(pair_id, ())]
     rounds.record_round_start(ws, run_id, start.parent_run_id if start else None,
-                              start.start_from if start else None, [p.pair_id for p in train_pairs])
+                              start.start_from if start else None, pair_ids, trained)

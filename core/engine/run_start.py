@@ -114,7 +114,7 @@ def training_examples(ws: Workspace, config: TrainingConfig, start: StartPoint,
     the parent's model generated. ``built``: the set the launch checks just built (used when its
     policy is the config's, so 100,000 pairs are not read twice)."""
     if built is not None and built.policy == config.selection_policy:
-        training_set = TrainingSet(list(built.examples), dict(built.dropped), built.policy)
+        training_set = replace(built, examples=list(built.examples), dropped=dict(built.dropped))
     else:
         training_set = build_training_set(ws, config.selection_policy)
     if start.from_adapter:

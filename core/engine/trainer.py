@@ -30,6 +30,7 @@ from core.engine.logprobs import supports_packed_pairs
 from core.engine.modeling import (LoadedModel, dtype_name, is_out_of_memory, model_fingerprint, out_of_memory_advice,
                                   tokenization_fingerprint)
 from core.engine.objective import batch_objective
+from core.engine.prepared_inputs import PreparedInputs, prepared_reference
 from core.engine.pair_packing import PackedBatch, collate_pairs
 from core.engine.resume_changes import apply_resume_changes
 from core.engine.reference_cache import ReferenceTable, ensure_reference_logps
@@ -109,7 +110,8 @@ class DPOTrainingRun:
         self._watch = DivergenceWatch()
         self._run_created = resume_run_id is not None
         self._start = StartPoint()
-        self.prebuilt_set = None   # the launch checks' TrainingSet, when train() is handed one
+        # The launch checks' TrainingSet and the PreparedInputs read ahead, when train() is handed them
+        self.prebuilt_set, self.prepared = None, None
 
     # -- public -----------------------------------------------------------------------------
     def run(self) -> str:
@@ -154,13 +156,15 @@ class DPOTrainingRun:
         loaded = load_start_model(config, self._start)
         token_key = tokenization_fingerprint(loaded.tokenizer, config.max_length, config.truncation_mode)
         data = tokenize_run_data(loaded.tokenizer, training_set, config, cached_tokenizer(   # the workspace's cache
-            self.ws, token_key, lambda done, total: self._enter(Phase.LOADING_MODEL, done=done, total=total)))
+            self.ws, token_key, lambda done, total: self._enter(Phase.LOADING_MODEL, done=done, total=total),
+            prepared=self.prepared))
         per_epoch = steps_per_epoch(len(data.train), config.batch_size * config.processes,
                                     config.gradient_accumulation_steps)
         total_steps = planned_steps(config.max_steps, config.num_epochs, per_epoch)
         model_key = reference_key(model_fingerprint(config.base_model, loaded.dtype, loaded.quantization), self._start)
         if self.resume_run_id is None:
-            create_run(self.ws, self.run_id, config, self.run_dir, total_steps, self._start, data.train)
+            create_run(self.ws, self.run_id, config, self.run_dir, total_steps, self._start, data.train,
+                       training_set.verdict_ids)   # the set's own verdicts: not read again
             self._run_created = True
             write_run_config(self.run_dir, config, {
                 "run_id": self.run_id, "model_key": model_key, "tokenization_key": token_key,
@@ -201,7 +205,8 @@ class DPOTrainingRun:
         reference, computed = ensure_reference_logps(
             self.ws, loaded.model, data.train + data.eval, model_key, token_key, loaded.tokenizer.pad_token_id,
             self.config.reference_batch_size, loaded.device, progress, lambda: self.control.stop_requested,
-            self.config.packed_pairs, adapter_enabled=self._start.from_adapter)
+            self.config.packed_pairs, adapter_enabled=self._start.from_adapter,
+            known=prepared_reference(self.prepared, model_key, token_key))
         if self.control.stop_requested:
             raise _StoppedBeforeTraining()
         unique = len({p.example_hash for p in data.train + data.eval})
@@ -378,12 +383,14 @@ def apply_update(loss_total: float, params, optimizer, scheduler, max_grad_norm:
 
 def train(ws: Workspace, config: TrainingConfig | None, observer: TrainingObserver | None = None,
           control: TrainingControl | None = None, resume_run_id: str | None = None,
-          resume_changes: list[str] | dict | None = None, training_set=None) -> str:
+          resume_changes: list[str] | dict | None = None, training_set=None,
+          prepared: PreparedInputs | None = None) -> str:
     """Run (or resume, with ``resume_changes``: ``core.engine.resume_changes``) a DPO training
     run to its end on this thread; return its run id. ``training_set``: the one the launch checks
-    just built (``storage.training_set.TrainingSet``), so it is not read again."""
+    just built (``storage.training_set.TrainingSet``), so it is not read again; ``prepared``: cached
+    tokens and reference values read before Start (``core.engine.prepared_inputs``)."""
     run = DPOTrainingRun(ws, config, observer, control, resume_run_id, resume_changes)
-    run.prebuilt_set = training_set
+    run.prebuilt_set, run.prepared = training_set, prepared
     if run.config.processes > 1:   # data parallel, this process rank 0: core.engine.distributed
         from core.engine.distributed import DataParallelRun
 

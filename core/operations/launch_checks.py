@@ -123,9 +123,11 @@ def launch_problems(ws: Workspace, values: dict[str, Any]) -> tuple[TrainingConf
     return config, problems
 
 
-def launch_check(ws: Workspace, values: dict[str, Any]) -> tuple[TrainingConfig | None, dict[str, str], TrainingSet]:
+def launch_check(ws: Workspace, values: dict[str, Any],
+                 built: TrainingSet | None = None) -> tuple[TrainingConfig | None, dict[str, str], TrainingSet]:
     """``launch_problems``, and the training set it built (the training process hands it to the
-    run, so 100,000 pairs are read once)."""
+    run, so 100,000 pairs are read once). ``built``: a set of the current verdicts built already
+    (a prepared training process's, checked current), used when its policy is the one asked for."""
     config, problems = config_problems(values)
     model = inspect_model(str(values.get("base_model", "")))
     if not model.ok:
@@ -140,7 +142,7 @@ def launch_check(ws: Workspace, values: dict[str, Any]) -> tuple[TrainingConfig 
     policy = config.selection_policy if config else TrainingConfig().selection_policy
     if "selection_policy" not in problems:
         policy = str(values.get("selection_policy", policy))
-    training_set = build_training_set(ws, policy)
+    training_set = built if built is not None and built.policy == policy else build_training_set(ws, policy)
     if not training_set.examples:
         left_out = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in training_set.dropped.items() if n)
         problems[DATA_KEY] = ("the workspace has no labelled pairs to train on"

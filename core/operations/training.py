@@ -29,7 +29,7 @@ import dataclasses
 import enum
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from core.engine.training_config import TrainingConfig
 from core.engine.training_control import (Phase, PhaseChanged, RunFinished, RunInfo, RunStarted, StepMetrics,
@@ -41,6 +41,9 @@ from storage.errors import is_database_error
 from storage.models import RunStatus
 from storage.settings import read_settings
 from storage.workspace import Workspace
+
+if TYPE_CHECKING:
+    from core.operations.training_child import PreparedTrainingProcess
 
 
 # -- the settings a new run starts from ---------------------------------------------------------
@@ -96,12 +99,17 @@ class TrainingSession:
     taken the event in, so a listener reading ``state`` sees at least that event's effect."""
 
     def __init__(self, ws: Workspace, on_event: Callable[[SessionEvent], None] | None = None,
-                 in_child: bool = False):
+                 in_child: bool = False, prepared: "PreparedTrainingProcess | None" = None):
         """``in_child``: train in a child process (``core.operations.training_process``; the app
         does, so the window never shares the GIL with a run); the launch checks of a
-        ``start(values=...)`` then run there too, and a refusal arrives as ``LaunchRefused``."""
+        ``start(values=...)`` then run there too, and a refusal arrives as ``LaunchRefused``.
+        ``prepared``: a process started ahead (``training_child.prepare_training_process``) that
+        the session's next run trains in when it is still usable (else a fresh one); in_child only."""
+        if prepared is not None and not in_child:
+            raise SessionError("a prepared training process serves only a session with in_child=True")
         self.ws = ws
         self.in_child = in_child
+        self.prepared = prepared
         self._listeners: list[Callable[[SessionEvent], None]] = [on_event] if on_event else []
         self._lock = threading.RLock()
         self._state = SessionState.IDLE
@@ -247,11 +255,12 @@ class TrainingSession:
                       resume_run_id: str | None, observer: "_SessionObserver") -> RunOutcome:
         from core.operations.training_process import run_in_child
 
+        child = self.prepared.take(self.ws) if self.prepared is not None else None
         request = {"config": config.to_dict() if config is not None else None, "values": values,
                    "resume_run_id": resume_run_id, "resume_changes": getattr(self, "_resume_changes", None),
                    "leave_a_core": True}
         try:
-            run_in_child(self.ws, request, observer.on_event, self._refused, self._control)
+            run_in_child(self.ws, request, observer.on_event, self._refused, self._control, child)
         except OSError as exc:
             observer.on_event(RunFinished(resume_run_id, RunStatus.FAILED, f"could not start the training process: {exc}"))
         return self.outcome

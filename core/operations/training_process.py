@@ -15,6 +15,12 @@ Protocol:
   is never on the command line; then one command per line: ``pause``, ``resume``, ``stop``. The
   end of stdin (the parent is gone, even after a kill -9) asks the run to stop: it finishes the
   step, saves a checkpoint and the adapter, and ends resumable.
+- a process started ahead (``core.operations.training_child.prepare_training_process``) gets
+  ``{"prepare": {"values"}, "location", "runs_dir"}`` first: it prepares the likely run on a
+  thread of low priority (``core.operations.run_preparation``), writes ``{"event": "Prepared",
+  "pairs", "tokens", "reference", "seconds", "problem"}`` when done, and waits for the request
+  line, which then goes on as above with what still holds of the preparation. The end of stdin
+  before a request ends the process at once (it wrote nothing).
 - the child's stdout: one event per line (``core.engine.event_wire``), flushed as it happens,
   plus ``{"event": "LaunchRefused", "problems": {...}}`` when the launch checks of ``values``
   refuse; ``RunFinished`` (or the refusal) is the last line. Anything a library prints goes to stderr.
@@ -24,24 +30,22 @@ Protocol:
 
 from __future__ import annotations
 
-import collections
 import json
 import os
-import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from core.engine.event_wire import WireError, from_line, to_line
 from core.engine.training_config import TrainingConfig
 from core.engine.training_control import RunFinished, RunStarted, TrainingControl, TrainingEvent, TrainingObserver
 from core.operations.error_log import scrubbed
+from core.operations.training_child import TrainingChild, child_command  # noqa: F401 - the parent's end
 from storage.models import RunStatus
 
 REFUSED = "LaunchRefused"
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_STDERR_TAIL = 30
+#: ``child_main``'s answer when its parent closed stdin before the request (nothing to finish).
+ABANDONED = -1
 
 
 # -- the child -------------------------------------------------------------------------------------
@@ -92,17 +96,39 @@ def _preload_while_checking(request: dict) -> None:
                      name="preload", daemon=True).start()
 
 
-def child_main(stdin: TextIO, events: TextIO) -> int:
-    """The child's work: read the request, check it, train, report every event on ``events``."""
-    observer = _LineObserver(events)
+def _request(line: str) -> dict | None:
     try:
-        request = json.loads(stdin.readline())
+        request = json.loads(line)
     except ValueError:
+        return None
+    return request if isinstance(request, dict) else None
+
+
+def child_main(stdin: TextIO, events: TextIO) -> int:
+    """The child's work: read the request (after preparing, when asked to), check it, train,
+    report every event on ``events``."""
+    observer = _LineObserver(events)
+    request, prepared = _request(stdin.readline()), None
+    if request is not None and "prepare" in request:
+        from core.operations.run_preparation import Preparation
+
+        preparation = Preparation(request.get("location"), request.get("runs_dir"),
+                                  (request.get("prepare") or {}).get("values"),
+                                  on_done=lambda done: observer.write(json.dumps(
+                                      {"event": "Prepared", **done.summary()}, separators=(",", ":"))))
+        line = stdin.readline()
+        if not line:
+            return ABANDONED
+        request = _request(line)
+        if request is not None:
+            prepared = preparation.finish(request.get("location"), request.get("runs_dir"))
+    if request is None:
         observer.on_event(RunFinished(None, RunStatus.FAILED, "the training process got no valid request"))
         return 2
     control = TrainingControl()
     threading.Thread(target=_follow_commands, args=(stdin, control), name="commands", daemon=True).start()
-    _preload_while_checking(request)
+    if prepared is None:
+        _preload_while_checking(request)
     run_id = request.get("resume_run_id")
     try:
         from storage.workspace import Workspace
@@ -110,11 +136,12 @@ def child_main(stdin: TextIO, events: TextIO) -> int:
         ws = Workspace.open(request["location"], create=False, runs_dir=request.get("runs_dir"))
         try:
             config = TrainingConfig.from_dict(request["config"]) if request.get("config") is not None else None
-            training_set = None
+            # The prepared set while it is that of the current verdicts (one query), else None.
+            training_set = prepared.current_set(ws) if prepared is not None else None
             if request.get("values") is not None:
                 from core.operations.launch_checks import launch_check
 
-                config, problems, training_set = launch_check(ws, request["values"])
+                config, problems, training_set = launch_check(ws, request["values"], training_set)
                 if config is None:
                     observer.write(json.dumps({"event": REFUSED, "problems": problems}, separators=(",", ":")))
                     return 0
@@ -126,7 +153,8 @@ def child_main(stdin: TextIO, events: TextIO) -> int:
             from core.engine.trainer import train
 
             train(ws, config, observer, control, resume_run_id=run_id, resume_changes=request.get("resume_changes"),
-                  training_set=training_set)   # read once: the checks' set
+                  training_set=training_set,   # read once: the checks' set
+                  prepared=prepared.inputs if prepared is not None else None)
         finally:
             ws.close()
     except Exception as exc:  # noqa: BLE001 - the parent shows the reason; the trace goes to stderr
@@ -148,14 +176,13 @@ def _main() -> int:
     events = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return child_main(sys.stdin, events)
+    code = child_main(sys.stdin, events)
+    if code == ABANDONED:   # closed while preparing: no write of ours is under way, the imports may be
+        os._exit(0)
+    return code
 
 
 # -- the parent --------------------------------------------------------------------------------------
-def child_command() -> list[str]:
-    return [sys.executable, "-u", "-m", "core.operations.training_process"]
-
-
 def _refusal(line: str) -> dict[str, str] | None:
     """The problems of a ``LaunchRefused`` line, else None."""
     try:
@@ -168,39 +195,41 @@ def _refusal(line: str) -> dict[str, str] | None:
 
 
 def run_in_child(ws, request: dict[str, Any], on_event: Callable[[TrainingEvent], None],
-                 on_refused: Callable[[dict[str, str]], None], control: TrainingControl) -> None:
+                 on_refused: Callable[[dict[str, str]], None], control: TrainingControl,
+                 child: TrainingChild | None = None) -> None:
     """Train ``request`` (see the module's protocol; the workspace's location is added) in a child
     process on this thread, to its end: each event to ``on_event``, a refusal of the launch checks
     to ``on_refused``; pause / resume / stop requests of ``control`` are forwarded to the child.
+    ``child``: a process started ahead (``PreparedTrainingProcess.take``), else a fresh one; one
+    started ahead that ends before a word of the run (nothing was made) gives way to a fresh one.
     A child that ends without its ``RunFinished`` is reported as a failed run, with the last lines
     it wrote to stderr. Never raises for a failed run (``OSError`` if the child cannot start)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(_PROJECT_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
-    process = subprocess.Popen(child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1, env=env,
-                               cwd=str(_PROJECT_ROOT))
-    tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
-    drain = threading.Thread(target=lambda: tail.extend(process.stderr), name="training-stderr", daemon=True)
-    drain.start()
-    send_lock = threading.Lock()
+    started_ahead = child is not None
+    child = child or TrainingChild(ws.location, ws.runs_dir_choice)
+    heard, finished, run_id, code = _follow(child, ws, request, on_event, on_refused, control)
+    if not heard and started_ahead and not control.stop_requested:
+        child = TrainingChild(ws.location, ws.runs_dir_choice)
+        heard, finished, run_id, code = _follow(child, ws, request, on_event, on_refused, control)
+    if not finished:
+        # The child's last words, with the workspace's password masked should a URL be among them.
+        last = scrubbed(" ".join(line.strip() for line in list(child.tail)[-3:] if line.strip()), ws.location)
+        on_event(RunFinished(run_id, RunStatus.FAILED,
+                             f"the training process ended unexpectedly (exit code {code})" + (f": {last}" if last else "")))
 
-    def send(command: str) -> None:
-        with send_lock:
-            try:
-                process.stdin.write(command + "\n")
-                process.stdin.flush()
-            except (OSError, ValueError):   # the child has ended; nothing left to tell it
-                pass
 
-    send(json.dumps({**request, "location": ws.location, "runs_dir": ws.runs_dir_choice}))
+def _follow(child: TrainingChild, ws, request: dict[str, Any], on_event, on_refused,
+            control: TrainingControl) -> tuple[bool, bool, str | None, int]:
+    """Send the request and pass on what the child says until it ends: (heard a line of the run,
+    finished or refused, the run's id, the exit code)."""
+    child.send(json.dumps({**request, "location": ws.location, "runs_dir": ws.runs_dir_choice}))
     if control.stop_requested:
-        send("stop")
+        child.send("stop")
     elif control.paused:
-        send("pause")
-    control.listen(send)
-    run_id, finished = request.get("resume_run_id"), False
+        child.send("pause")
+    control.listen(child.send)
+    run_id, finished, heard = request.get("resume_run_id"), False, False
     try:
-        for line in process.stdout:
+        for line in child.lines():
             line = line.strip()
             if not line:
                 continue
@@ -209,28 +238,20 @@ def run_in_child(ws, request: dict[str, Any], on_event: Callable[[TrainingEvent]
             except WireError:
                 refused = _refusal(line)
                 if refused is None:
-                    tail.append(line)
+                    child.tail.append(line)
                 else:
+                    heard = finished = True
                     on_refused(refused)
-                    finished = True
                 continue
+            heard = True
             if isinstance(event, RunStarted):
                 run_id = event.info.run_id
             finished = finished or isinstance(event, RunFinished)
             on_event(event)
     finally:
-        with send_lock:
-            try:
-                process.stdin.close()
-            except OSError:
-                pass
-        code = process.wait()
-        drain.join(timeout=5)
-    if not finished:
-        # The child's last words, with the workspace's password masked should a URL be among them.
-        last = scrubbed(" ".join(line.strip() for line in list(tail)[-3:] if line.strip()), ws.location)
-        on_event(RunFinished(run_id, RunStatus.FAILED,
-                             f"the training process ended unexpectedly (exit code {code})" + (f": {last}" if last else "")))
+        child.close_input()
+        code = child.wait()
+    return heard, finished, run_id, code
 
 
 if __name__ == "__main__":
