@@ -5,7 +5,7 @@ thread, the training in a child process. The issue's bar: the second run's first
 of Start.
 
     python benchmarks/bench_second_run.py [--pairs 100000] [--workspace DIR] [--reference placeholder|compute]
-                                          [--gap 8] [--warm-only]
+                                          [--gap 12] [--change-verdicts] [--warm-only]
 
 Builds a workspace of ``--pairs`` labelled pairs in a temporary folder (or uses ``--workspace``,
 which it changes: runs, caches; a copy of one without the ``tokenized_examples`` table gets it)
@@ -19,7 +19,9 @@ with the bundled demo model as its base model, then:
    would (its first step's loss is then meaningless, and not reported);
 3. the second run as the app starts it: a training process prepared when "the Train tab opens"
    (``core.operations.training_child.prepare_training_process``), Start ``--gap`` seconds later,
-   to its first optimizer step; then the same run with no prepared process (the cold path).
+   to its first optimizer step (``--change-verdicts``: a colleague's verdict added just before
+   Start, so the prepared training set is stale and built again); then the same run with no
+   prepared process (the cold path).
 
 ``--warm-only`` skips 1 and 2 (a workspace this benchmark has already filled). Prints each run's
 timeline: seconds from Start to every phase (the child's start, imports and launch checks come
@@ -141,15 +143,28 @@ def fill_reference(ws, run_dir: Path) -> int:
     return len(rows)
 
 
-def prepared_run(ws, values: dict, gap: float, timeout: float) -> tuple[Timeline, str]:
+def second_opinion(ws) -> None:
+    """A verdict added while the tab is open (a colleague agreeing on the first pair): the
+    prepared training set is no longer the current one."""
+    from storage.verdicts import add_verdict, current_verdicts, get_or_create_annotator
+
+    with ws.writing() as session:
+        first = current_verdicts(session, [min(v.pair_id for v in current_verdicts(session, list(range(1, 50))))])[0]
+        add_verdict(session, first.pair_id, get_or_create_annotator(session, "bench-second-opinion"), first.choice)
+
+
+def prepared_run(ws, values: dict, gap: float, timeout: float, change: bool = False) -> tuple[Timeline, str]:
     """The Train tab opens (a training process prepared), Start ``gap`` seconds later, to the
-    first step; also says how far the preparation had got at Start."""
+    first step; also says how far the preparation had got at Start. ``change``: a verdict is
+    added just before Start."""
     from core.operations.training_child import prepare_training_process
 
     opened = time.perf_counter()
     warm = prepare_training_process(ws)
     ready = warm.wait_ready(gap)
     time.sleep(max(0.0, gap - (time.perf_counter() - opened)))
+    if change:
+        second_opinion(ws)
     summary = warm.summary
     if ready and summary is not None:
         state = (f"prepared {summary.seconds:.1f} s after the tab opened ({summary.pairs:,} pairs, "
@@ -179,8 +194,10 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1800.0, help="longest wait for one run")
     parser.add_argument("--warm-only", action="store_true",
                         help="only the second run (a workspace this benchmark has already filled)")
-    parser.add_argument("--gap", type=float, default=8.0,
+    parser.add_argument("--gap", type=float, default=12.0,
                         help="seconds from the Train tab opening (the process prepared) to Start")
+    parser.add_argument("--change-verdicts", action="store_true",
+                        help="add a verdict just before Start (the prepared training set is then stale)")
     args = parser.parse_args()
 
     folder = args.workspace or Path(tempfile.mkdtemp(prefix="dpo-second-run-")) / "ws"
@@ -209,7 +226,7 @@ def main() -> int:
             filled = fill_reference(ws, Path(get_run(ws, run_id).run_dir))
             print(f"stored placeholder reference log-probs for {filled:,} examples", file=sys.stderr)
         load_second = os.getloadavg()
-        second, state = prepared_run(ws, values, args.gap, args.timeout)
+        second, state = prepared_run(ws, values, args.gap, args.timeout, args.change_verdicts)
         load_cold = os.getloadavg()
         cold, _ = run_once(ws, values, lambda t: t.first_step is not None, args.timeout, kill=True)
     load_after = os.getloadavg()
@@ -223,7 +240,8 @@ def main() -> int:
         rate = (d1 - d0) / max(t1 - t0, 1e-9)
         print(f"  its reference pass: {rate:.2f} batches/s over {total:,} batches "
               f"≈ {total / max(rate, 1e-9) / 60:.0f} min for the whole pass (stopped after {d1})")
-    second.print(f"second run, prepared process (Start {args.gap:g} s after the tab opened; {state})")
+    changed = "; a verdict added just before Start" if args.change_verdicts else ""
+    second.print(f"second run, prepared process (Start {args.gap:g} s after the tab opened; {state}{changed})")
     cold.print("second run, no prepared process (the cold path)")
 
     def figure(timeline: Timeline) -> str:

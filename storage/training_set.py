@@ -161,10 +161,11 @@ def build_training_set(ws: Workspace, policy: str = "majority") -> TrainingSet:
 
         query = pair_texts_select()
         wanted = sorted(winners)
+        connection = session.connection()   # Core rows, not the ORM's (a third of the time)
         if len(wanted) > _SCAN_ABOVE:   # most pairs: one pass over them all beats hundreds of IN lookups
-            chunks = [session.execute(query.execution_options(yield_per=5_000))]
+            chunks = [connection.execution_options(yield_per=5_000).execute(query)]
         else:
-            chunks = (session.execute(query.where(Pair.id.in_(wanted[start:start + 500])))
+            chunks = (connection.execute(query.where(Pair.id.in_(wanted[start:start + 500])))
                       for start in range(0, len(wanted), 500))
         for rows in chunks:
             for row in rows:

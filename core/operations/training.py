@@ -16,6 +16,11 @@ States (``SessionState``)::
       └─LaunchRefused┘            stop ─────┴─────────┴──► stopping
                      starting/running/paused/stopping ─RunFinished─► finished
 
+In the app a run trains in a child process (``in_child=True``), ideally one started before
+Start: ``TrainingSession(ws, in_child=True, prepared=prepare_training_process(ws))``
+(``core.operations.training_child``), which has imported the libraries and read the likely run's
+data by then and keeps of it only what still holds.
+
 ``start(values=...)`` takes settings as typed or as values: ``check()`` runs the launch checks
 (``core.operations.launch_checks.launch_problems``: every bad setting, the model folder, the
 labelled pairs — it builds the training set, so call it off the UI thread) and, on a refusal,

@@ -5,8 +5,10 @@ process started ahead of Start.
 on a thread of its own (one event per line, ``core.engine.event_wire``), the tail of its stderr
 kept for the message of a child that dies. ``run_in_child`` drives a run through one.
 
-Starting a run costs a second run over 100,000 pairs ~15 s of imports and reads before its first
-step. A window takes that out of Start with a process started when the Train tab opens:
+Before its first step, a fresh process spends seconds importing torch, transformers and peft and,
+on 100,000 pairs, seconds more building the training set and reading its cached tokens and
+reference values (12 s in all, BENCHMARKS.md). A window takes that out of Start with a process
+started when the Train tab opens:
 
     warm = prepare_training_process(ws)                  # returns at once; no SQL on this thread
     ...

@@ -30,6 +30,7 @@ Protocol:
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -38,7 +39,8 @@ from typing import Any, Callable, TextIO
 
 from core.engine.event_wire import WireError, from_line, to_line
 from core.engine.training_config import TrainingConfig
-from core.engine.training_control import RunFinished, RunStarted, TrainingControl, TrainingEvent, TrainingObserver
+from core.engine.training_control import (Phase, PhaseChanged, RunFinished, RunStarted, TrainingControl, TrainingEvent,
+                                          TrainingObserver)
 from core.operations.error_log import scrubbed
 from core.operations.training_child import TrainingChild, child_command  # noqa: F401 - the parent's end
 from storage.models import RunStatus
@@ -61,6 +63,10 @@ class _LineObserver(TrainingObserver):
             self._out.flush()
 
     def on_event(self, event: TrainingEvent) -> None:
+        if not gc.isenabled() and (isinstance(event, (RunStarted, RunFinished)) or (
+                isinstance(event, PhaseChanged) and event.phase == Phase.LOADING_MODEL)):
+            gc.freeze()   # the pairs read so far: out of every later collection's way
+            gc.enable()   # before the model: nothing of it may be frozen with its garbage
         self.write(to_line(event))
         self.finished = self.finished or isinstance(event, RunFinished)
 
@@ -129,6 +135,9 @@ def child_main(stdin: TextIO, events: TextIO) -> int:
     threading.Thread(target=_follow_commands, args=(stdin, control), name="commands", daemon=True).start()
     if prepared is None:
         _preload_while_checking(request)
+    # Python's collector rests while the launch checks read the pairs: 100,000 of them are millions
+    # of objects, all kept, and collection after collection over them (a second here) frees nothing.
+    gc.disable()
     run_id = request.get("resume_run_id")
     try:
         from storage.workspace import Workspace
