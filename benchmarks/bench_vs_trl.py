@@ -19,7 +19,9 @@ engine, each in its own process (so peak memory is measured per engine):
 Same β, learning rate and schedule, batch size, max_length, LoRA rank/alpha/targets, seed;
 float32, no dropout. Prints steps per second of the training loop, end-to-end seconds
 (model load, tokenisation and reference pass included), peak memory and the loss curve of
-each, side by side, and each engine's achieved FLOP/s (the step's FLOPs as counted in
+each, side by side (peak memory also above the loaded model: the process's peak resident size
+minus its resident size once the model is loaded and its weights read once, i.e. the step's own
+memory), and each engine's achieved FLOP/s (the step's FLOPs as counted in
 ``bench_shapes.py`` times steps/s) as a share of what a plain float32 ``torch.matmul`` of the
 shape's MLP size reaches on this machine at the same thread count, measured in the same run.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
@@ -58,6 +61,24 @@ def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
 
 
+def loaded_memory_mib(model) -> float:
+    """Memory once ``model`` is loaded: its weights read once first (safetensors weights are mapped
+    from the file and count as resident only once touched, which every engine's first forward does)."""
+    import torch
+
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.sum()
+    if torch.cuda.is_available():
+        return torch.cuda.memory_allocated() / 2**20
+    return _resident_mib(os.getpid())
+
+
+def _resident_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:")) / 2**10
+
+
 def resolve_shape(args) -> Shape:
     """The named shape with the command line's overrides; fills the run's unset arguments from it."""
     shape = SHAPES[args.shape]
@@ -79,12 +100,21 @@ def prepare(workdir: Path, shape: Shape, args) -> None:
 
 
 def run_studio(workdir: Path, args, packed: bool = True, checkpointed: bool = False) -> dict:
+    from core.engine import trainer
     from core.engine.trainer import TrainingObserver, train
     from core.engine.training_config import TrainingConfig
     from storage.workspace import Workspace
 
     losses: list[float] = []
     marks: dict[str, float] = {}
+    load = trainer.load_start_model
+
+    def measured_load(*args, **kwargs):
+        loaded = load(*args, **kwargs)
+        marks["loaded_mib"] = loaded_memory_mib(loaded.model)
+        return loaded
+
+    trainer.load_start_model = measured_load     # the trainer's own loader, measured when it returns
 
     class Timer(TrainingObserver):
         def on_start(self, run_info):
@@ -106,7 +136,7 @@ def run_studio(workdir: Path, args, packed: bool = True, checkpointed: bool = Fa
         train(ws, config, Timer())
     ended = time.perf_counter()
     return {"losses": losses, "loop_seconds": marks["loop_end"] - marks["loop_start"],
-            "total_seconds": ended - started}
+            "total_seconds": ended - started, "loaded_mib": marks["loaded_mib"]}
 
 
 def run_trl(workdir: Path, args, precompute: bool) -> dict:
@@ -125,7 +155,7 @@ def run_trl(workdir: Path, args, precompute: bool) -> dict:
     data = Dataset.from_list([{"prompt": e.prompt, "chosen": e.chosen, "rejected": e.rejected} for e in examples])
     tokenizer = AutoTokenizer.from_pretrained(workdir / "model")
     model = AutoModelForCausalLM.from_pretrained(workdir / "model", dtype=torch.float32)
-    marks: dict[str, float] = {}
+    marks: dict[str, float] = {"loaded_mib": loaded_memory_mib(model)}
 
     class Timer(TrainerCallback):
         def on_train_begin(self, *_, **__):
@@ -148,7 +178,7 @@ def run_trl(workdir: Path, args, precompute: bool) -> dict:
     ended = time.perf_counter()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return {"losses": losses, "loop_seconds": marks["loop_end"] - marks["loop_start"],
-            "total_seconds": ended - started}
+            "total_seconds": ended - started, "loaded_mib": marks["loaded_mib"]}
 
 
 def child(engine: str, workdir: Path, args) -> None:
@@ -193,6 +223,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the engines round-robin this many times and keep each one's fastest run "
                              "(on a shared machine, background load otherwise decides the ranking)")
+    parser.add_argument("--memory-limit-gib", type=float, default=0,
+                        help="stop an engine whose resident size passes this (it is reported as over it, "
+                             "so its peak is at least that); 0: no limit")
     parser.add_argument("--child", choices=ENGINES + OPTIONAL_ENGINES + ("matmul",), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--matmul", help=argparse.SUPPRESS)
@@ -225,26 +258,49 @@ def main() -> int:
                 # A fresh workspace copy per run: the studio run must not find a warm reference cache.
                 shutil.rmtree(workdir / "run-ws", ignore_errors=True)
                 shutil.copytree(workdir / "ws", workdir / "run-ws")
-                proc = subprocess.run([sys.executable, __file__, "--child", engine, "--workdir", str(workdir),
-                                       f"--matmul={matmul}", *passthrough], capture_output=True, text=True,
-                                      cwd=ROOT)
-                lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-                if proc.returncode != 0 or not lines:
-                    print(f"{engine} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+                command = [sys.executable, __file__, "--child", engine, "--workdir", str(workdir),
+                           f"--matmul={matmul}", *passthrough]
+                returncode, stdout, stderr, over = run_child(command, args.memory_limit_gib * 1024)
+                lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+                if over:
+                    result = {"over_limit_mib": over}
+                elif returncode != 0 or not lines:
+                    print(f"{engine} failed:\n{stderr[-3000:]}", file=sys.stderr)
                     return 1
-                result = json.loads(lines[-1][len("RESULT "):])
+                else:
+                    result = json.loads(lines[-1][len("RESULT "):])
                 loads.append(os.getloadavg())
                 # Each engine's figures as it finishes, so a long run that is cut short keeps them.
                 print(f"finished {engine}: " + json.dumps({k: v for k, v in result.items() if k != "losses"}),
                       flush=True)
                 if engine == "matmul":
                     peak_flops = max(peak_flops, result["flops_per_second"])
-                elif engine not in results or result["loop_seconds"] < results[engine]["loop_seconds"]:
+                elif engine not in results or result.get("loop_seconds", math.inf) < results[engine].get(
+                        "loop_seconds", math.inf):
                     results[engine] = result
         report(results, args, shape, step_flops, pair_tokens, peak_flops, matmul, loads)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def run_child(command: list[str], limit_mib: float) -> tuple[int, str, str, float]:
+    """Run an engine's process; with ``limit_mib``, stop it once its resident size passes that (the
+    last value: what it had reached). (return code, stdout, stderr, resident MiB when stopped or 0)."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    while True:
+        try:
+            stdout, stderr = proc.communicate(timeout=0.2)
+            return proc.returncode, stdout, stderr, 0.0
+        except subprocess.TimeoutExpired:
+            try:
+                resident = _resident_mib(proc.pid)
+            except (OSError, StopIteration):
+                continue
+            if limit_mib and resident > limit_mib:
+                proc.kill()
+                stdout, stderr = proc.communicate()
+                return proc.returncode, stdout, stderr, resident
 
 
 def report(results: dict, args, shape: Shape, step_flops: float, pair_tokens: float, peak_flops: float,
@@ -274,25 +330,38 @@ def report(results: dict, args, shape: Shape, step_flops: float, pair_tokens: fl
           f"on {os.cpu_count()} cores")
     print(f"step FLOPs (bench_shapes.pair_flops, the same for every engine): {step_flops / 1e9:.2f} GFLOP; "
           f"matmul peak ({matmul} float32, {threads} threads, best in this run): {peak_flops / 1e9:.1f} GFLOP/s")
-    print(f"{'engine':<20} {'steps/s':>8} {'loop s':>8} {'total s':>8} {'peak MiB':>9} {'GFLOP/s':>8} "
-          f"{'% matmul':>8} {'first loss':>10} {'final loss':>10} {'mean last 5':>11}")
+    print(f"{'engine':<20} {'steps/s':>8} {'loop s':>8} {'total s':>8} {'peak MiB':>9} {'above load':>10} "
+          f"{'GFLOP/s':>8} {'% matmul':>8} {'first loss':>10} {'final loss':>10} {'mean last 5':>11}")
     for engine, r in results.items():
+        if "over_limit_mib" in r:
+            print(f"{engine:<20} stopped when its resident size passed the limit ({r['over_limit_mib']:.0f} MiB > "
+                  f"{args.memory_limit_gib:g} GiB): peak at least that")
+            continue
         losses = r["losses"]
         rate = args.steps / r["loop_seconds"]
         print(f"{engine:<20} {rate:>8.3f} {r['loop_seconds']:>8.2f} {r['total_seconds']:>8.2f} "
-              f"{r['peak_memory_mib']:>9.0f} {rate * step_flops / 1e9:>8.2f} "
+              f"{r['peak_memory_mib']:>9.0f} {r['peak_memory_mib'] - r['loaded_mib']:>10.0f} "
+              f"{rate * step_flops / 1e9:>8.2f} "
               f"{100 * rate * step_flops / peak_flops:>7.1f}% {losses[0]:>10.4f} {losses[-1]:>10.4f} "
               f"{sum(losses[-5:]) / len(losses[-5:]):>11.4f}")
-    if "studio" in results:
-        base = results["studio"]
+    for name, base in results.items():
+        if not name.startswith("studio") or "over_limit_mib" in base:
+            continue
         for engine, r in results.items():
-            if engine != "studio":
-                print(f"studio / {engine}: {r['loop_seconds'] / base['loop_seconds']:.2f}x steps per second, "
-                      f"{base['peak_memory_mib'] / r['peak_memory_mib']:.2f}x the peak memory, "
-                      f"{r['total_seconds'] / base['total_seconds']:.2f}x less end-to-end time")
+            if engine.startswith("studio"):
+                continue
+            if "over_limit_mib" in r:
+                print(f"{name} / {engine}: at most {base['peak_memory_mib'] / r['over_limit_mib']:.2f}x the peak "
+                      f"memory ({engine} passed {r['over_limit_mib']:.0f} MiB before it was stopped)")
+                continue
+            print(f"{name} / {engine}: {r['loop_seconds'] / base['loop_seconds']:.2f}x steps per second, "
+                  f"{base['peak_memory_mib'] / r['peak_memory_mib']:.2f}x the peak memory "
+                  f"({(base['peak_memory_mib'] - base['loaded_mib']) / (r['peak_memory_mib'] - r['loaded_mib']):.2f}x "
+                  f"above the loaded model), {r['total_seconds'] / base['total_seconds']:.2f}x less end-to-end time")
     print("loss curve (every 5th step):")
     for engine, r in results.items():
-        print(f"  {engine:<20} " + " ".join(f"{v:.3f}" for v in r["losses"][::5]))
+        if "losses" in r:
+            print(f"  {engine:<20} " + " ".join(f"{v:.3f}" for v in r["losses"][::5]))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def test_chunked_head_equals_full_logits(model_dir, layout, monkeypatch) -> None
     batch = unpacked if layout == "batch" else collate_packed(pairs, tokenizer.eos_token_id)
     vocab = model.get_output_embeddings().weight.shape[0]
     monkeypatch.setattr(logprobs, "LOGITS_CHUNK_ELEMENTS", 3 * vocab)                 # 3 rows a chunk
+    monkeypatch.setattr(logprobs, "HEAD_CHUNK_MIN_ROWS", 1)
     assert int(batch.loss_mask.sum()) > 30                                          # really many chunks
 
     expected, expected_grads = loss_and_gradients(model, full_head_token_logps, unpacked)
@@ -75,6 +76,7 @@ def test_chunked_head_gradient_to_hidden(trainable_head, monkeypatch) -> None:
     labels = torch.randint(0, 50, (23,))
     weights = torch.randn(23)
     monkeypatch.setattr(logprobs, "LOGITS_CHUNK_ELEMENTS", 4 * 50)                  # 6 chunks of 4 rows
+    monkeypatch.setattr(logprobs, "HEAD_CHUNK_MIN_ROWS", 1)
 
     expected = torch.log_softmax(head(hidden), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
     (expected * weights).sum().backward()
@@ -88,6 +90,41 @@ def test_chunked_head_gradient_to_hidden(trainable_head, monkeypatch) -> None:
     assert len(got_grads) == (3 if trainable_head else 1)
     for g, e in zip(got_grads, expected_grads):
         torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_head_keeps_its_numbers_at_large_logits(monkeypatch) -> None:
+    """The in-place softmax (max-shifted, as torch.logsumexp) stays exact when logits reach hundreds."""
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 300, bias=True).requires_grad_(False)
+    head.weight.mul_(60.0)                                                         # logits of +-200
+    hidden = torch.randn(40, 16, requires_grad=True)
+    labels = torch.randint(0, 300, (40,))
+    monkeypatch.setattr(logprobs, "LOGITS_CHUNK_ELEMENTS", 7 * 300)
+    monkeypatch.setattr(logprobs, "HEAD_CHUNK_MIN_ROWS", 1)
+    logits = head(hidden)
+    assert float(logits.detach().abs().max()) > 100
+    expected = torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    (expected.sum()).backward()
+    expected_grad, hidden.grad = hidden.grad.clone(), None
+    got = logprobs._selected_logps(head, hidden, labels)
+    got.sum().backward()
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-4)
+    torch.testing.assert_close(hidden.grad, expected_grad, rtol=1e-5, atol=1e-4)
+
+
+def test_the_engine_and_the_estimate_share_one_chunk_rule() -> None:
+    """32 MiB of float32 logits a chunk, never under 256 rows; the memory estimate sizes the same chunk."""
+    from core.engine import memory_estimate
+    from core.engine.head_chunks import head_chunk_rows
+
+    assert head_chunk_rows(32_000) == 262 and head_chunk_rows(320) == 26_214
+    assert head_chunk_rows(151_936) == 256                                       # the floor: 148 MiB
+    shape = memory_estimate.ModelShape(hidden=896, layers=2, intermediate=4864, vocab=151_936, heads=14,
+                                       kv_heads=2, tied_embeddings=True, gated_mlp=True)
+    assert memory_estimate._head_chunk(shape, 10_000, 4) == 256 * 151_936 * 4
+    assert memory_estimate._head_chunk(shape, 100, 4) == 100 * 151_936 * 4     # fewer positions: one chunk
+    assert memory_estimate._head_chunk(shape, 10_000, 2) == 256 * 151_936 * 6  # bf16 logits beside
 
 
 @pytest.mark.slow   # trains or spawns a process: over 5 s on a busy machine
@@ -146,6 +183,7 @@ def test_known_logit_transforms_run_the_head_in_chunks(family, monkeypatch) -> N
     loss_mask[:, 4:] = 1
     batch = Batch([0, 1], ["a", "b"], ids, torch.ones_like(ids), loss_mask)
     monkeypatch.setattr(logprobs, "LOGITS_CHUNK_ELEMENTS", 5 * 97)                   # 6 chunks of 5 rows
+    monkeypatch.setattr(logprobs, "HEAD_CHUNK_MIN_ROWS", 1)
     chunked_calls = []
     selected = logprobs._selected_logps
     monkeypatch.setattr(logprobs, "_selected_logps", lambda *a: chunked_calls.append(a) or selected(*a))
@@ -169,7 +207,7 @@ STEP_PEAK = textwrap.dedent("""
     from core.engine.modeling import quiet_peft_wrap
 
     vocab, chunk_elements = int(sys.argv[1]), int(sys.argv[2])
-    logprobs.LOGITS_CHUNK_ELEMENTS = chunk_elements
+    logprobs.LOGITS_CHUNK_ELEMENTS, logprobs.HEAD_CHUNK_MIN_ROWS = chunk_elements, 1
     torch.set_num_threads(1)
     def rss_mib():
         with open("/proc/self/statm") as f:

@@ -2,11 +2,12 @@
 
 The LM head is applied only at the positions that predict a completion token (prompt and
 padding positions never reach the vocabulary projection), which on small models is most of
-the forward's cost. The head and its log-softmax run in row chunks of at most
-``LOGITS_CHUNK_ELEMENTS`` logits, so the ``(N, V)`` logits are never all alive at once and
+the forward's cost. The head and its log-softmax run in row chunks (``core.engine.head_chunks``:
+32 MiB of logits, at least 256 rows), so the ``(N, V)`` logits are never all alive at once and
 nothing of vocabulary size is kept for the backward: a frozen head's backward needs only
 ``d logp / d hidden = W[label] - softmax(logits) @ W`` per row, computed in the forward chunk by
-chunk (``_FusedHeadLogps``; no recompute). A trainable head (LoRA or modules_to_save on it)
+chunk (``_FusedHeadLogps``; no recompute), the softmax made in place in the chunk's logits (one
+chunk-sized buffer in all). A trainable head (LoRA or modules_to_save on it)
 takes the checkpointed chunks instead, which recompute each chunk's logits in the backward.
 
 Two batch layouts give the same numbers: ``core.engine.batching.Batch`` (chosen and rejected as
@@ -22,10 +23,11 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from core.engine.batching import Batch
+from core.engine.head_chunks import HEAD_CHUNK_MIN_ROWS, LOGITS_CHUNK_ELEMENTS, head_chunk_rows
 from core.engine.pair_packing import PackedBatch
 
-# Logits computed at once (N rows x V), about 128 MiB of fp32: at a 152k vocabulary, 220 rows a chunk.
-LOGITS_CHUNK_ELEMENTS = 1 << 25
+# LOGITS_CHUNK_ELEMENTS and HEAD_CHUNK_MIN_ROWS (core.engine.head_chunks) are read from this module at
+# each call, so a test can set smaller chunks here.
 _LOGIT_TRANSFORM_ATTRS = ("final_logit_softcapping", "logit_scale", "output_multiplier",
                           "lm_head_multiplier", "logits_scaling")
 # Attention implementations that apply a custom 4D mask as given (transformers' masking_utils
@@ -109,7 +111,9 @@ class _FusedHeadLogps(torch.autograd.Function):
     For one row, ``logp = z[y] - logsumexp(z)`` with ``z = W h + b``, so
     ``d logp / d h = W[y] - softmax(z) @ W``: the forward stores that (N, H) Jacobian and the backward
     scales it by the incoming gradient. The same numbers as autograd through the full logits, without
-    keeping (or recomputing) any (rows, V) tensor for the backward."""
+    keeping (or recomputing) any (rows, V) tensor for the backward. The logsumexp is torch's own
+    recipe (``m + log Σ exp(z - m)``, m the row's maximum) done in place in the chunk's logits, which
+    then become the softmax: torch.logsumexp would allocate two more chunk-sized temporaries."""
 
     @staticmethod
     def forward(ctx, hidden, weight, bias, labels, rows):
@@ -120,12 +124,17 @@ class _FusedHeadLogps(torch.autograd.Function):
             end = min(begin + rows, hidden.shape[0])
             h, y = hidden[begin:end], labels[begin:end]
             logits = torch.nn.functional.linear(h, weight, bias).float()                     # (n, V)
-            normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)                       # (n, 1)
-            logps[begin:end] = (logits.gather(-1, y.unsqueeze(-1)) - normaliser).squeeze(-1)
+            target = logits.gather(-1, y.unsqueeze(-1))                                      # (n, 1)
+            peak = logits.amax(dim=-1, keepdim=True)                                         # (n, 1)
+            # An all -inf row: torch.logsumexp's guard (no inf - inf); its log-prob comes out -inf.
+            peak = peak.masked_fill(torch.isinf(peak), 0.0)
+            exp_shifted = logits.sub_(peak).exp_()                                           # (n, V) in place
+            total = exp_shifted.sum(dim=-1, keepdim=True)                                    # (n, 1)
+            logps[begin:end] = (target - (peak + total.log())).squeeze(-1)
             if need_grad:
-                probabilities = logits.sub_(normaliser).exp_().to(weight.dtype)              # (n, V)
+                probabilities = exp_shifted.div_(total).to(weight.dtype)                     # (n, V) softmax
                 jacobian[begin:end] = weight.index_select(0, y) - probabilities @ weight
-            del logits
+            del logits, exp_shifted
         ctx.save_for_backward(jacobian)
         return logps
 
@@ -147,10 +156,9 @@ def _frozen_linear(head: torch.nn.Module) -> bool:
 def _selected_logps(head: torch.nn.Module, selected_hidden: torch.Tensor, selected_labels: torch.Tensor,
                     transform=None) -> torch.Tensor:
     """log-probs of ``selected_labels`` (N,) under the head (then ``transform``, see
-    ``_logit_transform``) at ``selected_hidden`` (N, H) -> (N,) float32, at most
-    ``LOGITS_CHUNK_ELEMENTS`` logits alive at a time."""
-    vocab = head.weight.shape[0]
-    rows = max(1, LOGITS_CHUNK_ELEMENTS // vocab)
+    ``_logit_transform``) at ``selected_hidden`` (N, H) -> (N,) float32, one chunk of
+    ``head_chunk_rows`` rows alive at a time."""
+    rows = head_chunk_rows(head.weight.shape[0], LOGITS_CHUNK_ELEMENTS, HEAD_CHUNK_MIN_ROWS)
     if transform is None and _frozen_linear(head):
         return _FusedHeadLogps.apply(selected_hidden, head.weight, head.bias, selected_labels, rows)
     if selected_hidden.shape[0] <= rows:

@@ -17,10 +17,10 @@ the figure while the user types. Each term is what the engine keeps alive at the
   product) or ``2 ×`` when not; LoRA's rank-sized inner values. With gradient checkpointing only each
   layer's input is kept, and one layer is recomputed whole during the backward. Attention masks: one
   boolean and one additive copy of ``rows × width²``;
-- the LM head runs only on completion positions (``head_positions``), in chunks of at most
-  ``core.engine.logprobs.LOGITS_CHUNK_ELEMENTS`` logits: it keeps one hidden-sized vector per position
-  for the backward (``logits``), and while a chunk runs holds its float32 logits and logsumexp's
-  temporary (``workspace``);
+- the LM head runs only on completion positions (``head_positions``), in chunks of
+  ``core.engine.head_chunks.head_chunk_rows`` rows (the engine's own rule): it keeps one hidden-sized
+  vector per position for the backward (``logits``), and while a chunk runs holds its float32 logits,
+  which become the softmax in place (``workspace``; in a 16-bit dtype also the chunk's 16-bit logits);
 - ``workspace``, what is in flight on top: the forward ends with a head chunk, the backward starts
   with one layer's gradients (``3 × intermediate + 4 × hidden`` per position); never both at once,
   so the larger counts; plus a 4-bit layer's dequantised weight;
@@ -37,6 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+# The engine's own chunk rule for the LM head (torch-free like this module); the bound re-exported.
+from core.engine.head_chunks import LOGITS_CHUNK_ELEMENTS, head_chunk_rows  # noqa: F401
+
 MIB = 2**20
 GIB = 2**30
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -45,8 +48,6 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 SAVED_PER_LAYER_HIDDEN = 8
 SAVED_PER_LAYER_INTERMEDIATE = {True: 4, False: 2}          # gated MLP or not
 GRADIENT_PER_LAYER_INTERMEDIATE, GRADIENT_PER_LAYER_HIDDEN = 3, 4
-# The same chunk bound as core.engine.logprobs (kept equal by a test; no torch import here).
-LOGITS_CHUNK_ELEMENTS = 1 << 25
 # NF4 with double quantisation: 4 bits a weight, an 8-bit scale per 64 weights and a float32
 # per 256 scales (bitsandbytes' blocksize 64, second-level blocks of 256).
 NF4_BYTES_PER_WEIGHT = 0.5 + (1 + 4 / 256) / 64
@@ -249,11 +250,12 @@ def estimate_training_memory(shape: ModelShape, *, batch_size: int, max_length: 
     gradients = GRADIENT_PER_LAYER_INTERMEDIATE * shape.intermediate + GRADIENT_PER_LAYER_HIDDEN * shape.hidden
     # The forward ends with a head chunk in flight, the backward starts with one layer's gradients:
     # not at the same time.
-    workspace = (max(tokens.positions * gradients * value_bytes, _head_chunk(shape, tokens.head_positions))
+    workspace = (max(tokens.positions * gradients * value_bytes,
+                     _head_chunk(shape, tokens.head_positions, value_bytes))
                  + (shape.largest_linear() * value_bytes if load_in_4bit else 0))
     reference = (reference_tokens.positions * (layer + 2 * shape.hidden) * value_bytes
                  + reference_tokens.rows * reference_tokens.width ** 2 * (1 + value_bytes)
-                 + _head_chunk(shape, reference_tokens.head_positions))
+                 + _head_chunk(shape, reference_tokens.head_positions, value_bytes))
     return MemoryEstimate(
         weights=weights,
         adapter=trainable * 16,
@@ -267,10 +269,11 @@ def estimate_training_memory(shape: ModelShape, *, batch_size: int, max_length: 
     )
 
 
-def _head_chunk(shape: ModelShape, head_positions: int) -> int:
-    """A chunk of the LM head: float32 logits and logsumexp's temporary of the same size."""
-    rows = min(head_positions, max(1, LOGITS_CHUNK_ELEMENTS // shape.vocab))
-    return rows * shape.vocab * 4 * 2
+def _head_chunk(shape: ModelShape, head_positions: int, value_bytes: int) -> int:
+    """A chunk of the LM head: its float32 logits (the softmax is made in place in them), and in a
+    16-bit dtype the head's own 16-bit output beside them."""
+    rows = min(head_positions, head_chunk_rows(shape.vocab))
+    return rows * shape.vocab * (4 + (value_bytes if value_bytes < 4 else 0))
 
 
 def estimate_for_config(config, model_config: dict[str, Any], device: str,
