@@ -78,6 +78,7 @@ def gone(pid: int, within: float) -> bool:
 
 
 # -- the pieces, no process -------------------------------------------------------------------------
+@pytest.mark.both_backends
 def test_the_mark_moves_with_every_change_a_training_set_sees(workspace) -> None:
     fill_workspace(workspace, 6)
     open_pairs = add_unlabelled(workspace, 2)
@@ -95,6 +96,7 @@ def test_the_mark_moves_with_every_change_a_training_set_sees(workspace) -> None
     assert build_training_set(workspace).mark == training_set_mark(workspace)
 
 
+@pytest.mark.both_backends
 def test_a_training_set_keeps_the_verdicts_a_run_records(workspace) -> None:
     fill_workspace(workspace, 4)
     pair = add_unlabelled(workspace, 1)[0]

@@ -26,7 +26,10 @@ again. It serves one run: the session takes it (``take``), and a later run needs
 prepared process that died, was closed, or was made for another workspace is not used: the run
 starts a fresh process, as without one. ``values``, when given, are the form's settings to
 prepare for (else the workspace's saved ones). The process ends when closed, when its parent
-ends (the end of its stdin), or after its run; it holds no database connection while it waits.
+ends (the end of its stdin), or after its run; it holds no database connection while it waits,
+but it does hold the run's data in memory (0.8 GB at 100,000 pairs). Preparing takes about as
+long as a cold start (7-11 s at 100,000 pairs on two busy cores); a Start before it is done
+waits for the step under way, at low priority, so the earlier it starts the better.
 """
 
 from __future__ import annotations

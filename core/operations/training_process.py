@@ -42,7 +42,7 @@ from core.engine.training_config import TrainingConfig
 from core.engine.training_control import (Phase, PhaseChanged, RunFinished, RunStarted, TrainingControl, TrainingEvent,
                                           TrainingObserver)
 from core.operations.error_log import scrubbed
-from core.operations.training_child import TrainingChild, child_command  # noqa: F401 - the parent's end
+from core.operations.training_child import PREPARED, TrainingChild, child_command  # noqa: F401 - the parent's end
 from storage.models import RunStatus
 
 REFUSED = "LaunchRefused"
@@ -121,7 +121,7 @@ def child_main(stdin: TextIO, events: TextIO) -> int:
         preparation = Preparation(request.get("location"), request.get("runs_dir"),
                                   (request.get("prepare") or {}).get("values"),
                                   on_done=lambda done: observer.write(json.dumps(
-                                      {"event": "Prepared", **done.summary()}, separators=(",", ":"))))
+                                      {"event": PREPARED, **done.summary()}, separators=(",", ":"))))
         line = stdin.readline()
         if not line:
             return ABANDONED
