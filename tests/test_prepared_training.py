@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -139,6 +140,38 @@ def test_a_closed_prepared_process_exits_at_once(workspace) -> None:
     warm.close()
     assert time.monotonic() - started < 0.5            # close() does not wait on the UI thread
     assert gone(pid, 10) and not warm.available and warm.take(workspace) is None
+
+
+def test_a_prepared_process_whose_parent_dies_exits(workspace) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from storage.workspace import Workspace\n"
+         "from core.operations.training_child import prepare_training_process\n"
+         "warm = prepare_training_process(Workspace.open(sys.argv[1], create=False))\n"
+         "print(warm.pid, flush=True)\n"
+         "time.sleep(60)\n", workspace.location],
+        stdout=subprocess.PIPE, text=True, cwd=str(Path(__file__).resolve().parents[1]))
+    try:
+        pid = int(parent.stdout.readline())
+        parent.kill()                        # as a window killed with -9: the child's stdin ends
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and running(pid):
+            time.sleep(0.05)
+        assert not running(pid)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a reaper."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z")
 
 
 # -- real runs in prepared processes ----------------------------------------------------------------
