@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.engine.prepared_inputs import PreparedInputs
+from core.operations.error_log import scrubbed
 from storage.training_set import TrainingSet, training_set_mark
 from storage.workspace import Workspace
 
@@ -114,7 +115,7 @@ def prepare_run(prepared: PreparedRun, values: dict[str, Any] | None, hurried=la
     try:
         ws = Workspace.open(prepared.location, create=False, runs_dir=prepared.runs_dir)
     except Exception as exc:  # noqa: BLE001 - the run opens it again and says why it cannot
-        prepared.problem = f"cannot open the workspace: {exc}"
+        prepared.problem = scrubbed(f"cannot open the workspace: {exc}", prepared.location)
         return prepared
     try:
         config = _likely_config(ws, values)
@@ -131,7 +132,7 @@ def prepare_run(prepared: PreparedRun, values: dict[str, Any] | None, hurried=la
             return prepared
         _read_caches(ws, config, prepared)
     except Exception as exc:  # noqa: BLE001 - only a head start: the run meets the same problem and reports it
-        prepared.problem = f"{type(exc).__name__}: {exc}"
+        prepared.problem = scrubbed(f"{type(exc).__name__}: {exc}", prepared.location)   # a URL's password masked
     finally:
         ws.close()   # no connection kept while it waits
         prepared.seconds = time.perf_counter() - started
