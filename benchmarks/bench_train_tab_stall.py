@@ -107,10 +107,10 @@ def main() -> int:
     opening.start()
     open_clicked = time.perf_counter()
     window.tabs.setCurrentWidget(window.train_page)
-    def tab_ready() -> bool:     # every card and plot built, and the preload begun and done
+    def tab_ready() -> bool:     # every card and plot built, and the checks they started done
         view = window.train_view
         return (view is not None and view.form.is_built and view.plots.is_built
-                and view.preload_worker is not None and background_done())
+                and background_done())
 
     pump(args.open_for, until=tab_ready)
     pump(0.5)

@@ -98,7 +98,7 @@ def test_tabs_menus_and_lazy_train_tab(qtbot, workspace):
         assert page.view is None
         window.tabs.setCurrentWidget(page)
         assert page.layout().count() == 1
-    qtbot.waitUntil(lambda: window.train_view.preload_worker is not None, timeout=30_000)  # built in stages
+    qtbot.waitUntil(lambda: window.train_view.is_built, timeout=30_000)  # built in stages
     qtbot.waitUntil(lambda: not _import_running(), timeout=60_000)
 
 

@@ -1,4 +1,5 @@
-"""Calling a function in a child process: ``call_in_child("pkg.module", "function", *args)``.
+"""Calling a function in a child process: ``call_in_child("pkg.module", "function", *args)``, or
+many calls in one child kept for a screen: ``HelperProcess().call("pkg.module", "function", *args)``.
 
 The window runs work that is heavy in Python — building the training set of 100,000 pairs for
 the form's data preview, tokenising a sample of it — in a child process rather than on a thread
@@ -7,6 +8,16 @@ of its own, for the reason ``core.operations.training_process`` gives: a thread 
 time. The arguments and the result cross the pipe pickled (both ends are this program; pass
 plain values: a workspace location, not a ``Workspace``). An exception in the child comes back
 as ``ChildCallError`` with its one-line message; the child's trace goes to its stderr.
+
+``HelperProcess`` keeps one child for repeated calls, so what a call imports (torch, a
+tokenizer's library: seconds) is imported once: the Train form asks it for the devices, their
+free memory and the data preview with its too-long count, and the window's own process never
+imports torch or transformers for the form (an import on a thread of the window held the GIL in
+C calls of 300 ms and more, and stalled the UI thread while the tab was being built). The child
+runs at a lower priority (``nice``), so on a machine with few cores the window's UI thread goes
+first; it ends when its parent closes it, when the parent is gone (its stdin ends) or after
+``idle_exit_s`` without a call — the next call starts a new one. Calls are answered one at a
+time, in the order they come; call from worker threads (a call blocks).
 """
 
 from __future__ import annotations
@@ -14,10 +25,15 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import select
+import struct
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,14 +42,18 @@ class ChildCallError(RuntimeError):
     """The function raised in the child (the message is its one line), or the child died."""
 
 
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(_PROJECT_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
+
+
 def call_in_child(module: str, function: str, *args: Any, timeout: float | None = 600) -> Any:
     """``module.function(*args)`` in a fresh Python process; its return value (blocks: call it
     from a worker thread)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(_PROJECT_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     process = subprocess.run([sys.executable, "-m", "core.operations.child_call"],
                              input=pickle.dumps((module, function, args)), capture_output=True,
-                             env=env, cwd=str(_PROJECT_ROOT), timeout=timeout)
+                             env=_child_env(), cwd=str(_PROJECT_ROOT), timeout=timeout)
     try:
         kind, value = pickle.loads(process.stdout)
     except Exception:  # noqa: BLE001 - a child that died before answering
@@ -45,21 +65,177 @@ def call_in_child(module: str, function: str, *args: Any, timeout: float | None 
     return value
 
 
-def _main() -> int:
-    module, function, args = pickle.loads(sys.stdin.buffer.read())
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)                 # whatever a library prints goes to stderr, never into the answer
-    sys.stdout = sys.stderr
+class HelperProcess:
+    """One child process answering ``call``s (see the module's docstring). Thread-safe."""
+
+    def __init__(self, idle_exit_s: float = 300.0, nice: int = 10):
+        self.idle_exit_s = idle_exit_s
+        self.nice = nice
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._stderr: BinaryIO | None = None
+        self._closed = False
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def call(self, module: str, function: str, *args: Any, timeout: float | None = 600) -> Any:
+        """``module.function(*args)`` in the helper; its return value (blocks)."""
+        request = pickle.dumps((module, function, args))
+        with self._lock:
+            if self._closed:
+                raise ChildCallError("the helper process is closed")
+            for attempt in (1, 2):
+                process = self._running()
+                try:
+                    _write_frame(process.stdin, request)
+                except OSError:     # it had ended (idle, killed) before the request: it never ran
+                    self._end(kill=True)
+                    if attempt == 1:
+                        continue
+                    raise ChildCallError(self._last_words(process.wait())) from None
+                try:
+                    kind, value = pickle.loads(_read_frame(process.stdout, timeout))
+                    break
+                except TimeoutError:
+                    self._end(kill=True)
+                    raise ChildCallError(f"the helper process gave no answer within {timeout:.0f} s") from None
+                except (OSError, EOFError, pickle.UnpicklingError):
+                    code = process.wait()
+                    if code == 0 and attempt == 1:   # it had just ended, idle: the request never ran
+                        self._end()
+                        continue
+                    message = self._last_words(code)
+                    self._end()
+                    raise ChildCallError(message) from None
+        if kind == "error":
+            raise ChildCallError(value)
+        return value
+
+    def close(self) -> None:
+        """End the child (it finishes nothing: a call in flight gets ``ChildCallError``)."""
+        self._closed = True
+        self._end(kill=True)
+
+    def _running(self) -> subprocess.Popen:
+        if self._process is None or self._process.poll() is not None:
+            self._end()
+            self._stderr = tempfile.TemporaryFile()
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "core.operations.child_call", "--serve", str(self.idle_exit_s), str(self.nice)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=_child_env(),
+                cwd=str(_PROJECT_ROOT))
+        return self._process
+
+    def _last_words(self, code: int) -> str:
+        last = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
+            last = lines[-1] if lines else ""
+        return f"the helper process ended without an answer (exit code {code})" + (f": {last}" if last else "")
+
+    def _end(self, kill: bool = False) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            for stream in (process.stdin, process.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+            if kill and process.poll() is None:
+                process.kill()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+def _write_frame(stream: BinaryIO, payload: bytes) -> None:
+    stream.write(struct.pack("<Q", len(payload)) + payload)
+    stream.flush()
+
+
+def _readable(stream: BinaryIO, wait: float) -> bool:
+    """Whether ``stream`` has data (or its end) within ``wait`` s. Windows cannot wait on a pipe:
+    there it says yes, and a read blocks (no time limit, no idle exit)."""
+    if os.name == "nt":
+        return True
+    return bool(select.select([stream], [], [], max(0.0, wait))[0])
+
+
+def _read_exactly(stream: BinaryIO, size: int, deadline: float | None) -> bytes:
+    chunks, left = [], size
+    while left:
+        if deadline is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not _readable(stream, wait):
+                raise TimeoutError
+        chunk = os.read(stream.fileno(), left)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(stream: BinaryIO, timeout: float | None) -> bytes:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    (size,) = struct.unpack("<Q", _read_exactly(stream, 8, deadline))
+    return _read_exactly(stream, size, deadline)
+
+
+def _answer(module: str, function: str, args: tuple) -> tuple[str, Any]:
     try:
-        result = ("ok", getattr(importlib.import_module(module), function)(*args))
+        return "ok", getattr(importlib.import_module(module), function)(*args)
     except Exception as exc:  # noqa: BLE001 - the parent shows the message
         import traceback
 
         from core.operations.error_log import one_line
 
         traceback.print_exc(file=sys.stderr)
-        result = ("error", one_line(exc))
-    out.write(pickle.dumps(result))
+        return "error", one_line(exc)
+
+
+def _answers_only() -> BinaryIO:
+    """The real stdout for answers; whatever a library prints goes to stderr, never into them."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return out
+
+
+def _serve(idle_exit_s: float, nice: int) -> int:
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
+    out, requests = _answers_only(), sys.stdin.buffer
+    while True:
+        if not _readable(requests, idle_exit_s):
+            return 0                  # idle: the parent starts a new one when it needs one
+        try:
+            module, function, args = pickle.loads(_read_frame(requests, None))
+        except EOFError:
+            return 0                  # the parent closed it, or is gone
+        answer = _answer(module, function, args)
+        try:
+            payload = pickle.dumps(answer)
+        except Exception as exc:  # noqa: BLE001 - an answer that cannot cross the pipe
+            payload = pickle.dumps(("error", f"the answer of {module}.{function} cannot be sent: {exc}"))
+        _write_frame(out, payload)
+
+
+def _main() -> int:
+    if sys.argv[1:2] == ["--serve"]:
+        return _serve(float(sys.argv[2]), int(sys.argv[3]))
+    module, function, args = pickle.loads(sys.stdin.buffer.read())
+    out = _answers_only()
+    out.write(pickle.dumps(_answer(module, function, args)))
     out.flush()
     return 0
 

@@ -1,12 +1,13 @@
-"""The Train form's data preview: how many pairs a run would train on and hold out, and an even
-sample of the examples for counting what ``max_length`` would cut. The form runs ``preview`` in
-a child process (``core.operations.child_call``): at 100,000 pairs building the training set is
-seconds of Python, which on a thread of the window's process held its UI thread. The sample
-(at most ``launch_checks.PREVIEW_SAMPLE`` examples) comes back with the counts, and the form
-tokenises it on a worker of its own process, where the tokenizer's library is already loaded."""
+"""The Train form's data preview: how many pairs a run would train on and hold out, and what
+``max_length`` would cut. The form runs ``checked_preview`` in its helper process
+(``core.operations.child_call.HelperProcess``): at 100,000 pairs building the training set is
+seconds of Python, and the too-long count needs the tokenizer's library; in a thread of the
+window's process either held its UI thread. The too-long count tokenises an even sample (at most
+``launch_checks.PREVIEW_SAMPLE`` examples) and scales the counts to the whole set."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from core.engine.training_config import TrainingConfig
@@ -43,3 +44,18 @@ def preview(location: str, runs_dir: str | None, config: TrainingConfig, sample:
         return DataPart(PreviewResult(None, error=one_line(exc, location)), [], 0)
     examples = training_set.examples
     return DataPart(PreviewResult(data), even_sample(examples, sample), len(examples))
+
+
+def checked_preview(location: str, runs_dir: str | None, config: TrainingConfig, with_tokens: bool) -> PreviewResult:
+    """``preview``'s counts and, ``with_tokens``, the too-long count of its sample (loads the
+    tokenizer of ``config.base_model``: run it in a helper process)."""
+    from core.operations.launch_checks import token_preview
+
+    part = preview(location, runs_dir, config)
+    if not (with_tokens and part.sample) or part.result.data is None:
+        return part.result
+    try:
+        tokens = token_preview(config, part.sample, of=part.total)
+    except Exception as exc:  # noqa: BLE001 - the counts stand; the too-long count says why it is missing
+        return dataclasses.replace(part.result, token_error=str(exc) or type(exc).__name__)
+    return dataclasses.replace(part.result, tokens=tokens)

@@ -24,7 +24,7 @@ LIGHT = {
     "good": "#2b8a3e", "good_soft": "#e6f4ea", "bad": "#c92a2a", "bad_soft": "#fdecec",
     "neutral_soft": "#eef0f3", "code_bg": "#f3f4f6", "diff": "#ffe58f",
     "user": "#3b5bdb", "assistant": "#2b8a3e", "system_role": "#7c3aed", "keycap": "#eceef2",
-    "keycap_text": "#3a404c",
+    "keycap_text": "#3a404c", "warn": "#d9480f", "warn_soft": "#fff4e6",
 }
 DARK = {
     "window": "#16181d", "card": "#1f2229", "base": "#1f2229", "alt": "#252932",
@@ -33,7 +33,7 @@ DARK = {
     "good": "#69db7c", "good_soft": "#1e3326", "bad": "#ff8787", "bad_soft": "#3a2224",
     "neutral_soft": "#2a2e37", "code_bg": "#2a2e37", "diff": "#6b5a17",
     "user": "#8ca4ff", "assistant": "#69db7c", "system_role": "#c4a5ff", "keycap": "#2f343e",
-    "keycap_text": "#cfd3da",
+    "keycap_text": "#cfd3da", "warn": "#ffa94d", "warn_soft": "#3a2a1a",
 }
 
 _active: dict[str, str] = dict(LIGHT)

@@ -1,10 +1,15 @@
-"""The set-up form's slow checks, none of them on the UI thread.
+"""The set-up form's slow checks, none of them on the UI thread, nor in the window's process.
 
-- the data preview (``core.operations.data_preview``): the training set's counts and the
-  too-long count of a sample, in a child process followed by a ``Worker`` thread (the window
-  never shares the GIL with that work);
-- the device's free memory: ``device_memory`` imports torch, so it runs on a ``Worker`` and
-  arrives later (``memory_ready``); the form shows the estimate when it does.
+The form's helper process (``core.operations.child_call.HelperProcess``, at a lower priority)
+answers them, each call followed by a ``Worker`` thread that waits for it; the window's process
+never imports torch or transformers for the form, so no thread of it holds the GIL for what
+they do (their imports held it in C calls of 300 ms and more):
+
+- the data preview (``core.operations.data_preview.checked_preview``): the training set's counts
+  and the too-long count of a sample;
+- the devices this computer has (``core.engine.devices.available_devices``), for the picker;
+- the device's free memory (``device_memory``): it arrives later (``memory_ready``); the form
+  shows the estimate when it does.
 
 One preview runs at a time; asked again meanwhile, the newest request runs when it is back.
 """
@@ -17,37 +22,14 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from core.engine.native_preload import load_torch_libraries
-from core.engine.memory_estimate import DeviceMemory, device_memory, system_memory
+from core.engine.memory_estimate import DeviceMemory, system_memory
 from core.engine.training_config import TrainingConfig
-from core.operations.child_call import call_in_child
+from core.operations.child_call import HelperProcess
 from core.operations.data_preview import PreviewResult
-from core.operations.launch_checks import token_preview
 from gui.common.workers import Worker, start_worker
 from storage.workspace import Workspace
 
 MEMORY_MAX_AGE_S = 30.0     # free memory changes slowly; asking on every keystroke would be waste
-
-
-def _preview_job(location: str, runs_dir: str | None, config: TrainingConfig, with_tokens: bool,
-                 report=None) -> PreviewResult:
-    # The counts in a child process (core.operations.child_call): building the training set of
-    # 100,000 pairs is seconds of Python that, on a thread of the window's process, held the UI
-    # thread for hundreds of milliseconds at a time. The sample it sends back (at most 5,000
-    # examples) is tokenised here, where the tokenizer's library is loaded once for the tab.
-    part = call_in_child("core.operations.data_preview", "preview", location, runs_dir, config)
-    if not (with_tokens and part.sample) or part.result.data is None:
-        return part.result
-    try:
-        tokens = token_preview(config, part.sample, of=part.total)
-    except Exception as exc:  # noqa: BLE001 - the counts stand; the too-long count says why it is missing
-        return dataclasses.replace(part.result, token_error=str(exc) or type(exc).__name__)
-    return dataclasses.replace(part.result, tokens=tokens)
-
-
-def _memory_job(device: str, report=None) -> DeviceMemory:
-    load_torch_libraries()      # torch's libraries loaded with the GIL released, before its import
-    return device_memory(device)
 
 
 class _Callback(QObject):
@@ -78,6 +60,11 @@ class FormChecks(QObject):
         self._pending: tuple[TrainingConfig, bool] | None = None
         self._memory: dict[str, tuple[float, DeviceMemory]] = {}
         self._memory_asked: set[str] = set()
+        self.helper = HelperProcess()
+
+    def close(self) -> None:
+        """End the helper process (the view is closing); a call in flight reports a failure."""
+        self.helper.close()
 
     # -- running work off the UI thread ------------------------------------------------------
     def run_db(self, fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None],
@@ -105,6 +92,16 @@ class FormChecks(QObject):
         worker.failed.connect(callback.failed)
         start_worker(worker)
 
+    def ask_helper(self, module: str, function: str, *args: Any, on_done: Callable[[Any], None],
+                   on_failed: Callable[[str], None]) -> None:
+        """``module.function(*args)`` in the form's helper process, waited for on a worker thread."""
+        helper = self.helper
+
+        def job(report=None):
+            return helper.call(module, function, *args)
+        job.__name__ = function
+        self.run_worker(job, on_done=on_done, on_failed=on_failed)
+
     # -- data preview -----------------------------------------------------------------------
     def request_preview(self, config: TrainingConfig, with_tokens: bool) -> None:
         if self._preview_busy:
@@ -112,8 +109,8 @@ class FormChecks(QObject):
             return
         self._preview_busy = True
         config = dataclasses.replace(config)
-        self.run_worker(_preview_job, self.workspace.location, self.workspace.runs_dir_choice, config, with_tokens,
-                        on_done=self._preview_done,
+        self.ask_helper("core.operations.data_preview", "checked_preview", self.workspace.location,
+                        self.workspace.runs_dir_choice, config, with_tokens, on_done=self._preview_done,
                         on_failed=lambda message: self._preview_done(PreviewResult(None, error=message)))
 
     def _preview_done(self, result: PreviewResult) -> None:
@@ -138,7 +135,8 @@ class FormChecks(QObject):
         cached = self._memory.get(device)
         if (cached is None or time.monotonic() - cached[0] > MEMORY_MAX_AGE_S) and device not in self._memory_asked:
             self._memory_asked.add(device)
-            self.run_worker(_memory_job, device, on_done=lambda memory: self.set_device_memory(device, memory),
+            self.ask_helper("core.engine.memory_estimate", "device_memory", device,
+                            on_done=lambda memory: self.set_device_memory(device, memory),
                             on_failed=lambda _message: self._memory_asked.discard(device))
         return cached[1] if cached else None
 

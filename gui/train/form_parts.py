@@ -1,13 +1,13 @@
-"""The pieces of the set-up form around its fields: the base-model picker, the presets row, the
-summary card (what data the run gets, whether it fits in memory) and the form's stylesheet."""
+"""The pieces of the set-up form around its fields: a card of settings, the base-model picker, the
+presets row and the summary card (what data the run gets, whether it fits in memory)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QToolButton,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QMenu,
+                               QToolButton, QVBoxLayout)
 
 from core.engine.batch_tokens import tokens_key
 from core.engine.bundled_models import DEMO_MODEL
@@ -16,8 +16,55 @@ from core.engine.memory_estimate import DeviceMemory, format_bytes, read_model_c
 from core.engine.training_config import TrainingConfig
 from core.operations.launch_checks import DataPreview, TokenPreview
 from core.operations.wording import plural
-from gui.common.theme import colors
 from gui.train.form_fields import FieldEditor
+
+
+class SettingsCard(QFrame):
+    """A group's card: its title, then each setting's label, value and notes on rows of their own
+    (``add_fields`` builds the common or the less common ones; the rows of the others stay free,
+    so the two halves can be built in different turns and still keep the form's order)."""
+
+    def __init__(self, group: str, settings: Sequence[tuple[str, Any, bool]]):   # (key, spec, wide)
+        super().__init__()
+        self.setObjectName("card")
+        self.settings = list(settings)
+        self.more_button: QToolButton | None = None
+        self.grid = grid = QGridLayout(self)
+        grid.setContentsMargins(14, 12, 14, 12)
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(8)
+        grid.setColumnStretch(1, 1)
+        title = QLabel(group.upper())
+        title.setObjectName("cardTitle")
+        grid.addWidget(title, 0, 0, 1, 2)
+
+    def add_fields(self, build_field: Callable[[str], FieldEditor], advanced: bool) -> list[FieldEditor]:
+        row, added = 1, []
+        for key, spec, wide in self.settings:
+            if spec.advanced == advanced:
+                editor = build_field(key)
+                label, _, notes = editor.parts()
+                if wide:      # label above, the whole width for the value
+                    self.grid.addWidget(label, row, 0, 1, 2)
+                    self.grid.addWidget(editor, row + 1, 0, 1, 2)
+                    self.grid.addWidget(notes, row + 2, 0, 1, 2)
+                else:
+                    self.grid.addWidget(label, row, 0)
+                    self.grid.addWidget(editor, row, 1)
+                    self.grid.addWidget(notes, row + 1, 1)
+                added.append(editor)
+            row += 3 if wide else 2
+        return added
+
+    def add_more_button(self, count: int) -> QToolButton:
+        """The toggle under every setting that shows the ``count`` less common ones."""
+        self.more_button = more = QToolButton()
+        more.setObjectName("moreSettings")
+        more.setCheckable(True)
+        more.setToolTip(f"Show the {plural(count, 'less common setting')} of this group.")
+        rows = sum(3 if wide else 2 for _, _, wide in self.settings)
+        self.grid.addWidget(more, rows + 1, 0, 1, 2)
+        return more
 
 
 class ModelPicker(FieldEditor):
@@ -177,28 +224,3 @@ class SummaryCard(QFrame):
         if cached is None or cached[0] != stamp:
             self._model_configs[key] = (stamp, read_model_config(folder))
         return self._model_configs[key][1]
-
-
-def form_stylesheet(c: dict[str, str] | None = None) -> str:
-    """The form's own rules on top of the app's: captions, problems, disabled boxes, toggles."""
-    c = c or colors()
-    return f"""
-QLabel#fieldLabel {{ color: {c['text']}; }}
-QLabel#fieldCaption, QLabel#trainPreview {{ color: {c['muted']}; font-size: 9pt; }}
-QLabel#fieldError, QLabel#trainProblem {{ color: {c['bad']}; font-size: 9pt; }}
-QLabel#trainMemory {{ color: {c['muted']}; font-size: 9pt; }}
-QLabel#trainMemory[verdict="too_big"] {{ color: {c['bad']}; font-weight: 600; }}
-QLineEdit[textField="true"] {{ padding-left: 6px; }}
-QSpinBox:disabled, QDoubleSpinBox:disabled, QLineEdit:disabled, QComboBox:disabled {{ color: {c['muted']};
-                 background: {c['alt']}; }}
-*[invalid="true"] {{ border: 1px solid {c['bad']}; background: {c['bad_soft']}; }}
-QToolButton#moreSettings {{ color: {c['accent']}; border: none; padding: 2px 0px; }}
-QToolButton#moreSettings:hover, QToolButton#moreSettings:checked {{ background: transparent; color: {c['accent_hover']}; }}
-QToolButton#browseModel {{ border: 1px solid {c['border_strong']}; background: {c['card']}; color: {c['text']};
-                          padding: 5px 10px; }}
-QToolButton#browseModel::menu-indicator {{ image: none; width: 0px; }}
-QToolButton#presetButton {{ border: 1px solid {c['border_strong']}; background: {c['card']}; color: {c['text']};
-                           padding: 5px 8px; }}
-QToolButton#presetButton:hover {{ background: {c['neutral_soft']}; }}
-QToolButton#presetButton:disabled {{ color: {c['muted']}; background: {c['window']}; }}
-"""

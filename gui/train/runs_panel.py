@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from core.operations import runs as run_ops
 from core.operations.runs import RunRecord
 from gui.common.db_worker import DatabaseWorker, Job
-from gui.common.theme import colors
+from gui.common.theme import named_label
 from gui.common.workers import Worker, start_worker
 from storage.workspace import Workspace
 
@@ -47,11 +47,10 @@ class RunsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         header = QHBoxLayout()
-        title = QLabel("Runs")
-        title.setStyleSheet("font-weight: 600;")
+        title = named_label("Runs", "stat")
         header.addWidget(title)
-        self.status_label = QLabel("Select a run to open its curves; select several to compare them.")
-        self.status_label.setStyleSheet(f"color: {colors()['muted']};")
+        self.status_label = named_label("Select a run to open its curves; select several to compare them.",
+                                        "runsStatus")
         header.addWidget(self.status_label, 1)
         layout.addLayout(header)
 
@@ -266,4 +265,7 @@ class RunsPanel(QWidget):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.status_label.setText(text)
-        self.status_label.setStyleSheet(f"color: {colors()['bad' if error else 'muted']};")
+        if bool(self.status_label.property("error")) != error:   # the stylesheet colours it by this
+            self.status_label.setProperty("error", error)
+            self.status_label.style().unpolish(self.status_label)
+            self.status_label.style().polish(self.status_label)

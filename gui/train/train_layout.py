@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSlider,
                                QSplitter, QVBoxLayout, QWidget)
 
-from gui.common.theme import colors
+from gui.common.theme import named_label
 from gui.train.runs_panel import RunsPanel
 from gui.train.training_form import TrainingForm
 from gui.train.training_plots import TrainingPlots
@@ -30,31 +30,31 @@ class TrainLayout(QWidget):
     """The widgets of the Train tab, laid out; no behaviour beyond the layout."""
 
     def _build_layout(self, form: TrainingForm, plots: TrainingPlots, runs: RunsPanel) -> None:
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self._build_left(form))
-        splitter.addWidget(self._build_right(plots, runs))
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([400, 880])
+        # Containers are made inside their parents, top down: a container joining its parent
+        # later re-resolves the style of everything in it, once per level (half of this build's
+        # time on the UI thread, at the Train tab's first opening).
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
         layout.addWidget(splitter)
+        self._build_left(QWidget(splitter), form)
+        self._build_right(QWidget(splitter), plots, runs)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([400, 880])
 
-    def _build_left(self, form: TrainingForm) -> QWidget:
-        c = colors()
-        left = QWidget()
+    def _build_left(self, left: QWidget, form: TrainingForm) -> None:
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        heading = QLabel("Train a LoRA adapter with DPO")
-        heading.setStyleSheet("font-weight: 700; font-size: 15px;")
-        explainer = QLabel("Teaches the model to prefer the answers marked <i>chosen</i> over the <i>rejected</i> "
-                           "ones, while staying close to the original model.")
-        explainer.setWordWrap(True)
-        explainer.setStyleSheet(f"color: {c['muted']};")
-        scroll = QScrollArea()
+        left_layout.addWidget(named_label("Train a LoRA adapter with DPO", "trainHeading"))
+        left_layout.addWidget(named_label(
+            "Teaches the model to prefer the answers marked <i>chosen</i> over the <i>rejected</i> "
+            "ones, while staying close to the original model.", "muted", wrap=True))
+        scroll = QScrollArea(left)
         scroll.setWidgetResizable(True)
         scroll.setWidget(form)
         scroll.setMinimumWidth(380)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_layout.addWidget(scroll, 1)
         buttons = QHBoxLayout()
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("primaryButton")
@@ -67,20 +67,23 @@ class TrainLayout(QWidget):
         self.stop_button.setToolTip("Finish the current step, save a checkpoint and the adapter, and stop.")
         for button in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
             buttons.addWidget(button)
-        left_layout.addWidget(heading)
-        left_layout.addWidget(explainer)
-        left_layout.addWidget(scroll, 1)
         left_layout.addLayout(buttons)
-        return left
 
-    def _build_right(self, plots: TrainingPlots, runs: RunsPanel) -> QWidget:
-        c = colors()
-        self.error_banner = _banner(c["bad_soft"], c["bad"])
-        self.displacement_banner = _banner("#fff4e6", "#d9480f")
+    def _build_right(self, right: QWidget, plots: TrainingPlots, runs: RunsPanel) -> None:
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        vertical = QSplitter(Qt.Orientation.Vertical, right)
+        right_layout.addWidget(vertical)
+        top = QWidget(vertical)
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        self.error_banner = _banner("errorBanner")
+        self.displacement_banner = _banner("warningBanner")
         self.displacement_banner.setText(DISPLACEMENT_TEXT)
+        for widget in (self.error_banner, self.displacement_banner):
+            top_layout.addWidget(widget)
         status_row = QHBoxLayout()
-        self.run_label = QLabel("No run yet")
-        self.run_label.setStyleSheet("font-weight: 600;")
+        self.run_label = named_label("No run yet", "stat")
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setTextVisible(False)
@@ -89,31 +92,17 @@ class TrainLayout(QWidget):
         status_row.addWidget(self.run_label)
         status_row.addWidget(self.progress_bar, 1)
         status_row.addWidget(self.progress_label)
-        self.message_label = QLabel("")
-        self.message_label.setStyleSheet(f"color: {c['muted']}; font-size: 11px;")
-        self.tug = TugOfWar()
-
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.error_banner, self.displacement_banner):
-            top_layout.addWidget(widget)
         top_layout.addLayout(status_row)
+        self.message_label = named_label("", "smallMuted")
         top_layout.addWidget(self.message_label)
+        self.tug = TugOfWar()
         top_layout.addWidget(self.tug)
         top_layout.addLayout(self._build_tools(plots))
         top_layout.addWidget(plots, 1)
-        vertical = QSplitter(Qt.Orientation.Vertical)
-        vertical.addWidget(top)
         vertical.addWidget(runs)
         vertical.setStretchFactor(0, 4)
         vertical.setStretchFactor(1, 1)
         vertical.setSizes([640, 170])
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(vertical)
-        return right
 
     def _build_tools(self, plots: TrainingPlots) -> QHBoxLayout:
         tools = QHBoxLayout()
@@ -129,8 +118,7 @@ class TrainLayout(QWidget):
         self.log_loss.setToolTip("Show the loss on a logarithmic axis.")
         self.log_loss.toggled.connect(plots.set_log_loss)
         tools.addWidget(self.log_loss)
-        self.compare_label = QLabel("")
-        self.compare_label.setStyleSheet(f"color: {colors()['muted']};")
+        self.compare_label = named_label("", "muted")
         tools.addWidget(self.compare_label, 1)
         return tools
 
@@ -142,12 +130,9 @@ class TrainLayout(QWidget):
         self.error_banner.setVisible(True)
 
 
-def _banner(background: str, foreground: str) -> QLabel:
-    banner = QLabel("")
-    banner.setWordWrap(True)
+def _banner(name: str) -> QLabel:
+    banner = named_label("", name, wrap=True)     # the app stylesheet dresses it by name
     banner.setTextFormat(Qt.TextFormat.RichText)
-    banner.setStyleSheet(f"background: {background}; color: {foreground}; border: 1px solid {foreground};"
-                         "border-radius: 6px; padding: 6px 8px;")
     banner.setVisible(False)
     return banner
 

@@ -13,14 +13,11 @@ per step).
 
 from __future__ import annotations
 
-import gc
 import time
 
 from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from core.engine.library_preload import preload_form_libraries
-from core.engine.native_preload import load_torch_libraries
 from core.engine.training_control import (MetricSplit, Phase, PhaseChanged, RunFinished, RunInfo, RunStarted,
                                           StepMetrics)
 from core.operations.changes import Changes
@@ -29,7 +26,7 @@ from core.operations.runs import RunCurves, load_curves
 from core.operations.training import LaunchRefused, SessionState, TrainingSession
 from gui.common.db_worker import DatabaseWorker, Job
 from gui.common.pyside_fixes import collect_garbage_on_ui_thread
-from gui.common.workers import Worker, start_worker
+from gui.common.workers import start_worker
 from gui.train.event_text import event_text
 from gui.train.redraw_schedule import RedrawSchedule
 from gui.train.runs_panel import RunsPanel
@@ -40,11 +37,7 @@ from gui.train.training_worker import RunEnd, TrainingWorker
 from storage.models import RunStatus
 from storage.workspace import Workspace
 
-def _preload(base_model: str, report=None) -> list[str]:
-    load_torch_libraries()      # on the worker: torch's native libraries without the GIL (device memory)
-    return preload_form_libraries()   # the too-long count's tokenizer; peft and the model load in the run's process
-
-
+FIRST_CARD_DELAY_MS = 80     # the frame's first layout and paint come first, in turns of their own
 STATE_SUFFIX = {SessionState.STARTING: "starting", SessionState.PAUSED: "paused", SessionState.STOPPING: "stopping"}
 
 
@@ -87,18 +80,14 @@ class TrainView(TrainLayout):
         self.runs.loaded.connect(self._on_runs_loaded)
         self._update_buttons()
         self.runs.refresh()
-        self.preload_worker: Worker | None = None
-        if gradually:
+        if gradually:      # after this frame's first paint: the cards, then the plots
             self.form.built.connect(self.plots.start_building)
-            self.plots.panel_built.connect(lambda _key: self.plots.is_built and self._preload_libraries())
-        else:
-            self._preload_libraries()
+            self.form.start_building(FIRST_CARD_DELAY_MS)
 
-    def _preload_libraries(self) -> None:
-        if self.preload_worker is None:
-            self.preload_worker = Worker(_preload, self.form.full_values()["base_model"])
-            self.preload_worker.finished.connect(self._on_libraries_loaded)
-            start_worker(self.preload_worker)
+    @property
+    def is_built(self) -> bool:
+        """Every form card and plot panel is there (built one per turn at the first opening)."""
+        return self.form.is_built and self.plots.is_built
 
     @property
     def redraw_count(self) -> int:
@@ -115,12 +104,6 @@ class TrainView(TrainLayout):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.stop_timers()
         super().closeEvent(event)
-
-    def _on_libraries_loaded(self, _modules: list) -> None:
-        # Move the million-odd objects of torch, transformers and Qt out of the garbage
-        # collector's reach: a full collection over them held the GIL for ~300 ms, in
-        # whichever thread triggered it, and froze the window while a run was loading.
-        gc.freeze()
 
     def on_changes(self, changes: Changes) -> None:
         """A write elsewhere (the main window forwards it): re-read what this tab shows of it."""

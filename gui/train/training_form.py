@@ -23,8 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QTimer, Signal
-from PySide6.QtWidgets import (QFrame, QGridLayout, QInputDialog, QLabel, QMessageBox, QToolButton,
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (QGridLayout, QInputDialog, QLabel, QMessageBox, QToolButton,
                                QVBoxLayout, QWidget)
 
 from core.engine.config_fields import GROUPS
@@ -34,11 +34,11 @@ from core.engine.training_config import TrainingConfig
 from core.operations import presets
 from core.operations.launch_checks import DATA_KEY, config_problems, default_config, run_length
 from core.operations.wording import plural
-from gui.common.theme import colors
+from gui.common.staged_build import StagedBuild
 from gui.train.device_picker import DevicePicker
 from gui.train.form_checks import FormChecks, PreviewResult
 from gui.train.form_fields import FieldEditor
-from gui.train.form_parts import ModelPicker, PresetsRow, SummaryCard, form_stylesheet
+from gui.train.form_parts import ModelPicker, PresetsRow, SettingsCard, SummaryCard
 from storage.settings import WorkspaceSettings, read_settings
 from storage.workspace import Workspace
 
@@ -84,22 +84,19 @@ class TrainingForm(QWidget):
         layout.addLayout(self.presets_row)
         layout.addWidget(self.summary)
         layout.addStretch(1)
-        self._apply_style()      # on the empty form: cheap (each card joins the styled form later)
 
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(250)
         self._refresh_timer.timeout.connect(self.refresh)
         self.changed.connect(self._refresh_timer.start)
-        self._waiting_groups = list(GROUPS)
-        self._next_group = QTimer(self)
-        self._next_group.setObjectName("form-build")
-        self._next_group.setSingleShot(True)
-        self._next_group.setInterval(0)
-        self._next_group.timeout.connect(self._build_next_group)
-        if gradually:
-            self._next_group.start()
-        else:
+        # A card's common settings, then (hidden until "More settings") its less common ones.
+        self._waiting: list[tuple[str, bool]] = [(group, advanced) for group in GROUPS for advanced in (False, True)
+                                                 if not advanced or any(spec.advanced and spec.group == group
+                                                                        for spec in SPECS.values())]
+        self._cards: dict[str, SettingsCard] = {}
+        self._building = StagedBuild("form-build", self, self._build_step, lambda: bool(self._waiting))
+        if not gradually:
             self.build_all()
 
     # -- building ---------------------------------------------------------------------------
@@ -111,24 +108,24 @@ class TrainingForm(QWidget):
 
     @property
     def is_built(self) -> bool:
-        return not self._waiting_groups
+        return not self._waiting
+
+    def start_building(self, delay_ms: int | None = None) -> None:
+        """Build the cards a piece per turn, the first ``delay_ms`` from now (``gradually=True``)."""
+        self._building.start(delay_ms)
 
     def build_all(self) -> None:
-        self._next_group.stop()
-        while self._waiting_groups:
-            self._build_one_group()
+        self._building.finish()
 
-    def _build_next_group(self) -> None:
-        if self._waiting_groups:
-            self._build_one_group()
-        if self._waiting_groups:
-            self._next_group.start()
-
-    def _build_one_group(self) -> None:
-        layout = self.layout()
-        layout.insertWidget(layout.count() - 1, self._build_group(self._waiting_groups.pop(0)))   # above the stretch
+    def _build_step(self) -> None:
+        group, advanced = self._waiting.pop(0)
+        if advanced:
+            self._add_advanced(group)
+        else:
+            layout = self.layout()
+            layout.insertWidget(layout.count() - 1, self._build_card(group))   # above the stretch
         self._align_label_columns()
-        if not self._waiting_groups:
+        if not self._waiting:
             self._on_built()
 
     def _on_built(self) -> None:
@@ -139,45 +136,20 @@ class TrainingForm(QWidget):
         self.refresh()
         self.built.emit()
 
-    def _build_group(self, group: str) -> QFrame:
-        card = QFrame()
-        card.setObjectName("card")
-        grid = QGridLayout(card)
-        grid.setContentsMargins(14, 12, 14, 12)
-        grid.setHorizontalSpacing(12)
-        grid.setVerticalSpacing(8)
-        grid.setColumnStretch(1, 1)
-        self._grids.append(grid)
-        title = QLabel(group.upper())
-        title.setObjectName("cardTitle")
-        grid.addWidget(title, 0, 0, 1, 2)
-        advanced: list[FieldEditor] = []
-        for key, spec in SPECS.items():
-            if spec.group != group:
-                continue
-            editor = self._build_field(key)
-            label, _, notes = editor.parts()
-            row = grid.rowCount()
-            if key in WIDE_FIELDS:
-                grid.addWidget(label, row, 0, 1, 2)
-                grid.addWidget(editor, row + 1, 0, 1, 2)
-                grid.addWidget(notes, row + 2, 0, 1, 2)
-            else:
-                grid.addWidget(label, row, 0)
-                grid.addWidget(editor, row, 1)
-                grid.addWidget(notes, row + 1, 1)
-            if spec.advanced:
-                advanced.append(editor)
-        if advanced:
-            more = QToolButton()
-            more.setObjectName("moreSettings")
-            more.setCheckable(True)
-            more.setToolTip(f"Show the {plural(len(advanced), 'less common setting')} of this group.")
-            more.toggled.connect(lambda shown, g=group: self._show_more(g, shown))
-            grid.addWidget(more, grid.rowCount(), 0, 1, 2)
-            self._more[group] = (more, advanced)
-            self._show_more(group, False)
+    def _build_card(self, group: str) -> SettingsCard:
+        card = SettingsCard(group, [(key, spec, key in WIDE_FIELDS) for key, spec in SPECS.items() if spec.group == group])
+        self._grids.append(card.grid)
+        self._cards[group] = card
+        card.add_fields(self._build_field, advanced=False)
         return card
+
+    def _add_advanced(self, group: str) -> None:
+        """The less common settings of ``group``, folded, and the button that unfolds them."""
+        card = self._cards[group]
+        advanced = card.add_fields(self._build_field, advanced=True)
+        card.add_more_button(len(advanced)).toggled.connect(lambda shown: self._show_more(group, shown))
+        self._more[group] = (card.more_button, advanced)
+        self._show_more(group, False)
 
     def _align_label_columns(self) -> None:
         """One label width for every card, so the values line up down the whole form."""
@@ -190,7 +162,7 @@ class TrainingForm(QWidget):
         if key == "base_model":
             editor: FieldEditor = ModelPicker(key, SPECS[key], TYPES[key])
         elif key == "device":   # this computer's devices (asked on a worker); "all GPUs" sets processes
-            editor = DevicePicker(key, SPECS[key], TYPES[key], self.checks.run_worker)
+            editor = DevicePicker(key, SPECS[key], TYPES[key], self.checks.ask_helper)
             editor.processes_chosen.connect(lambda count: self.set_value("processes", count))
         else:
             editor = FieldEditor(key, SPECS[key], TYPES[key])
@@ -206,16 +178,6 @@ class TrainingForm(QWidget):
         button.setText("▾ Fewer settings" if shown else f"▸ More settings ({len(editors)})")
         if button.isChecked() != shown:
             button.setChecked(shown)
-
-    def _apply_style(self) -> None:
-        sheet = form_stylesheet(colors())
-        if sheet != self.styleSheet():    # setting it changes the palette again: only when new
-            self.setStyleSheet(sheet)
-
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.PaletteChange:   # the theme changed: colours follow
-            self._apply_style()
-        super().changeEvent(event)
 
     # -- values -----------------------------------------------------------------------------
     def editor(self, key: str) -> QWidget:
@@ -389,7 +351,8 @@ class TrainingForm(QWidget):
     def stop_timers(self) -> None:
         """No more live checks (the view is closing)."""
         self._refresh_timer.stop()
-        self._next_group.stop()
+        self._building.stop()
+        self.checks.close()
 
     def set_enabled_for_run(self, running: bool) -> None:
         """While a run trains, its settings cannot change (the presets row stays usable)."""

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QSizePolicy, QVBoxLayout, QWidget
 
 from core.operations.metric_series import IncrementalEma, MetricSeries
-from gui.common.theme import colors
+from gui.common.staged_build import StagedBuild
+from gui.common.theme import colors, named_label
+
+PANEL_BUILD_INTERVAL_MS = 90
 
 CHOSEN, REJECTED, MARGIN, LOSS, EVAL, OTHER = "#2b8a3e", "#c92a2a", "#3b5bdb", "#5f3dc4", "#e8590c", "#495057"
 OVERLAY_STYLES = (Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
@@ -174,11 +177,8 @@ class MetricPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(1)
-        title = QLabel(spec.title)
-        title.setStyleSheet("font-weight: 600; font-size: 13px;")
-        caption = QLabel(spec.caption)
-        caption.setWordWrap(True)
-        caption.setStyleSheet(f"color: {c['muted']}; font-size: 11px;")
+        title = named_label(spec.title, "panelTitle")
+        caption = named_label(spec.caption, "smallMuted", wrap=True)
         caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.plot_widget = pg.PlotWidget(background=c["card"], viewBox=_LazyMenuViewBox())
         # Ignore the plot's size hint: it changes as the axis labels widen, and every change
@@ -198,8 +198,7 @@ class MetricPanel(QWidget):
             self.plot.setYRange(0, 1, padding=0.05)
         self.curves = [_Curve(self.plot, curve) for curve in spec.curves]
         self.overlay_curves: list[_Curve] = []
-        self.hover_label = QLabel(" ")
-        self.hover_label.setStyleSheet(f"color: {c['text']}; font-size: 11px;")
+        self.hover_label = named_label(" ", "small")
         self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.hover_line = pg.InfiniteLine(angle=90, pen=_pen(c["muted"], 1, 150))
         self.hover_line.setVisible(False)
@@ -207,9 +206,7 @@ class MetricPanel(QWidget):
         self.plot_widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._series: MetricSeries | None = None
         # The legend is a line of text above the plot: a legend box inside it hid the curves.
-        self.legend_label = QLabel(_legend_html(spec))
-        self.legend_label.setStyleSheet("font-size: 11px;")
-        self.legend_label.setWordWrap(True)
+        self.legend_label = named_label(_legend_html(spec), "small", wrap=True)
         self.legend_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(title)
         layout.addWidget(caption)
@@ -297,11 +294,10 @@ class TrainingPlots(QWidget):
         self._overlay_count = 0
         self._built: dict[str, MetricPanel] = {}
         self._waiting = list(PANELS)
-        self._next = QTimer(self)
-        self._next.setObjectName("plots-build")
-        self._next.setSingleShot(True)
-        self._next.setInterval(0)
-        self._next.timeout.connect(self._build_next)
+        # A panel's first layout and paints take two or three turns after it is built: the next
+        # one is built after them, not in the same turns.
+        self._next = StagedBuild("plots-build", self, self._build_one, lambda: bool(self._waiting),
+                                 interval_ms=PANEL_BUILD_INTERVAL_MS)
         # One empty cell per panel, so a panel joining the grid leaves the others' sizes alone
         # (re-laying out the grid repainted every plot built so far).
         self._cells = []
@@ -317,8 +313,7 @@ class TrainingPlots(QWidget):
 
     def start_building(self) -> None:
         """Begin building the panels one per turn (``gradually=True, start=False``)."""
-        if self._waiting and not self._next.isActive():
-            self._next.start()
+        self._next.start()
 
     @property
     def is_built(self) -> bool:
@@ -335,15 +330,7 @@ class TrainingPlots(QWidget):
         return self._built
 
     def build_all(self) -> None:
-        self._next.stop()
-        while self._waiting:
-            self._build_one()
-
-    def _build_next(self) -> None:
-        if self._waiting:
-            self._build_one()
-        if self._waiting:
-            self._next.start()
+        self._next.finish()
 
     def _build_one(self) -> None:
         spec = self._waiting.pop(0)

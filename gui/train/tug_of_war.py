@@ -7,9 +7,9 @@ import math
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
-from gui.common.theme import colors
+from gui.common.theme import colors, named_label
 
 
 def tug_caption(share: float | None, chosen_reward: float | None = None,
@@ -76,12 +76,9 @@ class TugOfWar(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        title = QLabel("Tug-of-war: which answer the model prefers")
-        title.setStyleSheet("font-weight: 600;")
+        title = named_label("Tug-of-war: which answer the model prefers", "stat")
         self.bar = TugOfWarBar()
-        self.caption = QLabel(tug_caption(None))
-        self.caption.setWordWrap(True)
-        self.caption.setStyleSheet(f"color: {colors()['muted']}; font-size: 11px;")
+        self.caption = named_label(tug_caption(None), "smallMuted", wrap=True)
         # A fixed height of two lines: a caption that re-wrapped to another height would
         # re-lay out the window and repaint every plot below it on each update.
         self.caption.setFixedHeight(2 * self.caption.fontMetrics().lineSpacing() + 4)
