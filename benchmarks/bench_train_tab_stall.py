@@ -8,12 +8,13 @@ real ``MainWindow`` on the Annotate tab (offscreen unless a display is set) and 
 Then a 10 ms QTimer on the UI thread records the gaps between its ticks while:
 
 1. the Train tab is clicked for the first time, until the tab is built (a frame, then a form
-   card or a plot per turn) and its background work is done (the training libraries' preload,
-   the form's settings read and data preview) or ``--open-for`` s;
-2. Start is clicked with the bundled demo model: the launch check builds the training set of
-   every pair on the database thread, then the run reads and tokenises the pairs, loads the
-   model and begins the reference pass — measured for ``--after-start`` seconds or until the
-   first optimizer step, then the run is stopped.
+   card or a plot per turn) and its background work is done (the form's settings read, its
+   helper process's device list, free memory and data preview, and the training process
+   prepared for the first run) or ``--open-for`` s;
+2. Start is clicked with the bundled demo model: the run goes to the prepared process, whose
+   launch check confirms the training set it built, which then reads (or tokenises) the pairs,
+   loads the model and begins the reference pass — measured for ``--after-start`` seconds or
+   until the first optimizer step, then the run is stopped.
 
 Prints one JSON object: the longest gap and the 99th percentile of each window, the three worst
 gaps (seconds after the click, ms), how far the run got, and the machine's load average; and
@@ -107,10 +108,11 @@ def main() -> int:
     opening.start()
     open_clicked = time.perf_counter()
     window.tabs.setCurrentWidget(window.train_page)
-    def tab_ready() -> bool:     # every card and plot built, and the checks they started done
+    def tab_ready() -> bool:     # every card and plot built, the checks they started done, the run's process ready
         view = window.train_view
-        return (view is not None and view.form.is_built and view.plots.is_built
-                and background_done())
+        prepared = view.preparer.prepared if view is not None and view.preparer is not None else None
+        return (view is not None and view.is_built and background_done()
+                and (view.preparer is None or (prepared is not None and prepared.ready)))
 
     pump(args.open_for, until=tab_ready)
     pump(0.5)

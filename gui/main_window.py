@@ -330,7 +330,8 @@ class MainWindow(QMainWindow):
             if exc.name != "gui.train.train_view":
                 raise
             return placeholder("The training view is not part of this build yet.")
-        return TrainView(self.workspace, self.db, gradually=True)   # a frame, then a card or plot per turn
+        # A frame, then a card or plot per turn; then a process prepared for the first run.
+        return TrainView(self.workspace, self.db, gradually=True, prepare_runs=True)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # A training run: ask, then stop and save it. Verdicts still being stored: wait for them,

@@ -33,7 +33,7 @@ def pairs_workspace(workspace):
 
 @pytest.fixture
 def make_train_view(qtbot):
-    """``make_train_view(ws)`` -> a shown TrainView on its own DatabaseWorker (``view.db``); any
+    """``make_train_view(ws, **options)`` -> a shown TrainView on its own DatabaseWorker (``view.db``); any
     run it started is stopped at the end, its timers stopped and the database worker closed."""
     from gui.common.db_worker import DatabaseWorker
     from gui.common.workers import wait_for_all_workers
@@ -41,9 +41,9 @@ def make_train_view(qtbot):
 
     views = []
 
-    def make(ws):
+    def make(ws, **options):
         db = DatabaseWorker()
-        view = TrainView(ws, db)
+        view = TrainView(ws, db, **options)
         qtbot.addWidget(view)
         view.resize(1280, 820)
         view.show()

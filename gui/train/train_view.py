@@ -29,6 +29,7 @@ from gui.common.pyside_fixes import collect_garbage_on_ui_thread
 from gui.common.workers import start_worker
 from gui.train.event_text import event_text
 from gui.train.redraw_schedule import RedrawSchedule
+from gui.train.run_preparer import RunPreparer
 from gui.train.runs_panel import RunsPanel
 from gui.train.train_layout import TrainLayout
 from gui.train.training_form import TrainingForm
@@ -45,7 +46,8 @@ class TrainView(TrainLayout):
     changes_made = Signal(object)    # Changes(runs=True): a run was created or has ended
 
     def __init__(self, workspace: Workspace, db: DatabaseWorker, parent: QWidget | None = None,
-                 gradually: bool = False):
+                 gradually: bool = False, prepare_runs: bool = False):
+        """``prepare_runs``: keep a training process ready for the next run (``RunPreparer``)."""
         super().__init__(parent)
         collect_garbage_on_ui_thread()   # before any worker thread of this view starts
         self.workspace = workspace
@@ -63,6 +65,7 @@ class TrainView(TrainLayout):
         self._latest_metrics: dict[str, float] | None = None
         self._waiting_for_history: list[StepMetrics] | None = None
         self._opened_newest = False
+        self.preparer = RunPreparer(workspace, self) if prepare_runs else None
 
         # Gradually (the main window's first opening): a frame, then a card or plot per turn, then the preload.
         self.form = TrainingForm(workspace, db, gradually=gradually)
@@ -80,9 +83,13 @@ class TrainView(TrainLayout):
         self.runs.loaded.connect(self._on_runs_loaded)
         self._update_buttons()
         self.runs.refresh()
-        if gradually:      # after this frame's first paint: the cards, then the plots
+        if gradually:      # after this frame's first paint: the cards, then the plots, then a run's process
             self.form.built.connect(self.plots.start_building)
             self.form.start_building(FIRST_CARD_DELAY_MS)
+            if self.preparer is not None:
+                self.plots.panel_built.connect(lambda _key: self.plots.is_built and self.preparer.schedule())
+        elif self.preparer is not None:
+            self.preparer.schedule()
 
     @property
     def is_built(self) -> bool:
@@ -96,6 +103,8 @@ class TrainView(TrainLayout):
     def stop_timers(self) -> None:
         """Before the window closes (and at a test's end): no timer of this tab fires again."""
         self.redraws.stop()
+        if self.preparer is not None:
+            self.preparer.close()
         self.plots.build_all()
         form_timers = getattr(self.form, "stop_timers", None)   # the form's, once it has any to stop
         if form_timers is not None:
@@ -141,7 +150,7 @@ class TrainView(TrainLayout):
         if self.form.config() is None or self.form.problems:
             self._say_not_started(self.form.problems)
             return False
-        session = TrainingSession(self.workspace, in_child=True)
+        session = TrainingSession(self.workspace, in_child=True, prepared=self._prepared())
         session.start(values=self.form.full_values())   # the data check runs in the run's process
         self._begin(session, "Checking the settings and the data…")
         self._start_worker(session)
@@ -152,12 +161,15 @@ class TrainView(TrainLayout):
         settings); the trainer refuses one that cannot be resumed, with the reason."""
         if self.is_running():
             return False
-        session = TrainingSession(self.workspace, in_child=True)
+        session = TrainingSession(self.workspace, in_child=True, prepared=self._prepared())
         session.start(resume_run_id=run_id)
         self._begin(session, "Loading the run…")
         self.current_run_id = run_id
         self._start_worker(session)
         return True
+
+    def _prepared(self):
+        return self.preparer.take() if self.preparer is not None else None
 
     def _begin(self, session: TrainingSession, text: str) -> None:
         self.session = session
@@ -302,6 +314,8 @@ class TrainView(TrainLayout):
             self.last_status, self.last_error = RunStatus.FAILED, failure
             self.show_error(failure)
         self.worker = None
+        if self.preparer is not None:
+            self.preparer.schedule()      # the next run's process
         self.runs.refresh()
         if self.last_status is not None:
             self.changes_made.emit(Changes(runs=True))
