@@ -73,34 +73,54 @@ class Disagreement:
 def annotator_counts(ws: Workspace) -> list[AnnotatorCounts]:
     """Counts by choice of every annotator's current verdicts, people first, then by name."""
     with ws.session() as session:
-        annotators = session.execute(select(Annotator.id, Annotator.name, Annotator.is_pseudo)).all()
-        seconds = dict(session.execute(
-            select(Verdict.annotator_id, func.sum(Verdict.seconds_spent))
-            .where(Verdict.retracted_at.is_(None)).group_by(Verdict.annotator_id)).all())
-        counts: dict[int, dict[str, int]] = defaultdict(lambda: {c.value: 0 for c in Choice})
-        for verdict in current_verdicts(session):
-            counts[verdict.annotator_id][verdict.choice.value] += 1
+        return _counts(session, current_verdicts(session, per_kind=True))
+
+
+def agreement(ws: Workspace, include_pseudo: bool = False) -> AgreementReport:
+    with ws.session() as session:
+        return _agreement(current_verdicts(session, per_kind=True), include_pseudo)
+
+
+def disagreements(ws: Workspace, include_resolved: bool = True) -> list[Disagreement]:
+    """Pairs whose annotators' current labels (pseudo-annotators included) are not all the same."""
+    with ws.session() as session:
+        return _disagreements(current_verdicts(session, per_kind=True), include_resolved)
+
+
+def team_overview(ws: Workspace) -> tuple[AgreementReport, list[AnnotatorCounts], list[Disagreement]]:
+    """``agreement``, ``annotator_counts`` and ``disagreements`` from one read of the current
+    verdicts (the Team tab's numbers; each read is most of the cost: ~1 s at 100,000 verdicts)."""
+    with ws.session() as session:
+        rows = current_verdicts(session, per_kind=True)
+        return _agreement(rows, False), _counts(session, rows), _disagreements(rows, True)
+
+
+def _counts(session, rows) -> list[AnnotatorCounts]:
+    annotators = session.execute(select(Annotator.id, Annotator.name, Annotator.is_pseudo)).all()
+    seconds = dict(session.execute(
+        select(Verdict.annotator_id, func.sum(Verdict.seconds_spent))
+        .where(Verdict.retracted_at.is_(None)).group_by(Verdict.annotator_id)).all())
+    # An annotator's current verdict on a pair, of either kind, is their newest one (rows come
+    # ordered by pair, then id): the label, or the resolution that came after it.
+    newest = {(verdict.pair_id, verdict.annotator_id): verdict for verdict in rows}
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: {c.value: 0 for c in Choice})
+    for verdict in newest.values():
+        counts[verdict.annotator_id][verdict.choice.value] += 1
     result = [AnnotatorCounts(aid, name, bool(pseudo), sum(counts[aid].values()), dict(counts[aid]),
                               float(seconds.get(aid) or 0.0))
               for aid, name, pseudo in annotators]
     return sorted(result, key=lambda c: (c.is_pseudo, c.name.lower()))
 
 
-def _units(ws: Workspace, include_pseudo: bool) -> dict[int, dict[str, Choice]]:
+def _agreement(rows, include_pseudo: bool) -> AgreementReport:
     units: dict[int, dict[str, Choice]] = defaultdict(dict)
-    with ws.session() as session:
-        for verdict in current_verdicts(session, per_kind=True):
-            if verdict.choice == Choice.SKIP or verdict.is_resolution:
-                continue
-            if verdict.is_pseudo and not include_pseudo:
-                continue
-            units[verdict.pair_id][verdict.annotator_name] = verdict.choice
-    return units
-
-
-def agreement(ws: Workspace, include_pseudo: bool = False) -> AgreementReport:
-    units = list(_units(ws, include_pseudo).values())
-    rated = [u for u in units if len(u) >= 2]
+    for verdict in rows:
+        if verdict.choice == Choice.SKIP or verdict.is_resolution:
+            continue
+        if verdict.is_pseudo and not include_pseudo:
+            continue
+        units[verdict.pair_id][verdict.annotator_name] = verdict.choice
+    rated = [u for u in units.values() if len(u) >= 2]
     return AgreementReport(
         n_pairs=len(rated),
         n_annotators=len({name for unit in rated for name in unit}),
@@ -110,16 +130,14 @@ def agreement(ws: Workspace, include_pseudo: bool = False) -> AgreementReport:
         cohen_kappa=pairwise_cohen_kappa(rated))
 
 
-def disagreements(ws: Workspace, include_resolved: bool = True) -> list[Disagreement]:
-    """Pairs whose annotators' current labels (pseudo-annotators included) are not all the same."""
+def _disagreements(rows, include_resolved: bool) -> list[Disagreement]:
     labels: dict[int, dict[str, Choice]] = defaultdict(dict)
     resolutions: dict[int, Choice] = {}
-    with ws.session() as session:
-        for verdict in current_verdicts(session, per_kind=True):
-            if verdict.is_resolution:
-                resolutions[verdict.pair_id] = verdict.choice  # ordered by id: the newest wins
-            elif verdict.choice != Choice.SKIP:
-                labels[verdict.pair_id][verdict.annotator_name] = verdict.choice
+    for verdict in rows:
+        if verdict.is_resolution:
+            resolutions[verdict.pair_id] = verdict.choice  # ordered by id: the newest wins
+        elif verdict.choice != Choice.SKIP:
+            labels[verdict.pair_id][verdict.annotator_name] = verdict.choice
     result = []
     for pair_id in sorted(labels):
         if len(set(labels[pair_id].values())) < 2:

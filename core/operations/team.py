@@ -15,8 +15,8 @@ from core.operations.changes import Changes
 from storage.reservations import live_leases
 from storage.models import Choice
 from storage.settings import DEFAULT_LEASE_MINUTES, SettingsError, read_settings, update_settings
-from storage.team import (AgreementReport, AnnotatorCounts, Disagreement, NotAnOwnerError, agreement,
-                          annotator_counts, disagreements, may_resolve, resolve)
+from storage.team import (AgreementReport, AnnotatorCounts, Disagreement, NotAnOwnerError, may_resolve, resolve,
+                          team_overview)
 from storage.workspace import Workspace
 
 __all__ = ["TeamStats", "TeamSettings", "LabellerNow", "team_stats", "team_settings", "set_overlap",
@@ -44,7 +44,7 @@ class TeamSettings:
 
 
 def team_stats(ws: Workspace) -> TeamStats:
-    return TeamStats(agreement(ws), annotator_counts(ws), disagreements(ws))
+    return TeamStats(*team_overview(ws))
 
 
 def team_settings(ws: Workspace) -> TeamSettings:

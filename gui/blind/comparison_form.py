@@ -109,7 +109,8 @@ class ComparisonForm(Card):
             return
         self._stop = threading.Event()
         sampling = {"temperature": self.temperature.value(), "max_new_tokens": self.max_tokens.value()}
-        self.worker = Worker(_create, self.workspace, key_a, key_b, self.prompts.value(), sampling, self._stop)
+        self.worker = Worker(_create, self.workspace, key_a, key_b, self.prompts.value(), sampling, self._stop,
+                             loads_torch=True)
         self.worker.progress.connect(self._progress)
         self.worker.finished.connect(self._finished)
         self.worker.failed.connect(self._failed)

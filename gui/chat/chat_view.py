@@ -183,7 +183,7 @@ class ChatView(QWidget):
         self.answering = True
         self._update_buttons()
         self._say("Answering…")
-        worker = Worker(answer_turn, self.runner, request, self.sampling.values(), self._stop)
+        worker = Worker(answer_turn, self.runner, request, self.sampling.values(), self._stop, loads_torch=True)
         worker.progress.connect(self._apply_events)
         worker.finished.connect(self._answered)
         worker.failed.connect(self._failed)

@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
+from core.engine.native_preload import load_torch_libraries
+
 log = logging.getLogger(__name__)
 _live_threads: set[QThread] = set()
 
@@ -32,14 +34,20 @@ class Worker(QObject):
     finished = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any):
+    def __init__(self, fn: Callable[..., Any], *args: Any, loads_torch: bool = False, **kwargs: Any):
+        """``loads_torch``: ``fn`` imports torch (a model, a generation) — its native libraries are
+        loaded first with the GIL released (``core.engine.native_preload``), so the import holds the
+        UI thread for tens of milliseconds rather than hundreds."""
         super().__init__()
         self._fn = fn
         self._args = args
         self._kwargs = kwargs
+        self._loads_torch = loads_torch
 
     @Slot()
     def run(self) -> None:
+        if self._loads_torch:
+            load_torch_libraries()
         try:
             result = self._fn(*self._args, report=self.progress.emit, **self._kwargs)
         except Exception as exc:  # every failure reaches the UI as a message, never a silent stop

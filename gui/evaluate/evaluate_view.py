@@ -242,7 +242,7 @@ class EvaluateView(QWidget):
             self.progress_text.setText("Tick the runs to evaluate.")
             return
         self._stop = threading.Event()
-        self.worker = Worker(_evaluate, self.workspace, run_ids, self.options(), self._stop.is_set)
+        self.worker = Worker(_evaluate, self.workspace, run_ids, self.options(), self._stop.is_set, loads_torch=True)
         self.worker.progress.connect(self._progress)
         self.worker.finished.connect(self._finished)
         self.worker.failed.connect(self._failed)

@@ -226,7 +226,7 @@ class GenerateDialog(QDialog):
         self.progress.setRange(0, 0)
         self.rate.setText("Loading the model…")
         self.status.setText(f"{self.model.currentText()}; the first run loads the libraries (a few seconds).")
-        worker = Worker(run_generation, self.workspace, request, self._cancel)
+        worker = Worker(run_generation, self.workspace, request, self._cancel, loads_torch=True)
         worker.progress.connect(self._on_progress)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)

@@ -167,7 +167,7 @@ class RealPairPanel(QWidget):
         self.computing = True
         self._update_state()
         self.status.setText(f"Computing pair #{pair_id} under run {run_id}…")
-        worker = Worker(learn.explain_pair, self.workspace, run_id, pair_id)
+        worker = Worker(learn.explain_pair, self.workspace, run_id, pair_id, loads_torch=True)
         worker.progress.connect(lambda text: self.status.setText(f"{text}…"))
         worker.finished.connect(self._explained)
         worker.failed.connect(self._failed)
