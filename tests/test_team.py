@@ -201,3 +201,20 @@ def test_alpha_and_fleiss_agree_with_reference_implementations_on_random_data() 
         square = [{f"r{i}": rng.choice(categories) for i in range(4)} for _ in range(rng.randint(3, 15))]
         if len({v for u in square for v in u.values()}) > 1:
             assert fleiss_kappa(square) == pytest.approx(_reference_fleiss(square, categories))
+
+
+def test_the_team_overview_is_the_three_queries_from_one_read(team_workspace) -> None:
+    from collections import Counter
+
+    from storage.team import team_overview
+    from storage.verdicts import current_verdicts
+
+    ws, p = team_workspace
+    resolve(ws, p[1], "ben", B, note="on reflection")     # ben labelled P2, then settled it: his resolution is newest
+    AnnotationQueue(ws, "ann", overlap=3).record(p[3], B)  # a changed mind: the newer label counts
+    assert team_overview(ws) == (agreement(ws), annotator_counts(ws), disagreements(ws))
+    # The counts are of each annotator's newest current verdict of either kind, as read directly.
+    with ws.session() as session:
+        expected = Counter((v.annotator_name, v.choice.value) for v in current_verdicts(session))
+    counted = Counter({(c.name, choice): n for c in annotator_counts(ws) for choice, n in c.by_choice.items() if n})
+    assert counted == expected
