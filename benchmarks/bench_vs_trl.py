@@ -10,11 +10,15 @@ engine, each in its own process (so peak memory is measured per engine):
 - ``studio``: ``core.engine.trainer.train`` (cached reference log-probs, each pair packed into one
   sequence with its shared prompt computed once, LM head only on completion positions,
   length-grouped batches);
-- ``trl``: ``trl.DPOTrainer`` with a reference forward every step;
+- ``trl``: ``trl.DPOTrainer`` with a reference forward every step (TRL's defaults, which include
+  ``gradient_checkpointing=True``: DPOConfig's default);
 - ``trl+precompute``: ``trl.DPOTrainer`` with ``precompute_ref_log_probs=True``;
 - ``studio-unpacked`` (only when named in ``--engines``): the engine with ``packed_pairs=false``
   (chosen and rejected as two padded rows), to see what packing buys;
-- ``studio-checkpointed`` (only when named): the engine with ``gradient_checkpointing=true``.
+- ``studio-checkpointed`` (only when named): the engine with ``gradient_checkpointing=true``;
+- ``trl+precompute-no-checkpointing`` (only when named): TRL+precompute with
+  ``gradient_checkpointing=False``, the like-for-like of ``studio`` (whose default is off), as
+  ``trl+precompute`` is of ``studio-checkpointed``.
 
 Same β, learning rate and schedule, batch size, max_length, LoRA rank/alpha/targets, seed;
 float32, no dropout. Prints steps per second of the training loop, end-to-end seconds
@@ -50,7 +54,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 ENGINES = ("studio", "trl", "trl+precompute")
-OPTIONAL_ENGINES = ("studio-unpacked", "studio-checkpointed")
+OPTIONAL_ENGINES = ("studio-unpacked", "studio-checkpointed", "trl+precompute-no-checkpointing")
 
 
 def peak_memory_mib() -> float:
@@ -139,7 +143,7 @@ def run_studio(workdir: Path, args, packed: bool = True, checkpointed: bool = Fa
             "total_seconds": ended - started, "loaded_mib": marks["loaded_mib"]}
 
 
-def run_trl(workdir: Path, args, precompute: bool) -> dict:
+def run_trl(workdir: Path, args, precompute: bool, checkpointing: bool | None = None) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -169,7 +173,8 @@ def run_trl(workdir: Path, args, precompute: bool) -> dict:
                          max_length=args.max_length, lr_scheduler_type="linear", warmup_steps=0,
                          logging_steps=1, save_strategy="no", report_to=[], bf16=False,
                          use_cpu=bool(args.cpu), seed=args.seed, precompute_ref_log_probs=precompute,
-                         dataloader_num_workers=0, disable_tqdm=True)
+                         dataloader_num_workers=0, disable_tqdm=True,
+                         **({} if checkpointing is None else {"gradient_checkpointing": checkpointing}))
     lora = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, lora_dropout=0.0, target_modules="all-linear",
                       task_type="CAUSAL_LM")
     trainer = DPOTrainer(model=model, args=dpo_args, train_dataset=data, processing_class=tokenizer,
@@ -196,7 +201,8 @@ def child(engine: str, workdir: Path, args) -> None:
         result = run_studio(workdir, args, packed=engine != "studio-unpacked",
                             checkpointed=engine == "studio-checkpointed")
     else:
-        result = run_trl(workdir, args, precompute=engine == "trl+precompute")
+        result = run_trl(workdir, args, precompute=engine.startswith("trl+precompute"),
+                         checkpointing=False if engine.endswith("-no-checkpointing") else None)
     result["peak_memory_mib"] = peak_memory_mib()
     print("RESULT " + json.dumps(result))
 
