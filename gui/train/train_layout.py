@@ -29,7 +29,8 @@ DISPLACEMENT_TEXT = (
 class TrainLayout(QWidget):
     """The widgets of the Train tab, laid out; no behaviour beyond the layout."""
 
-    def _build_layout(self, form: TrainingForm, plots: TrainingPlots, runs: RunsPanel) -> None:
+    def _build_layout(self, form: TrainingForm, plots: TrainingPlots, runs: RunsPanel, with_runs: bool = True) -> None:
+        """``with_runs=False``: the runs list joins later (``add_runs_panel``), in a turn of its own."""
         # Containers are made inside their parents, top down: a container joining its parent
         # later re-resolves the style of everything in it, once per level (half of this build's
         # time on the UI thread, at the Train tab's first opening).
@@ -38,7 +39,10 @@ class TrainLayout(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         layout.addWidget(splitter)
         self._build_left(QWidget(splitter), form)
-        self._build_right(QWidget(splitter), plots, runs)
+        self._build_right(QWidget(splitter), plots)
+        self._runs_panel: RunsPanel | None = runs
+        if with_runs:
+            self.add_runs_panel()
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([400, 880])
 
@@ -69,10 +73,10 @@ class TrainLayout(QWidget):
             buttons.addWidget(button)
         left_layout.addLayout(buttons)
 
-    def _build_right(self, right: QWidget, plots: TrainingPlots, runs: RunsPanel) -> None:
+    def _build_right(self, right: QWidget, plots: TrainingPlots) -> None:
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        vertical = QSplitter(Qt.Orientation.Vertical, right)
+        self._vertical = vertical = QSplitter(Qt.Orientation.Vertical, right)
         right_layout.addWidget(vertical)
         top = QWidget(vertical)
         top_layout = QVBoxLayout(top)
@@ -99,10 +103,15 @@ class TrainLayout(QWidget):
         top_layout.addWidget(self.tug)
         top_layout.addLayout(self._build_tools(plots))
         top_layout.addWidget(plots, 1)
-        vertical.addWidget(runs)
-        vertical.setStretchFactor(0, 4)
-        vertical.setStretchFactor(1, 1)
-        vertical.setSizes([640, 170])
+
+    def add_runs_panel(self) -> None:
+        """The runs list under the plots (once)."""
+        runs, self._runs_panel = self._runs_panel, None
+        if runs is not None:
+            self._vertical.addWidget(runs)
+            self._vertical.setStretchFactor(0, 4)
+            self._vertical.setStretchFactor(1, 1)
+            self._vertical.setSizes([640, 170])
 
     def _build_tools(self, plots: TrainingPlots) -> QHBoxLayout:
         tools = QHBoxLayout()

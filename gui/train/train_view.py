@@ -26,6 +26,7 @@ from core.operations.runs import RunCurves, load_curves
 from core.operations.training import LaunchRefused, SessionState, TrainingSession
 from gui.common.db_worker import DatabaseWorker, Job
 from gui.common.pyside_fixes import collect_garbage_on_ui_thread
+from gui.common.staged_build import StagedBuild
 from gui.common.workers import start_worker
 from gui.train.event_text import event_text
 from gui.train.redraw_schedule import RedrawSchedule
@@ -33,7 +34,7 @@ from gui.train.run_preparer import RunPreparer
 from gui.train.runs_panel import RunsPanel
 from gui.train.train_layout import TrainLayout
 from gui.train.training_form import TrainingForm
-from gui.train.training_plots import OVERLAY_NAMES, TrainingPlots
+from gui.train.training_plots import OVERLAY_NAMES, PANEL_BUILD_INTERVAL_MS, TrainingPlots
 from gui.train.training_worker import RunEnd, TrainingWorker
 from storage.models import RunStatus
 from storage.workspace import Workspace
@@ -67,11 +68,11 @@ class TrainView(TrainLayout):
         self._opened_newest = False
         self.preparer = RunPreparer(workspace, self) if prepare_runs else None
 
-        # Gradually (the main window's first opening): a frame, then a card or plot per turn, then the preload.
+        # Gradually (the main window's first opening): a frame, then a piece per turn (cards, plots, runs list).
         self.form = TrainingForm(workspace, db, gradually=gradually)
         self.plots = TrainingPlots(gradually=True, start=not gradually)
         self.runs = RunsPanel(workspace, db, grab_plots=self.plots.grab)
-        self._build_layout(self.form, self.plots, self.runs)
+        self._build_layout(self.form, self.plots, self.runs, with_runs=not gradually)
         self.redraws = RedrawSchedule(self.plots, self._what_to_draw, self._update_status, self)
         self.smoothing_slider.valueChanged.connect(self.redraws.mark_dirty)
         for button, slot in ((self.start_button, self.start), (self.pause_button, self.pause),
@@ -83,19 +84,25 @@ class TrainView(TrainLayout):
         self.runs.loaded.connect(self._on_runs_loaded)
         self._update_buttons()
         self.runs.refresh()
-        if gradually:      # after this frame's first paint: the cards, then the plots, then a run's process
-            self.form.built.connect(self.plots.start_building)
+        # After the cards, the runs list, then the plots (at their final size: the list joining later
+        # resized and repainted all six at once), then the prepared run's process.
+        self._last_pieces = [self.add_runs_panel, self.plots.start_building]
+        self._finishing = StagedBuild("train-build", self, lambda: self._last_pieces.pop(0)(),
+                                      lambda: bool(self._last_pieces), interval_ms=PANEL_BUILD_INTERVAL_MS)
+        if self.preparer is not None:
+            self.plots.panel_built.connect(lambda _key: self.plots.is_built and self.preparer.schedule())
+        if gradually:      # after this frame's first paint
+            self.form.built.connect(self._finishing.start)
             self.form.start_building(FIRST_CARD_DELAY_MS)
+        else:
+            self._finishing.finish()
             if self.preparer is not None:
-                self.plots.panel_built.connect(lambda _key: self.plots.is_built and self.preparer.schedule())
-        elif self.preparer is not None:
-            self.preparer.schedule()
+                self.preparer.schedule()
 
     @property
     def is_built(self) -> bool:
-        """Every form card and plot panel is there (built one per turn at the first opening)."""
-        return self.form.is_built and self.plots.is_built
-
+        """Every form card, plot panel and the runs list are there (a piece per turn at the first opening)."""
+        return self.form.is_built and self.plots.is_built and self._runs_panel is None
     @property
     def redraw_count(self) -> int:
         return self.redraws.count
@@ -106,6 +113,7 @@ class TrainView(TrainLayout):
         if self.preparer is not None:
             self.preparer.close()
         self.plots.build_all()
+        self._finishing.finish()     # the runs list (the plots are all built already)
         form_timers = getattr(self.form, "stop_timers", None)   # the form's, once it has any to stop
         if form_timers is not None:
             form_timers()
