@@ -1,6 +1,7 @@
 """Issue 10's first check: a scripted session in the main window runs no SQL statement on the
-UI thread, and torch, transformers and peft are first imported on another thread (peft: in the
-run's own process; the window never imports it).
+UI thread, and torch, transformers and peft are first imported on another thread (in the
+window's process only by the Learn tab's worker; the form's checks and the run have processes of
+their own).
 
 The session runs in a fresh interpreter (``tests/ui_isolation_session.py``) so that nothing this
 test process imported counts; the workspace and the tiny model are built here, beforehand.
@@ -45,9 +46,9 @@ def test_a_scripted_session_keeps_sql_and_the_ml_libraries_off_the_ui_thread(wor
     assert statements == [], "SQL on the UI thread:\n" + "\n".join(
         f"{s['statement']}\n    " + "\n    ".join(s["stack"]) for s in statements[:10])
     threads = result["first_import_thread"]
-    # The window imports torch (the device's memory) and transformers (the too-long count's
-    # tokenizer) on workers. The run trains in a child process (core.operations.training_process),
-    # so peft and the model's code are not imported in the window's process at all.
+    # The Train tab imports none of them in the window's process: its form's checks run in a
+    # helper process and the run trains in a child process. The Learn tab's worker loads the run's
+    # model in this process (torch, transformers and peft), off the UI thread.
     assert {"torch", "transformers"} <= set(threads) <= {"torch", "transformers", "peft"}, threads
     assert "ui" not in threads.values(), f"imported on the UI thread: {threads}"
 

@@ -8,7 +8,8 @@ which torch, transformers and peft are first imported, and a SQLAlchemy
 ``before_cursor_execute`` listener (on every engine, so the workspace's too) that records every
 statement executed on the UI thread, with where it came from. Then it drives the window: 200
 verdict keys with notes and undos, every tab, the Train tab's first opening, a run started,
-paused, resumed and stopped, the runs list opened; closes the window and writes what it saw.
+paused, resumed and stopped, the runs list opened, the loop tabs, a pair explained under the run
+in Learn (a model loaded in this process, on a worker); closes the window and writes what it saw.
 """
 
 from __future__ import annotations
@@ -155,6 +156,22 @@ def main(workspace_dir: str, model_dir: str, result_path: str) -> int:
         settle()
         QTest.qWait(100)
     steps.append(f"runs list opened ({len(run_ids)} runs)")
+
+    # The loop tabs, each built at its first opening; in Learn, one of the pairs explained under
+    # the run just trained: its worker loads the model (torch, transformers, peft) in this process.
+    for page in window.loop_pages:
+        window.tabs.setCurrentWidget(page)
+        settle()
+        QTest.qWait(50)
+    steps.append("loop tabs: " + ", ".join(window.tabs.tabText(window.tabs.indexOf(p)) for p in window.loop_pages))
+    learn = next(page.view for page in window.loop_pages if type(page.view).__name__ == "LearnView")
+    panel = learn.real_pair
+    wait_until(lambda: panel.explain_button.isEnabled(), 60, "a run and a pair to explain")
+    panel.explain()
+    wait_until(lambda: panel.result is not None or "Could not" in panel.status.text(), 180, "the pair explained")
+    if panel.result is None:
+        raise RuntimeError(panel.status.text())
+    steps.append(f"learn: pair #{panel.result.pair_id} explained under {panel.result.run_id}")
 
     window.close()
     settle()
