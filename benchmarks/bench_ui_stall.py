@@ -5,7 +5,7 @@
 
 Creates the demo workspace in a temporary folder (the bundled demo model, its labelled
 pairs and training settings), opens the real ``TrainView`` (offscreen unless a display is
-set), waits until the tab's background import of the training libraries is done (as a user
+set), waits until the tab's background work is done (its form's checks, as a user
 reading the form would), clicks Start and, while the run trains, a 10 ms QTimer on the UI
 thread records the gap between its ticks and another timer pans the loss plot every 100 ms.
 Prints the longest gap, the 99th percentile and the training speed. With ``--screenshots``
@@ -76,7 +76,7 @@ def main() -> int:
             time.sleep(0.002)
 
     pump(0.5)
-    # The tab's preload and the form's preview (the database thread itself stays, idle).
+    # The form's checks in its helper process (the database thread itself stays, idle).
     pump(120, until=lambda: not db.busy and all(t.objectName() == "database" for t in running_workers()))
 
     idle = StallMeter(10)

@@ -38,15 +38,20 @@ def make_form(qtbot, db):
     from gui.common.workers import wait_for_all_workers
     from gui.train.training_form import TrainingForm
 
+    forms = []
+
     def make(ws):
         form = TrainingForm(ws, db)
         qtbot.addWidget(form)
         form.resize(420, 1600)
         form.show()
         db.wait_idle()
+        forms.append(form)
         return form
 
     yield make
+    for form in forms:
+        form.stop_timers()   # as its view does when it closes: the helper process ends, its waiters return
     db.close()       # its thread counts among the workers
     assert wait_for_all_workers(60_000)
 

@@ -10,7 +10,8 @@ plain values: a workspace location, not a ``Workspace``). An exception in the ch
 as ``ChildCallError`` with its one-line message; the child's trace goes to its stderr.
 
 ``HelperProcess`` keeps one child for repeated calls, so what a call imports (torch, a
-tokenizer's library: seconds) is imported once: the Train form asks it for the devices, their
+tokenizer's library: seconds) is imported once; ``shared_helper()`` is the one the screens of a
+process share. The Train form asks it for the devices, their
 free memory and the data preview with its too-long count, and the window's own process never
 imports torch or transformers for the form (an import on a thread of the window held the GIL in
 C calls of 300 ms and more, and stalled the UI thread while the tab was being built). The child
@@ -155,6 +156,20 @@ class HelperProcess:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+
+
+_shared: HelperProcess | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_helper() -> HelperProcess:
+    """The process's one ``HelperProcess`` for the screens' checks (started at its first call):
+    what it imported stays imported for the next screen, and the next window."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = HelperProcess()
+        return _shared
 
 
 def _write_frame(stream: BinaryIO, payload: bytes) -> None:

@@ -1,6 +1,6 @@
 """The set-up form's slow checks, none of them on the UI thread, nor in the window's process.
 
-The form's helper process (``core.operations.child_call.HelperProcess``, at a lower priority)
+The window's helper process (``core.operations.child_call.shared_helper``, at a lower priority)
 answers them, each call followed by a ``Worker`` thread that waits for it; the window's process
 never imports torch or transformers for the form, so no thread of it holds the GIL for what
 they do (their imports held it in C calls of 300 ms and more):
@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from core.engine.memory_estimate import DeviceMemory, system_memory
 from core.engine.training_config import TrainingConfig
-from core.operations.child_call import HelperProcess
+from core.operations.child_call import shared_helper
 from core.operations.data_preview import PreviewResult
 from gui.common.workers import Worker, start_worker
 from storage.workspace import Workspace
@@ -60,11 +60,12 @@ class FormChecks(QObject):
         self._pending: tuple[TrainingConfig, bool] | None = None
         self._memory: dict[str, tuple[float, DeviceMemory]] = {}
         self._memory_asked: set[str] = set()
-        self.helper = HelperProcess()
+        self.helper = shared_helper()     # the window's: torch stays imported for the next form
+        self._closed = False
 
     def close(self) -> None:
-        """End the helper process (the view is closing); a call in flight reports a failure."""
-        self.helper.close()
+        """The view is closing: no new call (one in flight still comes back, and is dropped)."""
+        self._closed = True
 
     # -- running work off the UI thread ------------------------------------------------------
     def run_db(self, fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None],
@@ -95,12 +96,15 @@ class FormChecks(QObject):
     def ask_helper(self, module: str, function: str, *args: Any, on_done: Callable[[Any], None],
                    on_failed: Callable[[str], None]) -> None:
         """``module.function(*args)`` in the form's helper process, waited for on a worker thread."""
+        if self._closed:
+            return
         helper = self.helper
 
         def job(report=None):
             return helper.call(module, function, *args)
         job.__name__ = function
-        self.run_worker(job, on_done=on_done, on_failed=on_failed)
+        self.run_worker(job, on_done=lambda result: self._closed or on_done(result),
+                        on_failed=lambda message: self._closed or on_failed(message))
 
     # -- data preview -----------------------------------------------------------------------
     def request_preview(self, config: TrainingConfig, with_tokens: bool) -> None:
