@@ -125,10 +125,11 @@ def main() -> int:
     start_clicked = time.perf_counter()
     view.start_button.click()
     pump(args.after_start, until=lambda: len(view.series) > 0 or (view.last_status is not None))
+    first_step_s = round(time.perf_counter() - start_clicked, 2) if len(view.series) else None
     starting.stop()
     phase = view.phase.value if view.phase else None
     got_to = {"phase": phase, "steps": len(view.series), "status": view.last_status and view.last_status.value,
-              "error": view.last_error, "message": view.message_label.text()}
+              "error": view.last_error, "message": view.message_label.text(), "first_step_s": first_step_s}
     view.stop_and_wait(300_000)
 
     def figures(meter, at) -> dict:

@@ -103,6 +103,10 @@ class RunsPanel(QWidget):
     def _show_runs(self, runs: list[RunRecord]) -> None:
         selected = set(self.selected_run_ids())
         self._runs = list(runs)
+        # Columns sized to their contents once, after the fill: sized per item, each of the
+        # (runs x 6) items measured every row again (0.43 s of the UI thread for 54 runs).
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.setRowCount(len(self._runs))
         for row, run in enumerate(self._runs):
             started = run.started_at.strftime("%Y-%m-%d %H:%M") if run.started_at else ""
@@ -116,6 +120,7 @@ class RunsPanel(QWidget):
                 elif column == 3:
                     item.setToolTip(json.dumps(run.config, indent=1, sort_keys=True))
                 self.table.setItem(row, column, item)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.select_runs(selected)
         self._update_buttons()
         self.has_loaded = True
