@@ -26,6 +26,7 @@ from core.engine.checkpoints import latest_checkpoint, load_checkpoint, save_che
 from core.engine.divergence import DivergenceWatch
 from core.engine.dpo_loss import summarize
 from core.engine.evaluation import evaluate_pairs
+from core.engine.heap import return_freed_memory
 from core.engine.logprobs import supports_packed_pairs
 from core.engine.modeling import (LoadedModel, dtype_name, is_out_of_memory, model_fingerprint, out_of_memory_advice,
                                   tokenization_fingerprint)
@@ -209,6 +210,7 @@ class DPOTrainingRun:
             known=prepared_reference(self.prepared, model_key, token_key))
         if self.control.stop_requested:
             raise _StoppedBeforeTraining()
+        return_freed_memory()     # the pass's freed activations, before the steps allocate theirs
         unique = len({p.example_hash for p in data.train + data.eval})
         self._emit(ReferencePassDone(cached=unique - computed, computed=computed,
                                      seconds=time.perf_counter() - started))
