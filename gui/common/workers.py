@@ -17,8 +17,9 @@ and ``wait_for_all_workers()`` (used on window close and by tests) joins whateve
 
 from __future__ import annotations
 
-import time
+import gc
 import logging
+import time
 from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
@@ -37,7 +38,9 @@ class Worker(QObject):
     def __init__(self, fn: Callable[..., Any], *args: Any, loads_torch: bool = False, **kwargs: Any):
         """``loads_torch``: ``fn`` imports torch (a model, a generation) — its native libraries are
         loaded first with the GIL released (``core.engine.native_preload``), so the import holds the
-        UI thread for tens of milliseconds rather than hundreds."""
+        UI thread for tens of milliseconds rather than hundreds; and once it is done, what it
+        imported leaves the garbage collector's reach (``gc.freeze``: a full collection over the
+        million-odd objects of torch and transformers held the GIL for ~300 ms)."""
         super().__init__()
         self._fn = fn
         self._args = args
@@ -50,6 +53,8 @@ class Worker(QObject):
             load_torch_libraries()
         try:
             result = self._fn(*self._args, report=self.progress.emit, **self._kwargs)
+            if self._loads_torch:
+                gc.freeze()
         except Exception as exc:  # every failure reaches the UI as a message, never a silent stop
             self._return_to_ui_thread()
             message = str(exc) or exc.__class__.__name__

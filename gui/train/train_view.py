@@ -84,8 +84,7 @@ class TrainView(TrainLayout):
         self.runs.loaded.connect(self._on_runs_loaded)
         self._update_buttons()
         self.runs.refresh()
-        # After the cards, the runs list, then the plots (at their final size: the list joining later
-        # resized and repainted all six at once), then the prepared run's process.
+        # After the cards: the runs list, then the plots (at their final size), then the run's process.
         self._last_pieces = [self.add_runs_panel, self.plots.start_building]
         self._finishing = StagedBuild("train-build", self, lambda: self._last_pieces.pop(0)(),
                                       lambda: bool(self._last_pieces), interval_ms=PANEL_BUILD_INTERVAL_MS)
@@ -103,6 +102,7 @@ class TrainView(TrainLayout):
     def is_built(self) -> bool:
         """Every form card, plot panel and the runs list are there (a piece per turn at the first opening)."""
         return self.form.is_built and self.plots.is_built and self._runs_panel is None
+
     @property
     def redraw_count(self) -> int:
         return self.redraws.count
