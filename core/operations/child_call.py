@@ -15,8 +15,9 @@ process share. The Train form asks it for the devices, their
 free memory and the data preview with its too-long count, and the window's own process never
 imports torch or transformers for the form (an import on a thread of the window held the GIL in
 C calls of 300 ms and more, and stalled the UI thread while the tab was being built). The child
-runs at a lower priority (``nice``), so on a machine with few cores the window's UI thread goes
-first; it ends when its parent closes it, when the parent is gone (its stdin ends) or after
+runs at a lower priority (``nice`` 5: the UI thread goes first on a machine with few cores, and
+the helper still gets a fair part of a core beside other busy programs — at 10 it got a tenth and
+a first preview took over 30 s beside two of them); it ends when its parent closes it, when the parent is gone (its stdin ends) or after
 ``idle_exit_s`` without a call — the next call starts a new one. Calls are answered one at a
 time, in the order they come; call from worker threads (a call blocks).
 """
@@ -69,7 +70,7 @@ def call_in_child(module: str, function: str, *args: Any, timeout: float | None 
 class HelperProcess:
     """One child process answering ``call``s (see the module's docstring). Thread-safe."""
 
-    def __init__(self, idle_exit_s: float = 300.0, nice: int = 10):
+    def __init__(self, idle_exit_s: float = 300.0, nice: int = 5):
         self.idle_exit_s = idle_exit_s
         self.nice = nice
         self._lock = threading.Lock()
