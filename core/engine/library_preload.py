@@ -27,15 +27,6 @@ def library_lock() -> threading.RLock:
     return _LIBRARY_LOCK
 
 
-def preload_form_libraries(report=None) -> list[str]:
-    """What the Train tab's own process still needs once runs train in a child process
-    (``core.operations.training_process``): the tokenizer classes, for the form's too-long count."""
-    name = "transformers.models.auto.tokenization_auto"
-    with _LIBRARY_LOCK:
-        importlib.import_module(name)
-    return [name]
-
-
 def preload_training_libraries(base_model: str = "", report=None) -> list[str]:
     """Import peft, the auto classes and the modelling code of ``base_model``'s architecture
     (when it is a local folder with a config.json); return what was imported."""

@@ -1,5 +1,4 @@
-"""Calling a function in a child process: ``call_in_child("pkg.module", "function", *args)``, or
-many calls in one child kept for a screen: ``HelperProcess().call("pkg.module", "function", *args)``.
+"""Calling functions in a child process kept for it: ``HelperProcess().call("pkg.module", "function", *args)``.
 
 The window runs work that is heavy in Python — building the training set of 100,000 pairs for
 the form's data preview, tokenising a sample of it — in a child process rather than on a thread
@@ -9,17 +8,17 @@ time. The arguments and the result cross the pipe pickled (both ends are this pr
 plain values: a workspace location, not a ``Workspace``). An exception in the child comes back
 as ``ChildCallError`` with its one-line message; the child's trace goes to its stderr.
 
-``HelperProcess`` keeps one child for repeated calls, so what a call imports (torch, a
+``HelperProcess`` keeps its child for repeated calls, so what a call imports (torch, a
 tokenizer's library: seconds) is imported once; ``shared_helper()`` is the one the screens of a
-process share. The Train form asks it for the devices, their
-free memory and the data preview with its too-long count, and the window's own process never
-imports torch or transformers for the form (an import on a thread of the window held the GIL in
-C calls of 300 ms and more, and stalled the UI thread while the tab was being built). The child
-runs at a lower priority (``nice`` 5: the UI thread goes first on a machine with few cores, and
-the helper still gets a fair part of a core beside other busy programs — at 10 it got a tenth and
-a first preview took over 30 s beside two of them); it ends when its parent closes it, when the parent is gone (its stdin ends) or after
-``idle_exit_s`` without a call — the next call starts a new one. Calls are answered one at a
-time, in the order they come; call from worker threads (a call blocks).
+process share. The Train form asks it for the devices, their free memory and the data preview
+with its too-long count, and the window's own process never imports torch or transformers for
+the form (an import on a thread of the window held the GIL in C calls of 300 ms and more, and
+stalled the UI thread while the tab was being built). The child runs at a lower priority
+(``nice`` 5: the UI thread goes first on a machine with few cores, and the helper still gets a
+fair part of a core beside other busy programs — at 10 it got a tenth, and a first preview took
+over 30 s beside two of them). It ends when its parent closes it, when the parent is gone (its
+stdin ends) or after ``idle_exit_s`` without a call — the next call starts a new one. Calls are
+answered one at a time, in the order they come; call from worker threads (a call blocks).
 """
 
 from __future__ import annotations
@@ -48,23 +47,6 @@ def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(_PROJECT_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     return env
-
-
-def call_in_child(module: str, function: str, *args: Any, timeout: float | None = 600) -> Any:
-    """``module.function(*args)`` in a fresh Python process; its return value (blocks: call it
-    from a worker thread)."""
-    process = subprocess.run([sys.executable, "-m", "core.operations.child_call"],
-                             input=pickle.dumps((module, function, args)), capture_output=True,
-                             env=_child_env(), cwd=str(_PROJECT_ROOT), timeout=timeout)
-    try:
-        kind, value = pickle.loads(process.stdout)
-    except Exception:  # noqa: BLE001 - a child that died before answering
-        last = process.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        raise ChildCallError(f"the helper process ended without an answer (exit code {process.returncode})"
-                             + (f": {last[0]}" if last[0] else "")) from None
-    if kind == "error":
-        raise ChildCallError(value)
-    return value
 
 
 class HelperProcess:
@@ -247,13 +229,7 @@ def _serve(idle_exit_s: float, nice: int) -> int:
 
 
 def _main() -> int:
-    if sys.argv[1:2] == ["--serve"]:
-        return _serve(float(sys.argv[2]), int(sys.argv[3]))
-    module, function, args = pickle.loads(sys.stdin.buffer.read())
-    out = _answers_only()
-    out.write(pickle.dumps(_answer(module, function, args)))
-    out.flush()
-    return 0
+    return _serve(float(sys.argv[2]), int(sys.argv[3]))
 
 
 if __name__ == "__main__":

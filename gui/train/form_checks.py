@@ -26,6 +26,7 @@ from core.engine.memory_estimate import DeviceMemory, system_memory
 from core.engine.training_config import TrainingConfig
 from core.operations.child_call import shared_helper
 from core.operations.data_preview import PreviewResult
+from core.operations.error_log import scrubbed
 from gui.common.workers import Worker, start_worker
 from storage.workspace import Workspace
 
@@ -103,8 +104,10 @@ class FormChecks(QObject):
         def job(report=None):
             return helper.call(module, function, *args)
         job.__name__ = function
+        # The helper knows no workspace: a message that came through it has the password masked here.
+        location = self.workspace.location
         self.run_worker(job, on_done=lambda result: self._closed or on_done(result),
-                        on_failed=lambda message: self._closed or on_failed(message))
+                        on_failed=lambda message: self._closed or on_failed(scrubbed(message, location)))
 
     # -- data preview -----------------------------------------------------------------------
     def request_preview(self, config: TrainingConfig, with_tokens: bool) -> None:
