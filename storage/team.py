@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from storage.agreement import (fleiss_kappa, krippendorff_alpha_nominal, pairwise_cohen_kappa,
                                percent_agreement)
 from storage.members import Role, RoleError, acting, owner_names
-from storage.models import Annotator, Choice, Verdict
+from storage.models import Annotator, Choice
 from storage.verdicts import add_verdict, current_verdicts, get_or_create_annotator
 from storage.workspace import Workspace
 
@@ -97,9 +97,11 @@ def team_overview(ws: Workspace) -> tuple[AgreementReport, list[AnnotatorCounts]
 
 def _counts(session, rows) -> list[AnnotatorCounts]:
     annotators = session.execute(select(Annotator.id, Annotator.name, Annotator.is_pseudo)).all()
-    seconds = dict(session.execute(
-        select(Verdict.annotator_id, func.sum(Verdict.seconds_spent))
-        .where(Verdict.retracted_at.is_(None)).group_by(Verdict.annotator_id)).all())
+    # Time is summed over every current row: a changed mind's older label and an undone one are
+    # not, while an owner's label keeps its time beside the resolution that came after it.
+    seconds: dict[int, float] = defaultdict(float)
+    for verdict in rows:
+        seconds[verdict.annotator_id] += verdict.seconds_spent
     # An annotator's current verdict on a pair, of either kind, is their newest one (rows come
     # ordered by pair, then id): the label, or the resolution that came after it.
     newest = {(verdict.pair_id, verdict.annotator_id): verdict for verdict in rows}
@@ -107,7 +109,7 @@ def _counts(session, rows) -> list[AnnotatorCounts]:
     for verdict in newest.values():
         counts[verdict.annotator_id][verdict.choice.value] += 1
     result = [AnnotatorCounts(aid, name, bool(pseudo), sum(counts[aid].values()), dict(counts[aid]),
-                              float(seconds.get(aid) or 0.0))
+                              seconds.get(aid, 0.0))
               for aid, name, pseudo in annotators]
     return sorted(result, key=lambda c: (c.is_pseudo, c.name.lower()))
 

@@ -29,6 +29,7 @@ class CurrentVerdict:
     is_pseudo: bool
     choice: Choice
     is_resolution: bool
+    seconds_spent: float = 0.0
 
 
 def current_verdicts_select(per_kind: bool = False):
@@ -46,7 +47,7 @@ def current_verdicts_select(per_kind: bool = False):
         and_(newer.pair_id == Verdict.pair_id, newer.annotator_id == Verdict.annotator_id,
              newer.retracted_at.is_(None), newer.id > Verdict.id, *same_kind))
     return (select(Verdict.id, Verdict.pair_id, Verdict.annotator_id, Annotator.name, Annotator.is_pseudo,
-                   Verdict.choice, Verdict.is_resolution)
+                   Verdict.choice, Verdict.is_resolution, Verdict.seconds_spent)
             .join(Annotator, Annotator.id == Verdict.annotator_id)
             .where(Verdict.retracted_at.is_(None), ~newer_exists))
 

@@ -218,3 +218,20 @@ def test_the_team_overview_is_the_three_queries_from_one_read(team_workspace) ->
         expected = Counter((v.annotator_name, v.choice.value) for v in current_verdicts(session))
     counted = Counter({(c.name, choice): n for c in annotator_counts(ws) for choice, n in c.by_choice.items() if n})
     assert counted == expected
+
+
+def test_seconds_spent_count_only_current_verdicts(team_workspace) -> None:
+    from storage.team import team_overview
+
+    ws, p = team_workspace
+    ann = AnnotationQueue(ws, "ann", overlap=3)
+    ann.record(p[3], B, seconds_spent=4.0)     # a changed mind: the older label's 1 s no longer counts
+    cat = AnnotationQueue(ws, "cat", overlap=3)
+    cat.record(p[4], A, seconds_spent=9.0)
+    cat.undo_last()                            # retracted: its 9 s never count
+    resolve(ws, p[2], "ben", B)                # ben's label on P3 keeps its second beside his resolution
+    counts = {c.name: c for c in team_overview(ws)[1]}
+    assert counts["ann"].total == 5 and counts["ann"].seconds_spent == pytest.approx(4 * 1.0 + 4.0)
+    assert counts["cat"].seconds_spent == pytest.approx(4.0)
+    assert counts["ben"].seconds_spent == pytest.approx(4.0)
+    assert counts == {c.name: c for c in annotator_counts(ws)}
