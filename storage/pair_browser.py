@@ -33,6 +33,7 @@ class PairRow:
     source: str
     split: str
     verdicts: dict[str, str]       # annotator name -> current choice value ("a", "tie", ...)
+    blind: bool = False            # a blind A/B comparison's pair: judged in its comparison only
 
     @property
     def verdict_summary(self) -> str:
@@ -85,7 +86,8 @@ def _filtered(query: Select, status_filter: str, annotator: str | None, source: 
 
 def list_pairs(ws: Workspace, status_filter: str = "all", annotator: str | None = None, source: str | None = None,
                search: str | None = None, offset: int = 0, limit: int = 200) -> list[PairRow]:
-    query = (select(Pair.id, Prompt.text, Pair.source, Pair.split).join(Prompt, Prompt.id == Pair.prompt_id)
+    query = (select(Pair.id, Prompt.text, Pair.source, Pair.split, Pair.comparison_id)
+             .join(Prompt, Prompt.id == Pair.prompt_id)
              .order_by(Pair.id).offset(max(0, offset)).limit(max(0, limit)))
     query = _filtered(query, status_filter, annotator, source, search)
     with ws.session() as session:
@@ -94,7 +96,8 @@ def list_pairs(ws: Workspace, status_filter: str = "all", annotator: str | None 
         for verdict in current_verdicts(session, list(verdicts)):
             label = verdict.choice.value + (" (resolution)" if verdict.is_resolution else "")
             verdicts[verdict.pair_id][verdict.annotator_name] = label
-    return [PairRow(pid, _preview(text), source_name, split, verdicts[pid]) for pid, text, source_name, split in rows]
+    return [PairRow(pid, _preview(text), source_name, split, verdicts[pid], comparison_id is not None)
+            for pid, text, source_name, split, comparison_id in rows]
 
 
 def count_pairs(ws: Workspace, status_filter: str = "all", annotator: str | None = None, source: str | None = None,

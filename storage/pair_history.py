@@ -2,6 +2,8 @@
 
 Verdicts are never overwritten (a changed mind is a new row, undo marks a row retracted),
 so this is the pair's full history; ``current`` marks each annotator's standing verdict.
+A blind A/B pair (``pairs.comparison_id``) is judged only through its comparison's queue:
+``refuse_blind_pair`` is what the Pairs screen's change and an owner's resolution ask first.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from storage.annotation_queue import PairView, load_pair_view
-from storage.models import Annotator, Choice, Verdict
+from storage.models import Annotator, Choice, Comparison, Pair, Verdict
 from storage.settings import read_settings
 from storage.workspace import Workspace
 
@@ -28,6 +31,27 @@ class VerdictEntry:
     created_at: dt.datetime
     retracted: bool
     current: bool          # this annotator's standing verdict on the pair
+
+
+class BlindPairError(ValueError):
+    """A verdict on a blind A/B pair given anywhere but in its comparison's judging."""
+
+
+def blind_comparison(session: Session, pair_id: int) -> str | None:
+    """The comparison a blind A/B pair belongs to, in words ("'base vs r2' (#3)"); None for a preference pair."""
+    row = session.execute(select(Comparison.id, Comparison.name).join(Pair, Pair.comparison_id == Comparison.id)
+                          .where(Pair.id == pair_id)).first()
+    if row is None:
+        return None
+    return f"{row.name!r} (#{row.id})" if row.name else f"#{row.id}"
+
+
+def refuse_blind_pair(session: Session, pair_id: int) -> None:
+    """Raise ``BlindPairError`` when the pair belongs to a blind A/B comparison."""
+    comparison = blind_comparison(session, pair_id)
+    if comparison is not None:
+        raise BlindPairError(f"pair #{pair_id} belongs to the blind A/B comparison {comparison}: it is judged "
+                             f"in the Blind A/B tab only, and read-only here")
 
 
 def pair_history(ws: Workspace, pair_id: int) -> list[VerdictEntry]:
@@ -55,3 +79,15 @@ def pair_view(ws: Workspace, pair_id: int) -> PairView:
     """The pair as the annotate screen lays it out (no annotator needed)."""
     with ws.session() as session:
         return load_pair_view(session, pair_id)
+
+
+def pair_comparison(ws: Workspace, pair_id: int) -> str | None:
+    """``blind_comparison`` in a session of its own."""
+    with ws.session() as session:
+        return blind_comparison(session, pair_id)
+
+
+def check_editable(ws: Workspace, pair_id: int) -> None:
+    """``refuse_blind_pair`` in a session of its own."""
+    with ws.session() as session:
+        refuse_blind_pair(session, pair_id)

@@ -23,6 +23,7 @@ from storage.agreement import (fleiss_kappa, krippendorff_alpha_nominal, pairwis
                                percent_agreement)
 from storage.members import Role, RoleError, acting, owner_names
 from storage.models import Annotator, Choice
+from storage.pair_history import refuse_blind_pair
 from storage.verdicts import add_verdict, current_verdicts, get_or_create_annotator
 from storage.workspace import Workspace
 
@@ -159,9 +160,11 @@ def resolve(ws: Workspace, pair_id: int, owner_name: str, choice: Choice | str, 
     """Record the owner's final say on a pair (overrides the merge policy); returns the verdict id.
 
     Raises ``NotAnOwnerError`` when the workspace names owners and ``owner_name`` is not one
-    (on PostgreSQL: when this connection is a member's role that is not an owner's).
+    (on PostgreSQL: when this connection is a member's role that is not an owner's), and
+    ``BlindPairError`` on a blind A/B pair (judged only in its comparison).
     """
     with ws.writing() as session:
+        refuse_blind_pair(session, pair_id)
         actor = acting(session, owner_name)
         if actor.role != Role.OWNER:
             raise NotAnOwnerError(f"{owner_name.strip()!r} cannot resolve pair {pair_id}: only the workspace's "

@@ -163,3 +163,30 @@ def test_resolving_a_dispute_and_the_owner_rule(qtbot, filled, db):
     assert verdicts(filled, 1)[-1] == ("olga", choice_for_side("right", dialog.view.swapped), True)
     assert panel.disputes.item(0, 2).text() != "open"              # redrawn from the resolution's Changes
     assert read_settings(filled).owners == ("olga",)
+
+
+def test_a_blind_pair_opens_read_only_in_the_browser(qtbot, filled, db):
+    from storage.comparisons import ComparedAnswers, ModelSide, store_comparison
+
+    import_records(filled, [ImportRecord("Held out?", ["yes", "no"], split="eval")], "seed.jsonl")
+    base = ModelSide("bundled:demo_model", None, "base")
+    blind = store_comparison(filled, "seed 1 vs seed 2", base, base, {"seed": 1}, {"seed": 2},
+                             [ComparedAnswers("Held out?", "answer one", "answer two")]).pair_ids[0]
+    browser = PairsBrowser(filled, db)
+    qtbot.addWidget(browser)
+    browser.set_annotator("ada")
+    settle(db)
+    browser.source.setCurrentIndex(browser.source.findData("blind A/B"))
+    settle(db)
+    assert [row.pair_id for row in browser.model.rows] == [blind] and browser.model.rows[0].blind
+    assert "read-only" in browser.model.index(0, 1).data(Qt.ItemDataRole.ToolTipRole)
+    dialog = browser.open_pair(blind)
+    qtbot.addWidget(dialog)
+    settle(db)
+    assert dialog.mine.isHidden() and dialog.resolver.isHidden() and dialog.note.isHidden()
+    assert "blind A/B pair of the comparison 'seed 1 vs seed 2'" in dialog.mine_label.text()
+    dialog.record_mine("left")                 # a forced click writes nothing
+    dialog.record_resolution("left")           # and the operation refuses the resolution
+    settle(db)
+    assert dialog.error.isVisible() and f"pair #{blind} belongs to the blind A/B" in dialog.error.text()
+    assert verdicts(filled, blind) == []

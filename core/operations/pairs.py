@@ -14,11 +14,11 @@ from core.operations.team import TeamSettings, team_settings
 from storage.annotation_queue import AnnotationQueue, PairView
 from storage.models import Choice
 from storage.pair_browser import STATUS_FILTERS, PairRow, count_pairs, list_pairs, sources
-from storage.pair_history import VerdictEntry, pair_history, pair_view
+from storage.pair_history import BlindPairError, VerdictEntry, check_editable, pair_comparison, pair_history, pair_view
 from storage.workspace import Workspace
 
 __all__ = ["PairFilters", "PairPage", "PairDetails", "browse_pairs", "pair_sources", "pair_details",
-           "change_verdict", "STATUS_FILTERS"]
+           "change_verdict", "BlindPairError", "STATUS_FILTERS"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ class PairDetails:
     view: PairView
     history: list[VerdictEntry]
     settings: TeamSettings
+    blind_comparison: str | None = None   # a blind A/B pair's comparison, in words: read-only here
+
+    @property
+    def read_only(self) -> bool:
+        return self.blind_comparison is not None
 
 
 def browse_pairs(ws: Workspace, filters: PairFilters, offset: int = 0, limit: int = 200) -> PairPage:
@@ -58,10 +63,13 @@ def pair_sources(ws: Workspace) -> list[str]:
 
 
 def pair_details(ws: Workspace, pair_id: int) -> PairDetails:
-    return PairDetails(pair_view(ws, pair_id), pair_history(ws, pair_id), team_settings(ws))
+    return PairDetails(pair_view(ws, pair_id), pair_history(ws, pair_id), team_settings(ws),
+                       pair_comparison(ws, pair_id))
 
 
 def change_verdict(ws: Workspace, pair_id: int, annotator: str, choice: Choice | str, note: str = "") -> Changes:
-    """``annotator``'s new verdict on the pair (their earlier ones stay in the history)."""
+    """``annotator``'s new verdict on the pair (their earlier ones stay in the history).
+    Raises ``BlindPairError`` on a blind A/B pair: those are judged in their comparison only."""
+    check_editable(ws, pair_id)
     AnnotationQueue(ws, annotator).record(pair_id, choice, note=note)
     return Changes(verdicts=True, annotators=True, pair_ids=frozenset({pair_id}))

@@ -5,7 +5,8 @@ Every read and write goes through the database worker: ``core.operations.pairs.p
 and ``change_verdict`` (a new verdict row), ``core.operations.team.resolve_dispute`` (storage
 enforces the owner rule; the dialog only greys out what it would refuse). Nothing is
 overwritten: the history list shows every row. Each write's ``Changes`` is emitted as
-``changes_made`` for the main window to pass on.
+``changes_made`` for the main window to pass on. A blind A/B pair is shown read-only (its
+verdicts are given in the Blind A/B tab; both operations refuse it).
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ class PairDialog(QDialog):
 
     @property
     def can_resolve(self) -> bool:
-        return self.details is not None and self.details.settings.may_resolve(self.annotator)
+        return (self.details is not None and not self.details.read_only
+                and self.details.settings.may_resolve(self.annotator))
 
     @property
     def view(self):
@@ -124,6 +126,9 @@ class PairDialog(QDialog):
             if not entry.current:
                 item.setForeground(self.palette().placeholderText())
             self.history.addItem(item)
+        if details.read_only:
+            self._show_read_only(details.blind_comparison)
+            return
         self.mine.setEnabled(self.annotator is not None)
         self.resolver.setEnabled(self.can_resolve)
         if self.can_resolve:
@@ -133,11 +138,18 @@ class PairDialog(QDialog):
             self.resolve_label.setText(f"Only an owner ({owners}) can resolve this pair" if owners
                                        else "Pick an annotator to resolve this pair")
 
+    def _show_read_only(self, comparison: str) -> None:
+        """A blind A/B pair: its verdicts are given in the Blind A/B tab (the operations refuse them here)."""
+        self.mine_label.setText(f"A blind A/B pair of the comparison {comparison}: read-only here. "
+                                "Judge it in the Blind A/B tab.")
+        for widget in (self.note, self.mine, self.resolve_label, self.resolver):
+            widget.setVisible(False)
+
     def _choice(self, action: str) -> Choice:
         return FIXED[action] if action in FIXED else choice_for_side(action, self.details.view.swapped)
 
     def record_mine(self, action: str) -> None:
-        if self.details is None or self.annotator is None:
+        if self.details is None or self.annotator is None or self.details.read_only:
             return
         self._write(change_verdict, self.workspace, self.pair_id, self.annotator, self._choice(action),
                     self.note.text().strip())

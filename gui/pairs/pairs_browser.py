@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QTableView, QVBoxLayout, QWidget)
 
 from core.operations.changes import Changes
@@ -25,6 +25,7 @@ PAGE = 200
 FILTERS = (("all", "All pairs"), ("unlabelled", "Unlabelled"), ("mine", "Labelled by me"),
            ("disputed", "Disputed"), ("tie", "Ties"), ("both_bad", "Both bad"), ("skipped", "Skipped"))
 COLUMNS = ("Pair", "Prompt", "Source", "Split", "Verdicts")
+BLIND_TIP = "A blind A/B pair: judged in the Blind A/B tab, read-only here"
 
 
 class PairsModel(QAbstractTableModel):
@@ -80,6 +81,10 @@ class PairsModel(QAbstractTableModel):
                     row.verdict_summary or "—")[index.column()]
         if role == Qt.ItemDataRole.UserRole:
             return row.pair_id
+        if row.blind and role == Qt.ItemDataRole.ToolTipRole:
+            return BLIND_TIP
+        if row.blind and role == Qt.ItemDataRole.ForegroundRole:
+            return QApplication.palette().placeholderText()
         return None
 
 
@@ -124,7 +129,8 @@ class PairsBrowser(QWidget):
         self.table.doubleClicked.connect(lambda index: self.open_pair(index.data(Qt.ItemDataRole.UserRole)))
         self.table.activated.connect(lambda index: self.open_pair(index.data(Qt.ItemDataRole.UserRole)))
         hint = QLabel("Double-click a pair (or press Enter) to read it and change its verdict; "
-                      "a change is stored as a new verdict, the history is kept.")
+                      "a change is stored as a new verdict, the history is kept. Blind A/B pairs (greyed) "
+                      "are read-only here.")
         hint.setObjectName("muted")
 
         layout = QVBoxLayout(self)
