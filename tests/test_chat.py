@@ -290,3 +290,48 @@ def test_an_exchange_sent_to_labelling_becomes_a_pair_with_each_answer_tagged(wo
         session.labelling_pair()
     with pytest.raises(ValueError, match="empty"):
         ChatSession("bundled:demo_model").labelling_pair()
+
+
+def test_continuing_from_one_answer_makes_every_exchange_a_pair(workspace):
+    from core.operations.chat import send_exchanges_to_labelling
+
+    round_1 = ModelChoice("r1", "round-1", None, None)     # a second base slot: no run row needed
+    session = ChatSession("bundled:demo_model", BASE_CHOICE, round_1)
+    values = {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 64, "seed": 3, "n": 1}
+
+    def exchange(user, left, right):
+        session.record(Exchange(user, {"left": said(BASE_CHOICE, left), "right": said(round_1, right)}, values))
+
+    assert session.continue_refusal("left") == "nothing to continue from yet"
+    exchange("How do I cook rice?", "Who cares.", "Rinse it, then simmer it.")
+    exchange("And pasta?", "Boil it.", "Salt the water.")
+    exchange("And couscous?", "Pour water on it.", "Steam it.")
+    batch = session.labelling_batch()          # each model kept its own answers: only the first is a pair
+    assert [index for index, _pair in batch.pairs] == [0] and [i for i, _r in batch.refused] == [1, 2]
+    assert batch.refusal_text().startswith("exchanges 2, 3: the two models answered different histories")
+
+    session.new_conversation()
+    exchange("How do I cook rice?", "Who cares.", "Rinse it, then simmer it.")
+    session.continue_with("right")             # both continue from round-1's answer
+    with pytest.raises(ValueError, match="continues from this answer already"):
+        session.continue_with("right")
+    request = session.request("And pasta?")
+    assert request.slots["left"].messages == request.slots["right"].messages
+    assert request.slots["left"].messages[1] == {"role": "assistant", "content": "Rinse it, then simmer it."}
+    exchange("And pasta?", "Boil it.", "Salt the water.")
+    session.continue_with("left")
+    exchange("And couscous?", "Pour water on it.", "Steam it.")
+    batch = session.labelling_batch(already_sent={0})
+    assert [index for index, _pair in batch.pairs] == [1, 2] and not batch.refused
+    assert [m["content"] for m in batch.pairs[1][1].prompt] == [
+        "How do I cook rice?", "Rinse it, then simmer it.", "And pasta?", "Boil it.", "And couscous?"]
+    assert '"continued_with": "right"' in session.to_jsonl()
+    assert "Both continued from round-1's answer" in session.to_markdown()
+
+    sent = send_exchanges_to_labelling(workspace, [pair for _i, pair in session.labelling_batch().pairs])
+    assert len(sent.added_ids) == 3 and sent.changes.pairs and sent.changes.pair_ids == set(sent.added_ids)
+    assert sent.describe() == "3 pairs in the annotation queue ({}).".format(", ".join(f"#{i}" for i in sent.added_ids))
+    again = send_exchanges_to_labelling(workspace, [batch.pairs[0][1]])
+    assert again.added_ids == [] and again.describe() == "1 pair the workspace had already."
+    exchange("Hi", "Hello.", "Hello.")
+    assert "same text" in session.continue_refusal("left")

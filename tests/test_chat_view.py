@@ -196,3 +196,27 @@ def test_a_model_that_cannot_load_is_said_in_the_column_not_raised(qtbot, db, wo
     assert "No answer" in bubble.meta_label.text() and "no-such-model" in bubble.meta_label.text()
     assert chat.status.text().startswith("Could not answer") and chat.session.exchanges == []
     assert chat.send_button.isEnabled()
+
+
+def test_continuing_from_an_answer_lets_later_exchanges_go_to_labelling(qtbot, view):
+    right = view.columns["right"]
+    assert not right.continue_button.isEnabled()
+    type_and_send(qtbot, view, "Question 3: how do I bake bread?")
+    qtbot.waitUntil(lambda: not view.answering, timeout=ANSWER_TIMEOUT_MS)
+    assert right.continue_button.isEnabled() and view.columns["left"].continue_button.isEnabled()
+    qtbot.mouseClick(right.continue_button, Qt.MouseButton.LeftButton)
+    assert not right.continue_button.isEnabled() and "already" in right.continue_button.toolTip()
+    assert all(column.transcript.bubbles[-1].role == "note" for column in view.columns.values())
+    assert "Both models continue from round-1's answer" in view.status.text()
+
+    type_and_send(qtbot, view, "And how do I plant a tree?")
+    qtbot.waitUntil(lambda: not view.answering, timeout=ANSWER_TIMEOUT_MS)
+    first_answer = view.session.exchanges[0].answers["right"].text
+    assert view.session.messages_for("left")[1]["content"] == first_answer    # the left model saw round-1's answer
+    assert view.label_button.isEnabled() and view.label_button.text() == "Send 2 to labelling"
+    with qtbot.waitSignal(view.changes_made, timeout=10_000) as sent:
+        view.label_button.click()
+    settle(view.db)
+    assert len(sent.args[0].pair_ids) == 2 and "2 pairs in the annotation queue" in view.status.text()
+    assert not view.label_button.isEnabled() and "already" in view.label_button.toolTip()
+    qtbot.waitUntil(lambda: not chat_threads(), timeout=10_000)

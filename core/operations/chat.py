@@ -3,7 +3,11 @@
 ``ChatSession`` is the conversation (plain data, no torch): the user's turns, the two slots
 ("left", "right") and which model each holds (``ModelChoice``: the base, or the base plus a
 run's adapter), and every exchange answered so far. Each model answers the conversation as it
-saw it: the user's turns and *its own* earlier answers (``messages_for``), never the other's.
+saw it: the user's turns and *its own* earlier answers (``messages_for``), never the other's —
+unless the user picked one answer of the last exchange to continue from (``continue_with``):
+then both see that answer as the turn's reply. A pair to label needs one prompt, so an exchange
+becomes a pair (``labelling_batch``: every exchange not sent yet, each its own pair) only when
+both models answered the same history: the first exchange, or one after such picks.
 
 ``ChatRunner.answer`` (on a worker thread) loads the base once with the slots' adapters on it
 (``core.engine.chat_models``), decodes both answers in turns, one token each, and reports typed
@@ -16,12 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Generator
+from typing import Callable, Collection, Generator
 
-from core.operations.changes import Changes
-from storage.chat_pairs import ChatPairAnswer, store_chat_pair
+from core.operations.chat_labelling import (LabellingBatch, LabellingPair, SentPair, SentPairs,  # noqa: F401
+                                            send_exchanges_to_labelling, send_to_labelling)
 from storage.settings import read_settings
 from storage.workspace import Workspace
 
@@ -97,6 +101,7 @@ class Exchange:
     answers: dict[str, ChatAnswer]            # slot -> answer
     settings: dict                            # SamplingSettings.as_dict() it was answered with
     at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    continued_with: str | None = None         # the slot whose answer both models continue from
 
 
 @dataclass(frozen=True)
@@ -130,10 +135,11 @@ class ChatSession:
         return [slot for slot in SLOTS if self.models[slot] is not None]
 
     def messages_for(self, slot: str, user_text: str | None = None) -> list[dict]:
-        """The conversation as ``slot``'s model sees it: the user's turns and its own answers."""
+        """The conversation as ``slot``'s model sees it: the user's turns and its own answers (or
+        the answer picked to continue from, where one was)."""
         messages: list[dict] = []
         for exchange in self.exchanges:
-            answer = exchange.answers.get(slot)
+            answer = exchange.answers.get(exchange.continued_with or slot)
             if answer is None or not answer.text:
                 continue                           # it did not answer that turn: the turn is not its history
             messages += [{"role": "user", "content": exchange.user}, {"role": "assistant", "content": answer.text}]
@@ -157,7 +163,42 @@ class ChatSession:
     def new_conversation(self) -> None:
         self.exchanges.clear()
 
-    def labelling_pair(self, index: int = -1) -> "LabellingPair":
+    def continue_refusal(self, slot: str) -> str | None:
+        """Why the conversation cannot continue from ``slot``'s last answer (None: it can)."""
+        if not self.exchanges:
+            return "nothing to continue from yet"
+        last = self.exchanges[-1]
+        answers = [last.answers.get(s) for s in SLOTS]
+        if any(a is None or not a.text for a in answers):
+            return "both columns must have answered the last message"
+        if answers[0].text == answers[1].text:
+            return "the two answers are the same text: both already continue from it"
+        if last.continued_with == slot:
+            return "the conversation continues from this answer already"
+        return None
+
+    def continue_with(self, slot: str) -> None:
+        """Both models continue from ``slot``'s answer to the last message (its answer becomes the
+        other model's history too), so the next exchange can be a pair; ``ValueError`` saying why not.
+        Only the last exchange: the later ones were answered from the history as it was."""
+        reason = self.continue_refusal(slot)
+        if reason is not None:
+            raise ValueError(reason)
+        self.exchanges[-1] = replace(self.exchanges[-1], continued_with=slot)
+
+    def labelling_batch(self, already_sent: Collection[int] = ()) -> LabellingBatch:
+        """Every exchange not in ``already_sent`` (indices) as its own pair, with why each other one cannot be."""
+        pairs, refused = [], []
+        for index in range(len(self.exchanges)):
+            if index in already_sent:
+                continue
+            try:
+                pairs.append((index, self.labelling_pair(index)))
+            except ValueError as exc:
+                refused.append((index, str(exc)))
+        return LabellingBatch(tuple(pairs), tuple(refused))
+
+    def labelling_pair(self, index: int = -1) -> LabellingPair:
         """Exchange ``index`` as a pair to judge; ``ValueError`` saying why it cannot be one. Both
         models must have answered the same conversation: the pair's prompt is that conversation."""
         if not self.exchanges:
@@ -174,7 +215,8 @@ class ChatSession:
         prompt = earlier.messages_for("left", exchange.user)
         if prompt != earlier.messages_for("right", exchange.user):
             raise ValueError("the two models answered different histories here (their earlier answers differ); "
-                             "a pair needs one prompt: start a new conversation and send its first exchange")
+                             "a pair needs one prompt: pick “Continue from this answer” in a column before "
+                             "the next message, or start a new conversation")
         return LabellingPair(self.base_model, tuple(prompt), tuple(answers), exchange.settings)
 
     # -- transcripts ------------------------------------------------------------------------
@@ -187,6 +229,9 @@ class ChatSession:
                 if answer is not None:
                     note = " *(stopped)*" if answer.stopped else "" if answer.finished else " *(token limit)*"
                     lines += [f"**{answer.model.label}:** {answer.text}{note}", ""]
+            picked = exchange.answers.get(exchange.continued_with or "")
+            if picked is not None:
+                lines += [f"*Both continued from {picked.model.label}'s answer.*", ""]
             lines += [f"<sub>{settings_text(exchange.settings)}</sub>", ""]
         return "\n".join(lines)
 
@@ -196,32 +241,10 @@ class ChatSession:
             answers = {slot: {**asdict(a.model), **{k: v for k, v in asdict(a).items() if k != "model"}}
                        for slot, a in exchange.answers.items()}
             rows.append(json.dumps({"turn": number, "at": exchange.at, "base_model": self.base_model,
-                                    "user": exchange.user, "answers": answers, "settings": exchange.settings},
+                                    "user": exchange.user, "answers": answers, "settings": exchange.settings,
+                                    "continued_with": exchange.continued_with},
                                    ensure_ascii=False))
         return "".join(row + "\n" for row in rows)
-
-
-@dataclass(frozen=True)
-class LabellingPair:
-    base_model: str
-    prompt: tuple[dict, ...]                  # the conversation both models answered
-    answers: tuple[ChatAnswer, ChatAnswer]    # left, right
-    settings: dict
-
-
-@dataclass(frozen=True)
-class SentPair:
-    pair_id: int
-    added: bool                   # False: the workspace already had this pair
-    changes: Changes
-
-
-def send_to_labelling(ws: Workspace, pair: LabellingPair) -> SentPair:
-    """Store the exchange as an unlabelled pair (each answer tagged with its model's generation)."""
-    written = store_chat_pair(ws, list(pair.prompt),
-                              [ChatPairAnswer(a.text, pair.base_model, a.model.run_id, a.model.label)
-                               for a in pair.answers], pair.settings)
-    return SentPair(written.pair_id, written.pair_added, Changes(pairs=True, pair_ids=frozenset({written.pair_id})))
 
 
 def settings_text(settings: dict) -> str:

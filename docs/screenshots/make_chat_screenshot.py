@@ -5,7 +5,8 @@
 Without WORKSPACE it makes the demo workspace in a temporary folder and trains a short demo run
 (120 steps, a few minutes on a CPU) so the right column has a real adapter; with WORKSPACE (a demo
 workspace with a run) it uses that. The base demo model answers on the left, the run's adapter on
-the right, both sampled at the same settings and seed.
+the right, both sampled at the same settings and seed. After the first answer both continue from
+the run's answer ("Continue from this answer"), so both exchanges can go to labelling.
 """
 
 from __future__ import annotations
@@ -63,10 +64,12 @@ def main() -> int:
     wait(lambda: view.session is not None and view.send_button.isEnabled())
     view.sampling.temperature.setValue(0.7)
     view.sampling.seed.setValue(3)
-    for message in MESSAGES:
+    for number, message in enumerate(MESSAGES):
         view.message_box.setPlainText(message)
         view.send(message)
         wait(lambda: not view.answering)
+        if number == 0:
+            view.continue_from("right")
     view.message_box.setPlainText("Thanks! And how do I fix a weak wifi signal?")
     for _ in range(20):
         app.processEvents()

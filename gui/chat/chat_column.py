@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from gui.chat.chat_transcript import ChatBubble, ChatTranscript
 from gui.common.theme import colors
@@ -11,7 +11,8 @@ OFF = "off"      # the picker's item for a column that does not answer
 
 
 class ChatColumn(QFrame):
-    """One slot: its model picker, its speed and its side of the conversation."""
+    """One slot: its model picker, its speed, "Continue from this answer" (both models take this
+    column's last answer as the turn's reply) and its side of the conversation."""
 
     def __init__(self, slot: str, parent: QWidget | None = None):
         super().__init__(parent)
@@ -36,6 +37,9 @@ class ChatColumn(QFrame):
         self.speed.setObjectName("chip")
         self.speed.setVisible(False)
         header.addWidget(self.speed)
+        self.continue_button = QPushButton("Continue from this answer")
+        self.continue_button.setEnabled(False)
+        header.addWidget(self.continue_button)
         layout.addWidget(self.header)
         self.transcript = ChatTranscript("Ask something below: both columns answer the same message.")
         layout.addWidget(self.transcript, 1)

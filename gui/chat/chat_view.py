@@ -18,8 +18,8 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from core.operations.chat import (SLOTS, AnswerDone, ChatAnswer, ChatDelta, ChatRunner, ChatSession, ChatSetup,
-                                  Exchange, ModelChoice, ModelsLoading, SentPair, chat_setup, export_transcript,
-                                  send_to_labelling)
+                                  Exchange, ModelChoice, ModelsLoading, SentPairs, chat_setup, export_transcript,
+                                  send_exchanges_to_labelling)
 from gui.chat.chat_inputs import MessageBox, SamplingBar
 from gui.chat.chat_worker import answer_turn
 from gui.chat.chat_column import OFF, ChatColumn
@@ -42,7 +42,7 @@ class ChatView(QWidget):
         self._stop = threading.Event()
         self._worker: Worker | None = None
         self._setup_stale = False
-        self._sent: set[int] = set()         # exchanges (by count) already sent to labelling
+        self._sent: set[int] = set()         # exchanges (by index) sent to labelling, or being sent
         self._build()
         self._load_setup()
 
@@ -63,7 +63,7 @@ class ChatView(QWidget):
         self.new_button.clicked.connect(self.new_conversation)
         top.addWidget(self.new_button, 0, Qt.AlignmentFlag.AlignBottom)
         self.label_button = QPushButton("Send to labelling")
-        self.label_button.setToolTip("The last two answers become a pair in the annotation queue.")
+        self.label_button.setToolTip("Each exchange not sent yet becomes a pair in the annotation queue.")
         self.label_button.clicked.connect(self.send_to_labelling)
         top.addWidget(self.label_button, 0, Qt.AlignmentFlag.AlignBottom)
         self.export_button = QPushButton("Export…")
@@ -83,6 +83,7 @@ class ChatView(QWidget):
         self.columns = {slot: ChatColumn(slot) for slot in SLOTS}
         for column in self.columns.values():
             column.picker.currentIndexChanged.connect(lambda _i, c=column: self._pick(c))
+            column.continue_button.clicked.connect(lambda _checked=False, c=column: self.continue_from(c.slot))
             columns.addWidget(column, 1)
         layout.addLayout(columns, 1)
 
@@ -266,29 +267,44 @@ class ChatView(QWidget):
             self._pick(column, announce=False)
         self._say("New conversation.")
 
-    def send_to_labelling(self) -> None:
+    def continue_from(self, slot: str) -> None:
+        """Both models continue from ``slot``'s last answer, so the next exchange can be a pair."""
         if self.session is None or self.answering:
             return
         try:
-            pair = self.session.labelling_pair()
+            self.session.continue_with(slot)
         except ValueError as exc:
             self._say(str(exc).capitalize() + ".")
             return
-        turn = len(self.session.exchanges)
-        self._sent.add(turn)
+        label = self.session.exchanges[-1].answers[slot].model.label
+        for column in self.columns.values():
+            column.transcript.add_note(f"Both continue from {label}'s answer")
         self._update_buttons()
-        self.db.submit(send_to_labelling, self.workspace, pair, on_done=self._sent_to_labelling,
-                       on_failed=lambda exc: self._not_sent(turn, exc))
+        self._say(f"Both models continue from {label}'s answer: the next exchange can become a pair to label.")
 
-    def _sent_to_labelling(self, sent: SentPair) -> None:
+    def send_to_labelling(self) -> None:
+        """Every exchange not sent yet that can be a pair goes to the annotation queue, each its own pair."""
+        if self.session is None or self.answering:
+            return
+        batch = self.session.labelling_batch(self._sent)
+        if not batch.pairs:
+            self._say(self._labelling_refusal() or "Nothing to send.")
+            return
+        indices = [index for index, _pair in batch.pairs]
+        self._sent.update(indices)
+        self._update_buttons()
+        self.db.submit(send_exchanges_to_labelling, self.workspace, [pair for _index, pair in batch.pairs],
+                       on_done=lambda sent: self._sent_to_labelling(sent, batch.refusal_text()),
+                       on_failed=lambda exc: self._not_sent(indices, exc))
+
+    def _sent_to_labelling(self, sent: SentPairs, left_out: str) -> None:
         self.changes_made.emit(sent.changes)
-        self._say(f"Pair #{sent.pair_id} is in the annotation queue." if sent.added else
-                  f"The workspace already has this pair (#{sent.pair_id}).")
+        self._say(sent.describe() + (f" Left out: {left_out}." if left_out else ""))
 
-    def _not_sent(self, turn: int, exc: BaseException) -> None:
-        self._sent.discard(turn)
+    def _not_sent(self, indices: list[int], exc: BaseException) -> None:
+        self._sent.difference_update(indices)
         self._update_buttons()
-        self._say(f"Could not store the pair: {exc}")
+        self._say(f"Could not store the pairs: {exc}")
 
     def export_to(self, path: str | Path) -> Path | None:
         if self.session is None:
@@ -342,21 +358,31 @@ class ChatView(QWidget):
         self.export_button.setEnabled(has_turns and not self.answering)
         reason = self._labelling_refusal()
         self.label_button.setEnabled(reason is None and not self.answering)
-        self.label_button.setToolTip(reason or "The last two answers become a pair in the annotation queue "
-                                     "(each tagged with the model that wrote it).")
+        ready_pairs = len(self.session.labelling_batch(self._sent).pairs) if reason is None else 0
+        self.label_button.setText(f"Send {ready_pairs} to labelling" if ready_pairs > 1 else "Send to labelling")
+        self.label_button.setToolTip(reason or "Each exchange not sent yet becomes a pair in the annotation queue "
+                                     "(each answer tagged with the model that wrote it).")
         for column in self.columns.values():
             column.picker.setEnabled(not self.answering)
+            refusal = self.session.continue_refusal(column.slot) if self.session else "No conversation yet."
+            column.continue_button.setEnabled(refusal is None and not self.answering)
+            column.continue_button.setToolTip(
+                (refusal[:1].upper() + refusal[1:] + ".") if refusal else
+                "Both models take this answer as the reply to your last message, so the next exchange "
+                "answers one conversation and can become a pair to label.")
 
     def _labelling_refusal(self) -> str | None:
+        """Why no exchange can be sent now (None: some can): the newest exchange's reason."""
         if self.session is None:
             return "No conversation yet."
-        if len(self.session.exchanges) in self._sent:
-            return "This exchange is in the annotation queue already."
-        try:
-            self.session.labelling_pair()
-        except ValueError as exc:
-            return str(exc).capitalize() + "."
-        return None
+        batch = self.session.labelling_batch(self._sent)
+        if batch.pairs:
+            return None
+        if not batch.refused:
+            return ("Every exchange is in the annotation queue already." if self.session.exchanges
+                    else "Nothing to send yet: the conversation is empty.")
+        reason = batch.refused[-1][1]
+        return reason[:1].upper() + reason[1:] + "."
 
     def _say(self, text: str) -> None:
         self.status.setText(text)
