@@ -96,6 +96,8 @@ def test_the_team_card_sets_the_order_and_the_annotate_tab_follows_it(qtbot, db,
 def test_the_card_says_most_wrong_first_needs_a_second_annotator(qtbot, db, scored):
     ws, _margins = scored
     card = _card(qtbot, db, ws)
+    said = []
+    card.status_message.connect(said.append)
     card.order.setCurrentIndex(card.order.findData("disagree"))
     card._choose()
     settle(db)
@@ -103,3 +105,9 @@ def test_the_card_says_most_wrong_first_needs_a_second_annotator(qtbot, db, scor
     settle(db)
     assert read_settings(ws).queue_order == "disagree"
     assert "set 2 or more annotators per pair" in card.info.text()
+    # Said in the status bar too, once the order is stored: the queue serves the default order meanwhile.
+    assert len(said) == 1 and "the queue serves the default order" in said[0]
+    from core.operations.team import set_overlap
+    card.on_changes(set_overlap(ws, 2))
+    settle(db)
+    assert "annotators per pair" not in card.info.text() and "6 of 6 open pairs scored" in card.info.text()

@@ -136,3 +136,16 @@ def test_a_pair_scored_later_is_ranked_once_the_ranking_is_read_again(workspace:
     assert queue.next_pair().pair_id == first            # the ranking is kept a while …
     monkeypatch.setattr("storage.pair_scores.RANK_TTL_S", -1.0)
     assert queue.next_pair().pair_id == late             # … and read again after it
+
+
+def test_most_wrong_first_at_one_annotator_per_pair_says_it_falls_back(workspace: Workspace) -> None:
+    from core.operations.pair_scores import order_fallback, queue_order_state
+
+    pair_ids = _scored_workspace(workspace)
+    set_queue_order(workspace, "disagree", "run-1")
+    state = queue_order_state(workspace)
+    assert state.overlap == 1 and "at 1 annotator per pair no open pair has a verdict" in state.fallback
+    assert _drain(AnnotationQueue(workspace, "ann")) == pair_ids        # what it says: the default order
+    update_settings(workspace, overlap=2)
+    assert queue_order_state(workspace).fallback is None
+    assert order_fallback("uncertain", 1) is None and order_fallback("default", 1) is None

@@ -22,6 +22,7 @@ from typing import Callable
 
 from core.operations.changes import Changes
 from core.operations.runs import list_runs
+from core.operations.wording import plural
 from storage.models import RunStatus
 from storage.pair_scores import (QUEUE_ORDERS, SCORED_ORDERS, AdapterPreference, RunScores, adapter_preference,
                                  load_pair_scores, open_scored_counts, pairs_to_score, scored_runs, store_pair_scores)
@@ -30,7 +31,7 @@ from storage.workspace import Workspace
 
 __all__ = ["ScoringStage", "ScoringProgress", "ScoreOutcome", "PreferenceNote", "score_pairs", "preference_for",
            "set_queue_order", "scored_runs", "ScorableRun", "QueueOrderState",
-           "queue_order_state", "QUEUE_ORDERS", "SCORED_ORDERS", "RunScores"]
+           "queue_order_state", "order_fallback", "QUEUE_ORDERS", "SCORED_ORDERS", "RunScores"]
 
 
 class ScoringStage(enum.Enum):
@@ -142,10 +143,25 @@ class QueueOrderState:
     def run(self, run_id: str | None) -> ScorableRun | None:
         return next((run for run in self.runs if run.run_id == run_id), None)
 
+    @property
+    def fallback(self) -> str | None:
+        """Why the chosen order ranks nothing and the queue serves the default order (None: it ranks)."""
+        return order_fallback(self.order, self.overlap)
+
     def unscored_newest(self) -> ScorableRun | None:
         """The newest run, when it has not scored the open pairs yet (a run just finished)."""
         newest = self.runs[0] if self.runs else None
         return newest if newest is not None and self.open_pairs and not newest.scored_open else None
+
+
+def order_fallback(order: str, overlap: int) -> str | None:
+    """Why ``order`` can rank no pair at ``overlap`` annotators per pair (None: it can). "disagree"
+    serves second opinions: with one annotator per pair a pair with a verdict is no longer open."""
+    if order == "disagree" and overlap < 2:
+        return (f"Most wrong first serves second opinions, and at {plural(overlap, 'annotator')} per pair no open "
+                "pair has a verdict yet: the queue serves the default order until you set 2 or more annotators "
+                "per pair.")
+    return None
 
 
 def queue_order_state(ws: Workspace) -> QueueOrderState:

@@ -3,7 +3,8 @@ scoring the pairs with a run's adapter so the queue can rank them.
 
 Orders (``core.operations.pair_scores``): the default (closest to quota, then oldest), "least
 sure first" (the run's implicit-reward margin nearest zero) and "most wrong first" (second
-opinions where the run contradicts the verdicts; needs overlap > 1). Choosing one is an owner's
+opinions where the run contradicts the verdicts; needs overlap > 1, and says so in its line and the
+status bar while it falls back to the default). Choosing one is an owner's
 setting (``set_queue_order`` on the database worker). Scoring is long work (the adapter on the
 base model): a ``Worker`` runs ``score_pairs`` with progress and Stop. A finished run is not
 scored by itself: when the newest run has no scores yet, the card offers it.
@@ -18,7 +19,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPus
 
 from core.operations.changes import Changes
 from core.operations.pair_scores import (QUEUE_ORDERS, SCORED_ORDERS, QueueOrderState, ScoreOutcome,
-                                         ScoringProgress, queue_order_state, score_pairs, set_queue_order)
+                                         ScoringProgress, order_fallback, queue_order_state, score_pairs,
+                                         set_queue_order)
 from gui.annotate.response_panel import Card
 from gui.common.db_worker import DatabaseWorker
 from gui.common.workers import Worker, start_worker
@@ -117,8 +119,8 @@ class QueueOrderCard(Card):
                     "by what it is least sure about.")
         else:
             text = f"{run.name}: {run.scored_open:,} of {state.open_pairs:,} open pairs scored."
-            if state.order == "disagree" and state.overlap < 2:
-                text += " Most wrong first serves second opinions: set 2 or more annotators per pair."
+        if state.fallback is not None:
+            text = f"{text} {state.fallback}"
         self.info.setText(text)
         self.score_button.setEnabled(run is not None and run.scored_open < state.open_pairs)
 
@@ -129,9 +131,16 @@ class QueueOrderCard(Card):
             self.status_message.emit("Order not changed: train a run first, its adapter ranks the pairs")
             self.reload()
             return
+        overlap = self.state.overlap if self.state is not None else 1
         self.db.submit(set_queue_order, self.workspace, order, run_id, actor=self.annotator,
-                       on_done=self.changes_made.emit, on_failed=self._refused)
+                       on_done=lambda changes: self._chosen(changes, order_fallback(order, overlap)),
+                       on_failed=self._refused)
         self._describe()
+
+    def _chosen(self, changes: Changes, fallback: str | None) -> None:
+        if fallback is not None:
+            self.status_message.emit(fallback)     # said at once, not only in the card's line
+        self.changes_made.emit(changes)
 
     def _refused(self, exc: BaseException) -> None:
         self.status_message.emit(f"Queue order not changed: {exc}")
