@@ -37,12 +37,16 @@ class ChatColumn(QFrame):
         self.speed.setObjectName("chip")
         self.speed.setVisible(False)
         header.addWidget(self.speed)
-        self.continue_button = QPushButton("Continue from this answer")
-        self.continue_button.setEnabled(False)
-        header.addWidget(self.continue_button)
         layout.addWidget(self.header)
         self.transcript = ChatTranscript("Ask something below: both columns answer the same message.")
         layout.addWidget(self.transcript, 1)
+        footer = QHBoxLayout()          # under the last answer, which it is about
+        footer.setContentsMargins(12, 6, 12, 8)
+        footer.addStretch(1)
+        self.continue_button = QPushButton("Continue from this answer")
+        self.continue_button.setEnabled(False)
+        footer.addWidget(self.continue_button)
+        layout.addLayout(footer)
         self.pending: ChatBubble | None = None
         self.refresh_theme()
 

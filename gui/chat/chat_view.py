@@ -55,8 +55,8 @@ class ChatView(QWidget):
         titles = QVBoxLayout()
         titles.setSpacing(2)
         titles.addWidget(named_label("Chat and compare", "heading"))
-        titles.addWidget(named_label("One conversation, two models. Each answers with its own earlier replies.",
-                                     "subheading"))
+        titles.addWidget(named_label("One conversation, two models. Each answers with its own earlier replies, "
+                                     "unless you continue from one answer.", "subheading"))
         top.addLayout(titles, 1)
         self.new_button = QPushButton("New conversation")
         self.new_button.setToolTip("Forget the conversation; both models start afresh.")
