@@ -3,7 +3,7 @@
     python main.py train WORKSPACE [--config FILE.toml] [--set key=value ...] [--resume RUN_ID]
     python main.py evaluate WORKSPACE --adapter RUN_OR_PATH [--split eval|train|all] [--json]
     python main.py runs WORKSPACE [--json] [--export-adapter RUN DIR] [--export-merged RUN DIR]
-                                  [--export-metrics RUN FILE.csv]
+                                  [--export-metrics RUN FILE.csv] [--delete RUN]
 
 torch and transformers are imported inside the handlers so that ``--help`` starts fast.
 """
@@ -59,6 +59,9 @@ def register(subparsers) -> None:
                       help="write the base model with the run's adapter merged in (loads the model)")
     runs.add_argument("--export-metrics", nargs=2, metavar=("RUN_ID", "FILE"),
                       help="write every stored metric of the run as CSV")
+    runs.add_argument("--delete", metavar="RUN_ID",
+                      help="delete the run: its metrics, pair scores and folder (refused while it trains, or while "
+                           "a later round, a comparison or generated candidates depend on it)")
     runs.set_defaults(func=run_runs)
 
 
@@ -233,11 +236,20 @@ def run_runs(args: argparse.Namespace) -> int:
         return 2
     with ws:
         from core.operations import runs as run_ops
+        from storage.workspace import WorkspaceError
 
         exports = [(what, pair) for what, pair in (("adapter", args.export_adapter), ("merged", args.export_merged),
                                                    ("metrics", args.export_metrics)) if pair]
         if exports:
             return _export_runs(ws, exports)
+        if args.delete:
+            try:
+                deleted = run_ops.delete_run(ws, args.delete)
+            except (LookupError, run_ops.RunInUseError, WorkspaceError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(deleted.describe())
+            return 0
         rows = [run_ops.run_row(run) for run in run_ops.list_runs(ws)]
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -1,6 +1,8 @@
 """Runs, the user actions on past and present training runs: list them, say which can be
-resumed (and why not), and export one — its adapter, the base model with it merged in, or
-its metrics as CSV. ``main.py runs`` and the Train tab's runs panel both call these.
+resumed (and why not), export one — its adapter, the base model with it merged in, or
+its metrics as CSV — and delete one (``delete_run``: its rows, then its folder; refused while
+it trains or while a later round, a comparison, a generation or the queue order depends on it).
+``main.py runs`` and the Train tab's runs panel both call these.
 
 Runs are ``storage.runs.RunRecord`` values (plain, frozen). Reading them settles runs whose
 owning process is gone (they are listed as interrupted). Nothing here loads torch except
@@ -9,21 +11,24 @@ owning process is gone (they are listed as interrupted). Nothing here loads torc
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.engine import run_export
 from core.engine.training_control import resume_refusal
+from core.operations.changes import Changes
 from core.operations.metrics_export import export_metrics_csv
 from core.operations.metric_series import MetricSeries
 from storage import runs as run_store
+from storage.run_deletion import RunInUseError, delete_run_rows
 from storage.runs import RunRecord
 from storage.workspace import Workspace
 
 __all__ = ["RunRecord", "ExportError", "list_runs", "get_run", "runs_with_adapter", "resume_refusal",
            "settings_summary", "run_row", "RunCurves", "load_curves", "export_adapter", "export_merged",
-           "export_metrics"]
+           "export_metrics", "RunDeleted", "RunInUseError", "delete_run"]
 
 ExportError = run_export.ExportError
 
@@ -108,3 +113,42 @@ def export_metrics(ws: Workspace, run_id: str, path: str | Path) -> Path:
     if run_store.get_run(ws, run_id) is None:
         raise ExportError(f"no run {run_id!r} in this workspace")
     return export_metrics_csv(ws, run_id, path)
+
+
+@dataclass(frozen=True)
+class RunDeleted:
+    run_id: str
+    name: str
+    metrics: int
+    pair_scores: int
+    folders: tuple[str, ...]          # the run's folders removed
+    folder_problem: str | None        # why a folder of it could not be removed (the rows are gone)
+    changes: Changes
+
+    def describe(self) -> str:
+        text = (f"Deleted run {self.name} ({self.run_id}): {self.metrics:,} metric values, "
+                f"{self.pair_scores:,} pair scores" + (f", folder {self.folders[0]}" if self.folders else ""))
+        return text + (f"; {self.folder_problem}" if self.folder_problem else "")
+
+
+def delete_run(ws: Workspace, run_id: str, actor: str | None = None) -> RunDeleted:
+    """Delete the run's rows (``storage.run_deletion``: ``RunInUseError`` while it trains or while
+    something depends on it, ``LookupError`` for no such run), then its folder ``runs/<run-id>/``
+    (only a folder named after the run, so a moved or odd ``run_dir`` never takes another folder)."""
+    rows = delete_run_rows(ws, run_id, actor)
+    candidates = {Path(rows.run_dir)}
+    try:
+        candidates.add(ws.runs_dir / run_id)
+    except OSError:
+        pass
+    removed, problem = [], None
+    for folder in sorted(candidates):
+        if folder.name != run_id or not folder.is_dir():
+            continue
+        try:
+            shutil.rmtree(folder)
+            removed.append(str(folder))
+        except OSError as exc:
+            problem = f"its folder {folder} could not be removed ({exc.strerror or exc}); delete it by hand"
+    return RunDeleted(rows.run_id, rows.name, rows.metrics, rows.pair_scores, tuple(removed), problem,
+                      Changes(runs=True))

@@ -1,10 +1,13 @@
 """The workspace's training runs: status and settings of each, and what can be done with one
-(open its curves, overlay several, resume, export adapter / merged model / metrics / plots).
+(open its curves, overlay several, resume, export adapter / merged model / metrics / plots,
+delete it — after a confirmation; the same actions in the table's context menu).
 
 The rules are ``core.operations.runs``'s (which runs exist, which can be resumed and why not,
 the exports). The list is read through the view's ``DatabaseWorker`` (``refresh``) and the row
 of the run training now follows that run's own events (``show_live``), not the database.
 Exports that copy or load weights run in workers; the panel reports results in its status line.
+A deleted run (``core.operations.runs.delete_run`` on the database thread, which refuses a run that
+trains or that something depends on) is announced as ``changes_made``.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QMenu, QMessageBox,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from core.operations import runs as run_ops
 from core.operations.runs import RunRecord
@@ -32,6 +35,7 @@ class RunsPanel(QWidget):
     open_requested = Signal(str)          # run id
     compare_requested = Signal(list)      # run ids (two or more)
     resume_requested = Signal(str)        # run id
+    changes_made = Signal(object)         # Changes(runs=True): a run was deleted
     loaded = Signal()                     # a refresh has come back from the database
 
     def __init__(self, workspace: Workspace, db: DatabaseWorker, grab_plots: Callable[[], object] | None = None,
@@ -64,6 +68,8 @@ class RunsPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.itemDoubleClicked.connect(lambda _item: self._open_selected())
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self.context_menu)
         layout.addWidget(self.table, 1)
 
         buttons = QHBoxLayout()
@@ -83,6 +89,8 @@ class RunsPanel(QWidget):
         self.png_button = self._button(buttons, "Plots PNG…", "Save the plots as shown as a PNG image.",
                                        self._ask_export_png)
         buttons.addStretch(1)
+        self.delete_button = self._button(buttons, "Delete…", "Delete the run: its metrics, pair scores and folder "
+                                          "(checkpoints, adapter). Asks first.", self._ask_delete)
         self.refresh_button = self._button(buttons, "Refresh", "Re-read the runs from the workspace.", self.refresh)
         layout.addLayout(buttons)
 
@@ -172,6 +180,7 @@ class RunsPanel(QWidget):
         self.merged_button.setEnabled(has_adapter)
         self.csv_button.setEnabled(one)
         self.png_button.setEnabled(self._grab_plots is not None)
+        self.delete_button.setEnabled(idle)
 
     def set_busy_run(self, run_id: str | None) -> None:
         self.busy_run_id = run_id
@@ -192,6 +201,43 @@ class RunsPanel(QWidget):
         ids = self.selected_run_ids()
         if len(ids) == 1:
             self.resume_requested.emit(ids[0])
+
+    def context_menu(self, position) -> QMenu:
+        """The selected runs' actions, as the buttons allow them now."""
+        menu = QMenu(self)
+        for button in (self.open_button, self.compare_button, self.resume_button, self.delete_button):
+            menu.addAction(button.text(), button.click).setEnabled(button.isEnabled())
+        menu.popup(self.table.viewport().mapToGlobal(position))
+        return menu
+
+    def _ask_delete(self) -> None:
+        run = self._selected_one()
+        if run is not None and run.id != self.busy_run_id and self.confirm_delete(run):
+            self.delete_run(run.id)
+
+    def confirm_delete(self, run: RunRecord) -> bool:
+        box, delete = self.confirmation(run)
+        box.exec()
+        return box.clickedButton() is delete
+
+    def confirmation(self, run: RunRecord) -> tuple[QMessageBox, QPushButton]:
+        """The question asked before ``run`` is deleted, and its Delete button (Cancel is the default)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Delete the run?", f"Delete run {run.name or run.id} ({run.id})?",
+                          parent=self)
+        box.setInformativeText("Its metrics, its pair scores and its folder (checkpoints, adapter) are deleted; "
+                               "the verdicts it trained on stay. This cannot be undone.")
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+        return box, delete
+
+    def delete_run(self, run_id: str) -> Job:
+        """Delete the run (database thread); the refusal, if any, goes to the status line."""
+        return self.db.submit(run_ops.delete_run, self.workspace, run_id, on_done=self._deleted,
+                              on_failed=lambda exc: self._say(f"Not deleted: {exc}", error=True))
+
+    def _deleted(self, deleted: run_ops.RunDeleted) -> None:
+        self._say(deleted.describe(), error=deleted.folder_problem is not None)
+        self.changes_made.emit(deleted.changes)
 
     def _selected_one(self) -> RunRecord | None:
         ids = self.selected_run_ids()

@@ -78,9 +78,9 @@ class TrainView(TrainLayout):
         for button, slot in ((self.start_button, self.start), (self.pause_button, self.pause),
                              (self.resume_button, self.resume), (self.stop_button, self.stop)):
             button.clicked.connect(slot)
-        self.runs.open_requested.connect(self.open_run)
-        self.runs.compare_requested.connect(self.compare_runs)
-        self.runs.resume_requested.connect(self.resume_run)
+        for signal, slot in ((self.runs.open_requested, self.open_run), (self.runs.compare_requested, self.compare_runs),
+                             (self.runs.resume_requested, self.resume_run), (self.runs.changes_made, self.changes_made)):
+            signal.connect(slot)
         self.runs.loaded.connect(self._on_runs_loaded)
         self._update_buttons()
         self.runs.refresh()
