@@ -1,6 +1,7 @@
 """core.engine.heap: the C heap's freed blocks, kept resident by glibc, go back to the system
 (checked in a fresh process: 600 MiB of freed heap blocks, each held in place by a small live
-one after it, leave its resident size)."""
+one after it, leave its resident size); with ``keep_returning`` they go back as they are freed,
+until ``default_heap()``."""
 
 from __future__ import annotations
 
@@ -22,23 +23,46 @@ def rss():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 size = 4 << 20
 first = libc.malloc(size); libc.free(first)    # glibc raises its mmap threshold: the next blocks come from the heap
-blocks, keep = [], []
-for _ in range(150):      # each block with a small live one after it: freed, none can join the heap's top
-    blocks.append(libc.malloc(size)); libc.memset(blocks[-1], 1, size)
-    keep.append(libc.malloc(4096)); libc.memset(keep[-1], 1, 4096)
-for block in blocks:
-    libc.free(block)
-freed = rss()
-from core.engine.heap import return_freed_memory
-print(return_freed_memory(), round(freed), round(rss()))
+keep = []
+def allocate_and_free():
+    blocks = []
+    for _ in range(150):      # each block with a small live one after it: freed, none can join the heap's top
+        blocks.append(libc.malloc(size)); libc.memset(blocks[-1], 1, size)
+        keep.append(libc.malloc(4096)); libc.memset(keep[-1], 1, 4096)
+    for block in blocks:
+        libc.free(block)
+    return rss()
+from core.engine.heap import default_heap, return_freed_memory
+if MODE == "trim":
+    freed = allocate_and_free()
+    figures = [return_freed_memory(), round(freed), round(rss())]
+else:
+    before = rss()
+    figures = [return_freed_memory(keep_returning=True), round(before)]
+    figures.append(round(allocate_and_free()))    # each block mapped on its own: gone when freed
+    default_heap()
+    figures.append(round(allocate_and_free()))    # glibc's default again: kept in the heap
+print(*figures)
 """
+
+
+def run_script(mode: str) -> list[str]:
+    code = SCRIPT.replace("ROOT", repr(str(ROOT))).replace("MODE", repr(mode))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim: Linux only")
 def test_freed_heap_blocks_leave_the_resident_size() -> None:
-    done = subprocess.run([sys.executable, "-c", SCRIPT.replace("ROOT", repr(str(ROOT)))], capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    ok, freed, after = done.stdout.split()
+    ok, freed, after = run_script("trim")
     assert ok == "True"
-    assert float(freed) > 550 and float(after) < float(freed) - 500, done.stdout   # 600 MiB resident until returned
+    assert float(freed) > 550 and float(after) < float(freed) - 500, (freed, after)   # 600 MiB resident until returned
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_keep_returning_gives_blocks_back_as_they_are_freed_until_default_heap() -> None:
+    ok, before, returning, default = run_script("keep")
+    assert ok == "True"
+    assert float(returning) < float(before) + 50, (before, returning)     # 600 MiB freed, none of it kept
+    assert float(default) > float(returning) + 500, (returning, default)     # kept again once back to the default

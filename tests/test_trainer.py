@@ -14,7 +14,7 @@ from core.engine.checkpoints import list_checkpoints
 from storage.metrics import read_metrics
 from storage.runs import get_run
 from core.engine.trainer import METRIC_NAMES, TrainingControl, TrainingFailed, TrainingObserver, train
-from core.engine.training_control import Phase, PhaseChanged, ReferencePassDone, Resumed, RunFinished
+from core.engine.training_control import Phase, PhaseChanged, ReferencePassDone, Resumed, RunFinished, StepMetrics
 from core.engine.training_config import ConfigError, TrainingConfig
 from storage.models import RunStatus, TrainingRun
 from tests.tiny_models import fill_workspace, make_tiny_model_dir
@@ -109,6 +109,35 @@ def test_training_learns_on_held_out_pairs(workspace, model_dir) -> None:
         model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), run.adapter_path)
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b and any(float(p.abs().max()) > 0 for p in lora_b)
+
+
+def test_a_checkpointed_cpu_run_returns_freed_memory_while_it_trains_and_learns_the_same(workspace, model_dir):
+    from core.engine import heap
+
+    fill_workspace(workspace, 16)
+
+    class HeapWatch(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.returning_at_steps = []
+
+        def on_event(self, event):
+            if isinstance(event, StepMetrics):
+                self.returning_at_steps.append(heap.returning())
+            super().on_event(event)
+
+    plain, checkpointed = HeapWatch(), HeapWatch()
+    common = dict(max_steps=3, eval_split="0", eval_interval=0, checkpoint_interval=0, device="cpu")
+    train(workspace, config(model_dir, **common), plain)
+    train(workspace, config(model_dir, gradient_checkpointing=True, **common), checkpointed)
+
+    def losses(recorder):
+        return [event.metrics["loss"] for event in recorder.of_type(StepMetrics)]
+
+    assert plain.returning_at_steps == [False] * 3
+    assert checkpointed.returning_at_steps == [heap.return_freed_memory()] * 3   # True where glibc is
+    assert not heap.returning()                   # glibc's default again once the run ended
+    assert losses(checkpointed) == pytest.approx(losses(plain), rel=1e-5, abs=1e-6)
 
 
 def test_reference_log_probs_are_cached_across_runs(workspace, model_dir) -> None:

@@ -258,7 +258,11 @@ def attach_saved_lora(model, adapter_dir: str | Path, config: TrainingConfig):
 
 def _checkpointing(peft_model, config: TrainingConfig):
     if config.gradient_checkpointing:
-        peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        kwargs = {"use_reentrant": False}
+        if hasattr(peft_model, "activation_checkpointing_enable"):    # transformers 5.2x; the old name warns
+            peft_model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         peft_model.enable_input_require_grads()
     return peft_model
 

@@ -26,10 +26,10 @@ from core.engine.checkpoints import latest_checkpoint, load_checkpoint, save_che
 from core.engine.divergence import DivergenceWatch
 from core.engine.dpo_loss import summarize
 from core.engine.evaluation import evaluate_pairs
-from core.engine.heap import return_freed_memory
+from core.engine.heap import default_heap, return_freed_memory
 from core.engine.logprobs import supports_packed_pairs
 from core.engine.modeling import (LoadedModel, dtype_name, is_out_of_memory, model_fingerprint, out_of_memory_advice,
-                                  tokenization_fingerprint)
+                                  select_device, tokenization_fingerprint)
 from core.engine.objective import batch_objective
 from core.engine.prepared_inputs import PreparedInputs, prepared_reference
 from core.engine.pair_packing import PackedBatch, collate_pairs
@@ -87,8 +87,7 @@ class DPOTrainingRun:
         self.ws = ws
         self.observer = observer or TrainingObserver()
         self.control = control or TrainingControl()
-        self.resume_run_id = resume_run_id
-        self._phase: Phase | None = None
+        self.resume_run_id, self._phase = resume_run_id, None
         if resume_run_id is not None:
             run = get_run(ws, resume_run_id)
             refusal = resume_refusal(resume_run_id, run)
@@ -131,6 +130,8 @@ class DPOTrainingRun:
                 update_run(self.ws, self.run_id, status=RunStatus.FAILED, error=message, finished_at=utcnow())
             self._emit(RunFinished(run_id, RunStatus.FAILED, message))
             raise TrainingFailed(run_id, message) from exc
+        finally:
+            default_heap()
         return self.run_id
 
     def _emit(self, event: TrainingEvent) -> None:
@@ -146,6 +147,8 @@ class DPOTrainingRun:
     def _run(self) -> None:
         config = self.config
         torch.manual_seed(config.seed)
+        # Checkpointing on the CPU: freed blocks go back to the system at once (core.engine.heap)
+        return_freed_memory(keep_returning=config.gradient_checkpointing and select_device(config.device).type == "cpu")
         self._enter(Phase.LOADING_DATA)
         self._start, config = resolve_start(self.ws, config)   # a later round: core.engine.run_start
         self.config = config
@@ -175,7 +178,6 @@ class DPOTrainingRun:
             update_run(self.ws, self.run_id, status=RunStatus.RUNNING, error=None, finished_at=None,
                        total_steps=total_steps)   # max_steps / num_epochs may have changed
         self.status = RunStatus.RUNNING
-
         reference = self._reference(loaded, data, model_key, token_key)
         model = loaded.model
         params = [p for p in model.parameters() if p.requires_grad]
@@ -250,16 +252,14 @@ class DPOTrainingRun:
 
     def _loop(self, loaded: LoadedModel, data: RunData, reference: ReferenceTable, optimizer, scheduler,
               params: list[torch.nn.Parameter], start_step: int, total_steps: int, writer: MetricWriter) -> None:
-        config, model, device = self.config, loaded.model, loaded.device
-        pad = loaded.tokenizer.pad_token_id
+        config, model, device, pad = self.config, loaded.model, loaded.device, loaded.tokenizer.pad_token_id
         self._order_cache: dict[int, list[list[int]]] = {}
         self._packed = config.packed_pairs and supports_packed_pairs(model)
         model.train()
         if start_step == 0 and data.eval:
             self._evaluate(loaded, data, reference, 0, writer)
         step = start_step
-        last_saved = start_step if start_step > 0 else None
-        last_eval = start_step
+        last_saved, last_eval = (start_step if start_step > 0 else None), start_step
         while step < total_steps:
             if self.control.paused:
                 self._pause(step)
@@ -351,7 +351,7 @@ class DPOTrainingRun:
         update_run(self.ws, self.run_id, status=RunStatus.PAUSED)
         self._enter(Phase.PAUSED, step=step)
         while not self.control.wait_while_paused(timeout=0.5):
-            pass
+            continue
         # Back to running (or on to stopping); the loop reports TRAINING before its next step.
         update_run(self.ws, self.run_id, status=RunStatus.RUNNING)
 
