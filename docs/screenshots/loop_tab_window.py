@@ -14,9 +14,10 @@ from typing import Callable, Iterator
 
 
 @contextmanager
-def loop_tab_window(build: Callable[[Path], object], tab_title: str, annotator: str = "ana") -> Iterator[tuple]:
+def loop_tab_window(build: Callable[[Path], object], tab_title: str | None, annotator: str = "ana") -> Iterator[tuple]:
     """Yield (app, window, page): ``build(folder)`` makes the workspace (an open ``Workspace``) in
-    a temporary folder, where the window's settings live too; all is closed afterwards."""
+    a temporary folder, where the window's settings live too; all is closed afterwards. With
+    ``tab_title`` None the window stays on its first tab and ``page`` is None (the caller turns to one)."""
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -33,8 +34,9 @@ def loop_tab_window(build: Callable[[Path], object], tab_title: str, annotator: 
         window.resize(1300, 820)
         window.show()
         window.db.wait_idle()
-        page = next(p for p in window.loop_pages if p.tab.title == tab_title)
-        window.tabs.setCurrentWidget(page)
+        page = None if tab_title is None else next(p for p in window.loop_pages if p.tab.title == tab_title)
+        if page is not None:
+            window.tabs.setCurrentWidget(page)
         for _ in range(4):
             window.db.wait_idle()
             app.processEvents()

@@ -50,43 +50,28 @@ def build_workspace(root: Path):
 
 
 def main() -> int:
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+    from docs.screenshots.loop_tab_window import loop_tab_window
 
-    import tempfile
+    found = {}
 
-    from gui.common import settings
-    from gui.main_window import MainWindow
+    def build(root: Path):
+        ws, found["blind"] = build_workspace(root)
+        return ws
 
-    app = QApplication.instance() or QApplication([])
-    app.setApplicationName("DPO Studio")
-    with tempfile.TemporaryDirectory() as tmp:
-        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
-        ws, blind_pair = build_workspace(Path(tmp) / "ws")
-        settings.set_value("view/theme", "light")
-        settings.set_value("view/guidelines", False)
-        window = MainWindow(ws, "ana")
-        window.resize(1300, 820)
-        window.show()
-        window.db.wait_idle()
+    with loop_tab_window(build, None) as (app, window, _page):
         window.tabs.setCurrentWidget(window.pairs)
         window.db.wait_idle()
         app.processEvents()
         window.pairs.table.selectRow(1)
         app.processEvents()
         window.grab().save(str(OUT / "pairs-blind.png"))
-        dialog = window.pairs.open_pair(blind_pair)
+        dialog = window.pairs.open_pair(found["blind"])
         dialog.resize(1100, 760)
-        window.db.wait_idle()
-        app.processEvents()
-        window.db.wait_idle()
-        app.processEvents()
+        for _ in range(2):
+            window.db.wait_idle()
+            app.processEvents()
         dialog.grab().save(str(OUT / "pair-blind-dialog.png"))
         dialog.close()
-        window.close()
-        window.deleteLater()
-        app.processEvents()
-        ws.close()
     print("saved pairs-blind.png, pair-blind-dialog.png")
     return 0
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,23 +41,9 @@ def build_workspace(root: Path):
 
 
 def main() -> int:
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+    from docs.screenshots.loop_tab_window import loop_tab_window
 
-    from gui.common import settings
-    from gui.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication([])
-    app.setApplicationName("DPO Studio")
-    with tempfile.TemporaryDirectory() as tmp:
-        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
-        ws = build_workspace(Path(tmp) / "ws")
-        settings.set_value("view/theme", "light")
-        settings.set_value("view/guidelines", False)
-        window = MainWindow(ws, "maria")
-        window.resize(1300, 820)
-        window.show()
-        window.db.wait_idle()
+    with loop_tab_window(build_workspace, None, annotator="maria") as (app, window, _page):
         window.tabs.setCurrentWidget(window.team)
         window.db.wait_idle()
         app.processEvents()
@@ -69,10 +54,6 @@ def main() -> int:
             window.db.wait_idle()
             app.processEvents()
         window.grab().save(str(OUT / "team-queue-fallback.png"))
-        window.close()
-        window.deleteLater()
-        app.processEvents()
-        ws.close()
     print("saved team-queue-fallback.png")
     return 0
 
