@@ -22,7 +22,7 @@ from sqlalchemy import select
 from storage.agreement import (fleiss_kappa, krippendorff_alpha_nominal, pairwise_cohen_kappa,
                                percent_agreement)
 from storage.members import Role, RoleError, acting, owner_names
-from storage.models import Annotator, Choice
+from storage.models import Annotator, Choice, Pair
 from storage.pair_history import refuse_blind_pair
 from storage.verdicts import add_verdict, current_verdicts, get_or_create_annotator
 from storage.workspace import Workspace
@@ -83,9 +83,11 @@ def agreement(ws: Workspace, include_pseudo: bool = False) -> AgreementReport:
 
 
 def disagreements(ws: Workspace, include_resolved: bool = True) -> list[Disagreement]:
-    """Pairs whose annotators' current labels (pseudo-annotators included) are not all the same."""
+    """Pairs whose annotators' current labels (pseudo-annotators included) are not all the same.
+    Blind A/B pairs are left out: their judges' differences are the comparison's result, not a
+    dispute to settle (``resolve`` refuses them)."""
     with ws.session() as session:
-        return _disagreements(current_verdicts(session, per_kind=True), include_resolved)
+        return _disagreements(current_verdicts(session, per_kind=True), include_resolved, _blind_pairs(session))
 
 
 def team_overview(ws: Workspace) -> tuple[AgreementReport, list[AnnotatorCounts], list[Disagreement]]:
@@ -93,7 +95,7 @@ def team_overview(ws: Workspace) -> tuple[AgreementReport, list[AnnotatorCounts]
     verdicts (the Team tab's numbers; each read is most of the cost: ~1 s at 100,000 verdicts)."""
     with ws.session() as session:
         rows = current_verdicts(session, per_kind=True)
-        return _agreement(rows, False), _counts(session, rows), _disagreements(rows, True)
+        return _agreement(rows, False), _counts(session, rows), _disagreements(rows, True, _blind_pairs(session))
 
 
 def _counts(session, rows) -> list[AnnotatorCounts]:
@@ -133,7 +135,11 @@ def _agreement(rows, include_pseudo: bool) -> AgreementReport:
         cohen_kappa=pairwise_cohen_kappa(rated))
 
 
-def _disagreements(rows, include_resolved: bool) -> list[Disagreement]:
+def _blind_pairs(session) -> set[int]:
+    return set(session.scalars(select(Pair.id).where(Pair.comparison_id.is_not(None))))
+
+
+def _disagreements(rows, include_resolved: bool, blind: set[int]) -> list[Disagreement]:
     labels: dict[int, dict[str, Choice]] = defaultdict(dict)
     resolutions: dict[int, Choice] = {}
     for verdict in rows:
@@ -143,7 +149,7 @@ def _disagreements(rows, include_resolved: bool) -> list[Disagreement]:
             labels[verdict.pair_id][verdict.annotator_name] = verdict.choice
     result = []
     for pair_id in sorted(labels):
-        if len(set(labels[pair_id].values())) < 2:
+        if len(set(labels[pair_id].values())) < 2 or pair_id in blind:
             continue
         if pair_id in resolutions and not include_resolved:
             continue

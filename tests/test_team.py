@@ -235,3 +235,15 @@ def test_seconds_spent_count_only_current_verdicts(team_workspace) -> None:
     assert counts["cat"].seconds_spent == pytest.approx(4.0)
     assert counts["ben"].seconds_spent == pytest.approx(4.0)
     assert counts == {c.name: c for c in annotator_counts(ws)}
+
+
+def test_judges_who_differ_on_a_blind_pair_are_no_dispute(team_workspace) -> None:
+    from storage.team import team_overview
+    from tests.test_pair_history import _blind_pair
+
+    ws, p = team_workspace
+    comparison_id, blind = _blind_pair(ws)
+    for name, choice in (("ann", A), ("ben", B)):
+        AnnotationQueue(ws, name, comparison_id=comparison_id).record(blind, choice)
+    assert blind not in [d.pair_id for d in disagreements(ws)]
+    assert [d.pair_id for d in team_overview(ws)[2]] == [d.pair_id for d in disagreements(ws)] == [p[0], p[1], p[3]]
