@@ -142,7 +142,7 @@ def test_gradient_checkpointing_with_lora_and_packed_pairs(model_dir) -> None:
         model.get_base_model().model.layers[0].mlp.register_forward_pre_hook(lambda *_: layer_calls.append(1))
         _, plain = loss_and_gradients(model, completion_token_logps, batch)
         assert len(layer_calls) == 1
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         _, checkpointed = loss_and_gradients(model, completion_token_logps, batch)
         assert len(layer_calls) == 3                                              # forward + recompute
         assert plain.keys() == checkpointed.keys() and plain

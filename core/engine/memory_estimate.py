@@ -14,7 +14,8 @@ the figure while the user types. Each term is what the engine keeps alive at the
   the residual input and the two normed inputs, query (after RoPE), keys and values (repeated to the
   query heads), the attention output and its contiguous copy (the output projection's input), the
   second residual: ``8 × hidden``; the MLP's ``4 × intermediate`` when gated (gate, SiLU(gate), up, their
-  product) or ``2 ×`` when not; LoRA's rank-sized inner values. With gradient checkpointing only each
+  product) or ``2 ×`` when not, and ``2 ×`` for a gated SiLU MLP that ``core.engine.lean_mlp`` runs
+  (gate and up); LoRA's rank-sized inner values. With gradient checkpointing only each
   layer's input is kept, and one layer is recomputed whole during the backward. Attention masks: one
   boolean and one additive copy of ``rows × width²``;
 - the LM head runs only on completion positions (``head_positions``), in chunks of
@@ -48,6 +49,11 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 SAVED_PER_LAYER_HIDDEN = 8
 SAVED_PER_LAYER_INTERMEDIATE = {True: 4, False: 2}          # gated MLP or not
 GRADIENT_PER_LAYER_INTERMEDIATE, GRADIENT_PER_LAYER_HIDDEN = 3, 4
+# A gated SiLU MLP run by core.engine.lean_mlp keeps 2 (gate and up); its backward holds 3 more, as the stock one.
+LEAN_SAVED_INTERMEDIATE = 2
+# The families whose MLP is ``down(act(gate(x)) * up(x))`` (tests/test_lean_mlp.py reads their source):
+# with SiLU, lean_mlp takes them over.
+LEAN_MLP_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "olmo", "olmo2", "smollm3", "granite", "cohere")
 # NF4 with double quantisation: 4 bits a weight, an 8-bit scale per 64 weights and a float32
 # per 256 scales (bitsandbytes' blocksize 64, second-level blocks of 256).
 NF4_BYTES_PER_WEIGHT = 0.5 + (1 + 4 / 256) / 64
@@ -97,6 +103,7 @@ class ModelShape:
     kv_heads: int
     tied_embeddings: bool
     gated_mlp: bool
+    lean_mlp: bool = False   # a gated SiLU MLP that core.engine.lean_mlp runs
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "ModelShape":
@@ -126,6 +133,7 @@ class ModelShape:
             kv_heads=int(first("num_key_value_heads", default=heads)),
             tied_embeddings=bool(config.get("tie_word_embeddings", True)),
             gated_mlp=model_type in GATED_MODEL_TYPES or activation in GATED_MLP_ACTIVATIONS,
+            lean_mlp=model_type in LEAN_MLP_MODEL_TYPES and activation == "silu",
         )
 
     def linear_layers(self) -> dict[str, tuple[int, int]]:
@@ -241,8 +249,10 @@ def estimate_training_memory(shape: ModelShape, *, batch_size: int, max_length: 
     else:
         weights = parameters * value_bytes
     lora_modules = len(shape.linear_layers()) if target_modules == "all-linear" else len(target_modules)
-    layer = (SAVED_PER_LAYER_HIDDEN * shape.hidden + SAVED_PER_LAYER_INTERMEDIATE[shape.gated_mlp]
-             * shape.intermediate + lora_modules * lora_r)                    # values per position
+    lean = shape.lean_mlp and not load_in_4bit                               # a 4-bit down: the stock MLP
+    saved_intermediate = LEAN_SAVED_INTERMEDIATE if lean else SAVED_PER_LAYER_INTERMEDIATE[shape.gated_mlp]
+    layer = (SAVED_PER_LAYER_HIDDEN * shape.hidden + saved_intermediate * shape.intermediate
+             + lora_modules * lora_r)                                         # values per position
     kept_layers = shape.hidden * shape.layers + layer if gradient_checkpointing else layer * shape.layers
     # + the embeddings' output and the final norm's; the masks: one boolean and one additive copy.
     activations = tokens.positions * (kept_layers + 2 * shape.hidden) * value_bytes \

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from core.engine.lean_mlp import use_lean_mlps
 from core.engine.library_preload import library_lock
 from core.engine.model_location import WEIGHT_SUFFIXES, load_location
 from core.engine.training_config import TrainingConfig
@@ -239,7 +240,7 @@ def attach_lora(model, config: TrainingConfig):
             peft_model = get_peft_model(model, lora)
     except ValueError as exc:
         raise ModelLoadError(f"setting 'lora_target_modules' ({config.lora_target_modules!r}): {exc}") from exc
-    return _checkpointing(peft_model, config)
+    return _prepared_for_training(peft_model, config)
 
 
 def attach_saved_lora(model, adapter_dir: str | Path, config: TrainingConfig):
@@ -253,10 +254,11 @@ def attach_saved_lora(model, adapter_dir: str | Path, config: TrainingConfig):
             peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load the adapter in {adapter_dir}: {exc}") from exc
-    return _checkpointing(peft_model, config)
+    return _prepared_for_training(peft_model, config)
 
 
-def _checkpointing(peft_model, config: TrainingConfig):
+def _prepared_for_training(peft_model, config: TrainingConfig):
+    use_lean_mlps(peft_model)   # gated MLPs keep half their values for the backward (core.engine.lean_mlp)
     if config.gradient_checkpointing:
         kwargs = {"use_reentrant": False}
         if hasattr(peft_model, "activation_checkpointing_enable"):    # transformers 5.2x; the old name warns
