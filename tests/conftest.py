@@ -8,6 +8,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One intra-op thread for torch, here and in the processes the tests start (set before torch is
+# imported): the tests' models are tiny, so a second thread saves nothing, and on a busy machine it
+# spins at each barrier waiting for the first (the engine tests took 51 s beside two CPU burners
+# with two threads, 35 s with one).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # Before any module imports QTimer: every timer and single shot is tracked from its creation,
 # so that the test which leaves one running fails itself (see tests/qt_leaks.py).
