@@ -63,8 +63,9 @@ SHAPES = {
                  max_length=128, note="tests/tiny_models.py, wider; the tiny BPE tokenizer's 320 tokens"),
     "32k": Shape("32k", "llama", 32_000, 512, 4, 8, 4, 1408, (100, 300), (50, 200), batch=4, steps=8,
                  pairs=32, max_length=512, note="Llama-like, random weights"),
-    "qwen0.5b": Shape("qwen0.5b", "qwen2", 151_936, 896, 24, 14, 2, 4864, (100, 300), (50, 200), batch=2,
-                      steps=3, pairs=6, max_length=512, tied_embeddings=True,
+    # Batch 8, the app's default; one step on the CPU (a TRL step there takes minutes; gpu_check sets its own)
+    "qwen0.5b": Shape("qwen0.5b", "qwen2", 151_936, 896, 24, 14, 2, 4864, (100, 300), (50, 200), batch=8,
+                      steps=1, pairs=8, max_length=512, tied_embeddings=True,
                       note="Qwen2.5-0.5B's sizes (tied embeddings) as a Llama config with attention biases, "
                            "random weights"),
 }

@@ -1,5 +1,6 @@
-"""How many rows of the LM head run at once: the one rule the engine (``core.engine.logprobs``) and
-the memory estimate (``core.engine.memory_estimate``) both use. No torch import (the form's estimate
+"""How many rows of the LM head run at once, and of the lean MLP's backward: the rules the engine
+(``core.engine.logprobs``, ``core.engine.lean_mlp``) and the memory estimate
+(``core.engine.memory_estimate``) both use. No torch import (the form's estimate
 reads it while the user types).
 
 A chunk's float32 logits are the head's whole transient memory (the fused head turns them into the
@@ -20,3 +21,13 @@ def head_chunk_rows(vocab: int, elements: int = LOGITS_CHUNK_ELEMENTS, min_rows:
     """Rows of the LM head computed at once at vocabulary size ``vocab``: ``elements`` logits, but
     at least ``min_rows`` rows (and at least one)."""
     return max(1, min_rows, elements // max(1, vocab))
+
+
+MLP_CHUNK_ELEMENTS = 1 << 22         # intermediate-sized values of a lean MLP backward chunk: 16 MiB of float32
+MLP_CHUNK_MIN_ROWS = 256
+
+
+def mlp_chunk_rows(intermediate: int, elements: int = MLP_CHUNK_ELEMENTS, min_rows: int = MLP_CHUNK_MIN_ROWS) -> int:
+    """Rows of the lean MLP's backward run at once (``core.engine.lean_mlp``): ``elements`` values of
+    the MLP's width, but at least ``min_rows`` rows (862 at 4,864 wide, 2,978 at 1,408)."""
+    return max(1, min_rows, elements // max(1, intermediate))

@@ -6,19 +6,21 @@ gradient), SiLU's output and the up projection's (for the product's), and the pr
 (LoRA's ``A`` on ``down`` needs its input). At Qwen2.5-0.5B's sizes that is 4 × 4,864 of the
 ≈26,600 values a decoder layer keeps per position.
 
-``use_lean_mlps(model)`` gives each such MLP a forward whose last half (the SiLU, the product and
-the ``down`` projection with its LoRA update) is one autograd function that keeps only the gate's
-and the up projection's outputs (and LoRA's rank-sized inner values) and recomputes the rest,
-elementwise, in the backward; the frozen ``down`` weight gets no gradient and needs no input, so
-no matrix product is repeated. The forward computes exactly what peft's ``lora.Linear`` does, in
-the same order, so the values are identical; gradients agree to float rounding
-(``tests/test_lean_mlp.py``).
+``use_lean_mlps(model)`` gives each such MLP a forward that is one autograd function: the three
+projections with their LoRA updates, the SiLU and the product. It keeps the MLP's input, the gate's
+and the up projection's outputs and LoRA's rank-sized inner values, and recomputes SiLU and the
+product elementwise in the backward; the frozen weights get no gradient and need no input, so no
+matrix product is repeated. The backward runs over row chunks (``core.engine.head_chunks.
+mlp_chunk_rows``: 862 rows at 4,864 wide), so what it holds beyond the kept values is a chunk's
+worth, not three more intermediate-sized tensors a position. The forward computes exactly what
+peft's ``lora.Linear`` does, in the same order, so the values are identical; gradients agree to
+float rounding (``tests/test_lean_mlp.py``).
 
 It takes over only where it is the same computation: the module's own forward is that one line
-(read from its source), SiLU is the activation, ``down`` is a plain frozen ``nn.Linear`` or a peft
-LoRA layer with one plain adapter active, unmerged, without dropout, and gradients are being
-recorded. Anything else (a disabled adapter in the reference pass, a 4-bit base, dropout, a DoRA
-variant, a trainable ``down``, mixed dtypes) runs the module's own forward.
+(read from its source), SiLU is the activation, each projection is a plain frozen ``nn.Linear`` or
+a peft LoRA layer with one plain adapter active, unmerged, without dropout, all in one dtype, and
+gradients are being recorded. Anything else (a disabled adapter in the reference pass, a 4-bit
+base, dropout, a DoRA variant, a trainable base weight) runs the module's own forward.
 """
 
 from __future__ import annotations
@@ -29,45 +31,93 @@ import types
 import torch
 import torch.nn.functional as F
 
+from core.engine.head_chunks import MLP_CHUNK_ELEMENTS, MLP_CHUNK_MIN_ROWS, mlp_chunk_rows
+
 GATED_FORM = "self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))"
+CHUNK_ELEMENTS, MIN_CHUNK_ROWS = MLP_CHUNK_ELEMENTS, MLP_CHUNK_MIN_ROWS   # patched by the tests
 
 
-class _GatedDown(torch.autograd.Function):
-    """``down(silu(gate) * up)`` with down's LoRA update; keeps ``gate``, ``up`` and LoRA's inner values."""
+def _project(x, weight, bias, lora_a, lora_b, scaling):
+    """A frozen linear layer with its LoRA update, in peft's order: ``base(x) + B(A(x)) · s``."""
+    out = F.linear(x, weight, bias)
+    if lora_a is None:
+        return out, None
+    inner = F.linear(x, lora_a)
+    return out + F.linear(inner, lora_b) * scaling, inner
+
+
+def _accumulate(total: torch.Tensor, left: torch.Tensor, right: torch.Tensor, alpha: float = 1.0) -> None:
+    """``total += alpha · left @ right``, in float32 whatever the operands' dtype."""
+    if left.dtype == total.dtype:
+        total.addmm_(left, right, alpha=alpha)
+    else:
+        total.add_(left @ right, alpha=alpha)
+
+
+def _rows(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.reshape(-1, tensor.shape[-1])
+
+
+class _LeanMLP(torch.autograd.Function):
+    """``down(silu(gate(x)) · up(x))`` with each projection's LoRA update. Keeps ``x``, the gate's and
+    up's outputs and LoRA's rank-sized inner values; the backward runs over row chunks, so what it
+    holds beyond those is a chunk's worth."""
 
     @staticmethod
-    def forward(ctx, gate, up, weight, bias, lora_a, lora_b, scaling):
-        product = F.silu(gate) * up
-        out = F.linear(product, weight, bias)
-        inner = None
-        if lora_a is not None:
-            inner = F.linear(product, lora_a)
-            out = out + F.linear(inner, lora_b) * scaling
-        ctx.scaling = scaling
-        ctx.save_for_backward(gate, up, weight, lora_a, lora_b, inner)
+    def forward(ctx, x, chunk_rows, scalings, *weights):
+        gate_parts, up_parts, down_parts = weights[0:4], weights[4:8], weights[8:12]
+        gate, gate_inner = _project(x, *gate_parts, scalings[0])
+        up, up_inner = _project(x, *up_parts, scalings[1])
+        out, down_inner = _project(F.silu(gate) * up, *down_parts, scalings[2])
+        ctx.chunk_rows, ctx.scalings = chunk_rows, scalings
+        ctx.save_for_backward(x, gate, up, gate_inner, up_inner, down_inner, *weights)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        # In place where it can be: besides gate and up, at most three intermediate-sized tensors at
-        # once (the product's gradient, σ(gate), up's gradient), as many as autograd's own backward
-        # of the module's forward holds beside its four.
-        gate, up, weight, lora_a, lora_b, inner = ctx.saved_tensors
-        grad_product = grad_out @ weight
-        grad_a = grad_b = None
-        sig = torch.sigmoid(gate)
-        if lora_a is not None:
-            rows = grad_product.view(-1, grad_product.shape[-1])
-            grad_inner = (grad_out @ lora_b).mul_(ctx.scaling).view(-1, lora_b.shape[-1])
-            grad_b = (grad_out.reshape(-1, grad_out.shape[-1]).T @ inner.view(-1, inner.shape[-1])).mul_(ctx.scaling)
-            product = torch.mul(gate, sig).mul_(up)
-            grad_a = grad_inner.T @ product.view(-1, product.shape[-1])
-            del product
-            rows.addmm_(grad_inner, lora_a)
-        grad_up = torch.mul(gate, sig).mul_(grad_product)                  # ∂/∂up = silu(gate)
-        grad_gate = grad_product.mul_(up).mul_(sig)
-        grad_gate.mul_(sig.neg_().add_(1).mul_(gate).add_(1))              # silu'(g) = σ(g)(1 + g(1 − σ(g)))
-        return grad_gate, grad_up, None, None, grad_a, grad_b, None
+        x, gate, up, gate_inner, up_inner, down_inner, *weights = ctx.saved_tensors
+        (wg, _, ag, bg), (wu, _, au, bu), (wd, _, ad, bd) = weights[0:4], weights[4:8], weights[8:12]
+        sg, su, sd = ctx.scalings
+        x2, g2, u2, go2 = _rows(x), _rows(gate), _rows(up), _rows(grad_out)
+        inners = [_rows(gate_inner), _rows(up_inner), _rows(down_inner)]
+        lora = {name: (torch.zeros(a.shape, dtype=torch.float32, device=a.device),
+                       torch.zeros(b.shape, dtype=torch.float32, device=b.device))
+                for name, a, b in (("gate", ag, bg), ("up", au, bu), ("down", ad, bd)) if a is not None}
+        grad_x = torch.empty_like(x2) if ctx.needs_input_grad[0] else None
+        for start in range(0, go2.shape[0], ctx.chunk_rows):
+            rows = slice(start, start + ctx.chunk_rows)
+            go, g, u = go2[rows], g2[rows], u2[rows]
+            grad_product = go @ wd
+            sig = torch.sigmoid(g)
+            if ad is not None:
+                grad_inner = (go @ bd).mul_(sd)
+                _accumulate(lora["down"][1], go.T, inners[2][rows], sd)
+                _accumulate(lora["down"][0], grad_inner.T, torch.mul(g, sig).mul_(u))
+                grad_product.addmm_(grad_inner, ad)
+            grad_up = torch.mul(g, sig).mul_(grad_product)                      # ∂/∂up = silu(gate)
+            grad_gate = grad_product.mul_(u).mul_(sig)
+            grad_gate.mul_(sig.neg_().add_(1).mul_(g).add_(1))                  # silu'(g) = σ(g)(1 + g(1 − σ(g)))
+            del sig
+            grad_rows = grad_gate @ wg if grad_x is not None else None
+            if grad_rows is not None:
+                grad_rows.addmm_(grad_up, wu)
+            for name, grad, a, b, scaling, inner in (("gate", grad_gate, ag, bg, sg, inners[0]),
+                                                     ("up", grad_up, au, bu, su, inners[1])):
+                if a is None:
+                    continue
+                grad_inner = (grad @ b).mul_(scaling)
+                _accumulate(lora[name][1], grad.T, inner[rows], scaling)
+                _accumulate(lora[name][0], grad_inner.T, x2[rows])
+                if grad_rows is not None:
+                    grad_rows.addmm_(grad_inner, a)
+            if grad_x is not None:
+                grad_x[rows] = grad_rows
+        grads = []
+        for name, w in (("gate", wg), ("up", wu), ("down", wd)):
+            a_grad, b_grad = lora.get(name, (None, None))
+            grads += [None, None, None if a_grad is None else a_grad.to(w.dtype),
+                      None if b_grad is None else b_grad.to(w.dtype)]
+        return (None if grad_x is None else grad_x.view_as(x), None, None, *grads)
 
 
 def _plain_frozen_linear(module) -> bool:
@@ -75,34 +125,40 @@ def _plain_frozen_linear(module) -> bool:
         module.bias is None or not module.bias.requires_grad)
 
 
-def _down_parts(down, dtype: torch.dtype):
-    """(weight, bias, lora_A, lora_B, scaling) when ``down`` can run inside ``_GatedDown``, else None."""
-    if _plain_frozen_linear(down):
-        return (down.weight, down.bias, None, None, 1.0) if down.weight.dtype == dtype else None
-    base = getattr(down, "base_layer", None)
+def _projection_parts(module, dtype: torch.dtype):
+    """((weight, bias, lora_A, lora_B), scaling) when ``module`` can run inside ``_LeanMLP``, else None."""
+    if _plain_frozen_linear(module):
+        return ((module.weight, module.bias, None, None), 1.0) if module.weight.dtype == dtype else None
+    base = getattr(module, "base_layer", None)
     if base is None or not _plain_frozen_linear(base) or base.weight.dtype != dtype:
         return None
-    if getattr(down, "disable_adapters", True) or getattr(down, "merged", True):
+    if getattr(module, "disable_adapters", True) or getattr(module, "merged", True):
         return None
-    active = [name for name in down.active_adapters if name in down.lora_A]
-    if len(active) != 1 or active[0] in getattr(down, "lora_variant", {}):
+    active = [name for name in module.active_adapters if name in module.lora_A]
+    if len(active) != 1 or active[0] in getattr(module, "lora_variant", {}):
         return None
     name = active[0]
-    lora_a, lora_b = down.lora_A[name], down.lora_B[name]
-    dropout = down.lora_dropout[name]
+    lora_a, lora_b = module.lora_A[name], module.lora_B[name]
+    dropout = module.lora_dropout[name]
     if not isinstance(dropout, torch.nn.Identity) and dropout.p > 0 and dropout.training:
         return None
     if lora_a.bias is not None or lora_b.bias is not None or lora_a.weight.dtype != dtype:
         return None
-    return base.weight, base.bias, lora_a.weight, lora_b.weight, float(down.scaling[name])
+    return (base.weight, base.bias, lora_a.weight, lora_b.weight), float(module.scaling[name])
+
+
+def chunk_rows(intermediate: int) -> int:
+    """Rows of a backward chunk (``core.engine.head_chunks.mlp_chunk_rows``)."""
+    return mlp_chunk_rows(intermediate, CHUNK_ELEMENTS, MIN_CHUNK_ROWS)
 
 
 def _lean_forward(self, x):
-    gate, up = self.gate_proj(x), self.up_proj(x)
-    parts = _down_parts(self.down_proj, gate.dtype) if torch.is_grad_enabled() and up.dtype == gate.dtype else None
-    if parts is None:
-        return self.down_proj(self.act_fn(gate) * up)
-    return _GatedDown.apply(gate, up, *parts)
+    parts = [_projection_parts(p, x.dtype) for p in (self.gate_proj, self.up_proj, self.down_proj)] \
+        if torch.is_grad_enabled() else [None]
+    if any(part is None for part in parts):
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+    weights = [tensor for part, _ in parts for tensor in part]
+    return _LeanMLP.apply(x, chunk_rows(self.down_proj.in_features), tuple(s for _, s in parts), *weights)
 
 
 def _is_gated_silu_mlp(module) -> bool:

@@ -15,7 +15,7 @@ the figure while the user types. Each term is what the engine keeps alive at the
   query heads), the attention output and its contiguous copy (the output projection's input), the
   second residual: ``8 × hidden``; the MLP's ``4 × intermediate`` when gated (gate, SiLU(gate), up, their
   product) or ``2 ×`` when not, and ``2 ×`` for a gated SiLU MLP that ``core.engine.lean_mlp`` runs
-  (gate and up); LoRA's rank-sized inner values. With gradient checkpointing only each
+  (gate and up; its backward runs in row chunks); LoRA's rank-sized inner values. With gradient checkpointing only each
   layer's input is kept, and one layer is recomputed whole during the backward. Attention masks: one
   boolean and one additive copy of ``rows × width²``;
 - the LM head runs only on completion positions (``head_positions``), in chunks of
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 # The engine's own chunk rule for the LM head (torch-free like this module); the bound re-exported.
-from core.engine.head_chunks import LOGITS_CHUNK_ELEMENTS, head_chunk_rows  # noqa: F401
+from core.engine.head_chunks import LOGITS_CHUNK_ELEMENTS, head_chunk_rows, mlp_chunk_rows  # noqa: F401
 
 MIB = 2**20
 GIB = 2**30
@@ -49,8 +49,8 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 SAVED_PER_LAYER_HIDDEN = 8
 SAVED_PER_LAYER_INTERMEDIATE = {True: 4, False: 2}          # gated MLP or not
 GRADIENT_PER_LAYER_INTERMEDIATE, GRADIENT_PER_LAYER_HIDDEN = 3, 4
-# A gated SiLU MLP run by core.engine.lean_mlp keeps 2 (gate and up); its backward holds 3 more, as the stock one.
-LEAN_SAVED_INTERMEDIATE = 2
+# A gated SiLU MLP run by core.engine.lean_mlp keeps 2 (gate and up); its backward holds 4 a row of a chunk.
+LEAN_SAVED_INTERMEDIATE, LEAN_CHUNK_INTERMEDIATE = 2, 4
 # The families whose MLP is ``down(act(gate(x)) * up(x))`` (tests/test_lean_mlp.py reads their source):
 # with SiLU, lean_mlp takes them over.
 LEAN_MLP_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "olmo", "olmo2", "smollm3", "granite", "cohere")
@@ -257,10 +257,14 @@ def estimate_training_memory(shape: ModelShape, *, batch_size: int, max_length: 
     # + the embeddings' output and the final norm's; the masks: one boolean and one additive copy.
     activations = tokens.positions * (kept_layers + 2 * shape.hidden) * value_bytes \
         + tokens.rows * tokens.width ** 2 * (1 + value_bytes)
-    gradients = GRADIENT_PER_LAYER_INTERMEDIATE * shape.intermediate + GRADIENT_PER_LAYER_HIDDEN * shape.hidden
+    gradients = ((0 if lean else GRADIENT_PER_LAYER_INTERMEDIATE * shape.intermediate)
+                 + GRADIENT_PER_LAYER_HIDDEN * shape.hidden)
+    # The lean MLP's backward runs in row chunks: its intermediate-sized values are a chunk's worth.
+    lean_chunk = (LEAN_CHUNK_INTERMEDIATE * shape.intermediate * value_bytes
+                  * min(tokens.positions, mlp_chunk_rows(shape.intermediate)) if lean else 0)
     # The forward ends with a head chunk in flight, the backward starts with one layer's gradients:
     # not at the same time.
-    workspace = (max(tokens.positions * gradients * value_bytes,
+    workspace = (max(tokens.positions * gradients * value_bytes + lean_chunk,
                      _head_chunk(shape, tokens.head_positions, value_bytes))
                  + (shape.largest_linear() * value_bytes if load_in_4bit else 0))
     reference = (reference_tokens.positions * (layer + 2 * shape.hidden) * value_bytes
