@@ -154,3 +154,30 @@ def test_the_estimate_knows_which_families_run_lean() -> None:
               "intermediate_size": 128, "vocab_size": 320, "num_attention_heads": 4}
     assert ModelShape.from_config(config).lean_mlp
     assert not ModelShape.from_config({**config, "model_type": "gemma", "hidden_act": "gelu_pytorch_tanh"}).lean_mlp
+
+
+@pytest.mark.parametrize("layout", ["batch", "packed"])
+def test_cpu_attention_without_repeated_keys_gives_the_same_values_and_keeps_less(model_dir, batches, layout,
+                                                                                  monkeypatch) -> None:
+    """load_base_model on the CPU turns on transformers' GQA path of SDPA, also with the padding or
+    pair mask: the same log-probs and gradients, and the keys and values kept unrepeated."""
+    import os
+
+    from core.engine.modeling import load_base_model
+
+    batch = batches[layout]
+    monkeypatch.delenv("TRANSFORMERS_SDPA_FORCE_GQA", raising=False)
+    config = model_with(model_dir).get_base_model().config
+    groups = config.num_attention_heads // config.num_key_value_heads
+    assert groups > 1
+    repeated_logps, repeated = loss_and_gradients(model_with(model_dir), completion_token_logps, batch)
+    repeated_saved = saved_bytes(model_with(model_dir), batch)
+    load_base_model(str(model_dir), torch.device("cpu"), torch.float32)
+    assert os.environ["TRANSFORMERS_SDPA_FORCE_GQA"] == "1"
+    grouped_logps, grouped = loss_and_gradients(model_with(model_dir), completion_token_logps, batch)
+    torch.testing.assert_close(grouped_logps, repeated_logps, rtol=1e-5, atol=1e-6)
+    for name, grad in repeated.items():
+        torch.testing.assert_close(grouped[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    head_dim = config.hidden_size // config.num_attention_heads
+    fewer = 2 * (groups - 1) * config.num_key_value_heads * head_dim * batch.input_ids.numel() * LAYERS * 4
+    assert repeated_saved - saved_bytes(model_with(model_dir), batch) == fewer

