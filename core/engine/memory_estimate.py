@@ -12,7 +12,8 @@ the figure while the user types. Each term is what the engine keeps alive at the
 - activations kept for the backward pass, per position of the batch (rows × padded width; packed
   pairs are one row each with the shared prompt once, unpacked pairs two rows) and per decoder layer:
   the residual input and the two normed inputs, query (after RoPE), keys and values (repeated to the
-  query heads), the attention output and its contiguous copy (the output projection's input), the
+  query heads on a GPU; on the CPU as they are, ``core.engine.modeling.load_base_model``), the
+  attention output and its contiguous copy (the output projection's input), the
   second residual: ``8 × hidden``; the MLP's ``4 × intermediate`` when gated (gate, SiLU(gate), up, their
   product) or ``2 ×`` when not, and ``2 ×`` for a gated SiLU MLP that ``core.engine.lean_mlp`` runs
   (gate and up; its backward runs in row chunks); LoRA's rank-sized inner values. With gradient checkpointing only each
@@ -251,7 +252,8 @@ def estimate_training_memory(shape: ModelShape, *, batch_size: int, max_length: 
     lora_modules = len(shape.linear_layers()) if target_modules == "all-linear" else len(target_modules)
     lean = shape.lean_mlp and not load_in_4bit                               # a 4-bit down: the stock MLP
     saved_intermediate = LEAN_SAVED_INTERMEDIATE if lean else SAVED_PER_LAYER_INTERMEDIATE[shape.gated_mlp]
-    layer = (SAVED_PER_LAYER_HIDDEN * shape.hidden + saved_intermediate * shape.intermediate
+    keys_values = 2 * shape.hidden if device != "cpu" else 2 * shape.hidden // max(1, shape.heads) * shape.kv_heads
+    layer = ((SAVED_PER_LAYER_HIDDEN - 2) * shape.hidden + keys_values + saved_intermediate * shape.intermediate
              + lora_modules * lora_r)                                         # values per position
     kept_layers = shape.hidden * shape.layers + layer if gradient_checkpointing else layer * shape.layers
     # + the embeddings' output and the final norm's; the masks: one boolean and one additive copy.
