@@ -27,6 +27,8 @@ import pytest  # noqa: E402
 # backend, workspace_location, workspace, postgres_databases, fresh_postgres_url (tests/backends.py).
 from tests.backends import (_template_workspace, backend, fresh_postgres_url, postgres_databases,  # noqa: E402,F401
                             pytest_generate_tests, workspace, workspace_location)
+# The forms' helper process, started once the tests are collected and kept warm (tests/warm_helper.py).
+from tests.warm_helper import _form_helper_kept_warm  # noqa: E402,F401
 
 
 @pytest.fixture

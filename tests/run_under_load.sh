@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The suite on a busy machine: starts CPU-burning processes (two by default), runs the README's
-# test command three times in a row, stops the burners (also on Ctrl+C or an error), and prints
+# test command (`python -m pytest -q -n 2 --dist loadfile`) three times in a row, stops the burners (also on Ctrl+C or an error), and prints
 # each run's pytest summary line, duration and exit code. Exit code 0 only if every run passed.
 #
 #   tests/run_under_load.sh                                   # the whole suite, 3 runs, 2 burners
 #   PYTEST_ARGS="tests/test_startup.py" RUNS=1 tests/run_under_load.sh    # a subset, once
 #
-# PYTEST_ARGS: extra arguments appended to `python -m pytest -q` (a subset, -x, -k ...).
+# PYTEST_ARGS: extra arguments appended to that command (a subset, -x, -k ...).
 # RUNS, BURNERS: how many runs and how many burners. SKIP_INSTALL=1 leaves out the pip step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +37,10 @@ trap 'exit 130' INT TERM
 run_suite() {
     if [ "${SKIP_INSTALL:-0}" = 1 ]; then
         # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
-        python -m pytest -q ${PYTEST_ARGS:-}
+        python -m pytest -q -n 2 --dist loadfile ${PYTEST_ARGS:-}
     else
         # shellcheck disable=SC2086
-        pip install -e ".[test]" && python -m pytest -q ${PYTEST_ARGS:-}
+        pip install -e ".[test]" && python -m pytest -q -n 2 --dist loadfile ${PYTEST_ARGS:-}
     fi
 }
 
