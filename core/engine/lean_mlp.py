@@ -38,12 +38,13 @@ CHUNK_ELEMENTS, MIN_CHUNK_ROWS = MLP_CHUNK_ELEMENTS, MLP_CHUNK_MIN_ROWS   # patc
 
 
 def _project(x, weight, bias, lora_a, lora_b, scaling):
-    """A frozen linear layer with its LoRA update, in peft's order: ``base(x) + B(A(x)) · s``."""
+    """A frozen linear layer with its LoRA update, in peft's order: ``base(x) + B(A(x)) · s``, the
+    update scaled and added in place (the same two roundings, one output-sized tensor fewer)."""
     out = F.linear(x, weight, bias)
     if lora_a is None:
         return out, None
     inner = F.linear(x, lora_a)
-    return out + F.linear(inner, lora_b) * scaling, inner
+    return out.add_(F.linear(inner, lora_b).mul_(scaling)), inner
 
 
 def _accumulate(total: torch.Tensor, left: torch.Tensor, right: torch.Tensor, alpha: float = 1.0) -> None:
@@ -68,7 +69,8 @@ class _LeanMLP(torch.autograd.Function):
         gate_parts, up_parts, down_parts = weights[0:4], weights[4:8], weights[8:12]
         gate, gate_inner = _project(x, *gate_parts, scalings[0])
         up, up_inner = _project(x, *up_parts, scalings[1])
-        out, down_inner = _project(F.silu(gate) * up, *down_parts, scalings[2])
+        # SiLU's output becomes the product in place: gate, up and the product, never a fourth
+        out, down_inner = _project(F.silu(gate).mul_(up), *down_parts, scalings[2])
         ctx.chunk_rows, ctx.scalings = chunk_rows, scalings
         ctx.save_for_backward(x, gate, up, gate_inner, up_inner, down_inner, *weights)
         return out
