@@ -191,11 +191,13 @@ def load_base_model(name_or_path: str, device: torch.device, dtype: torch.dtype,
             raise
         raise ModelLoadError(f"a weights file of {name_or_path!r} is damaged or truncated "
                              f"({damaged_weight_files(location) or 'its safetensors files'}): {exc}") from exc
-    if device.type == "cpu":
+    if device.type == "cpu" and not torch.cuda.is_available():
         # Grouped-query attention without copying keys and values to every query head: torch's CPU
         # flash kernel takes them as they are, with the padding or pair mask (transformers does so on
         # its own only without a mask). Same values; at Qwen2.5-0.5B's 14/2 heads, 2 × 768 fewer
         # values a position and layer kept for the backward, and the attention ran 1.2× faster.
+        # transformers reads the switch per process: not where a CUDA model could be loaded next,
+        # whose kernels with a mask would fall back to the slow path.
         os.environ.setdefault("TRANSFORMERS_SDPA_FORCE_GQA", "1")
     return model if quantized else model.to(device)
 
