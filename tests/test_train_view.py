@@ -114,9 +114,12 @@ def test_runs_open_compare_and_export(qtbot, make_train_view, pairs_workspace, t
     assert view.runs.export_png(tmp_path / "plots.png")
     assert (tmp_path / "plots.png").stat().st_size > 10_000
 
-    worker = view.runs.export_adapter(first, tmp_path / "adapter")
-    with qtbot.waitSignal(worker.finished, timeout=30_000):
-        pass
+    # The export starts its worker at once: wait on what the panel says, not on the worker's
+    # signal, which a fast export can emit before a waitSignal here would connect to it.
+    view.runs.export_adapter(first, tmp_path / "adapter")
+    status = view.runs.status_label
+    qtbot.waitUntil(lambda: status.text().startswith(("Exported to", "Export failed")), timeout=RUN_TIMEOUT)
+    assert status.text() == f"Exported to {tmp_path / 'adapter'}", status.text()
     from core.engine.modeling import load_with_adapter
     loaded = load_with_adapter(str(tiny_model), tmp_path / "adapter", device="cpu", dtype="float32")
     assert loaded.model.peft_config["default"].r == 8
