@@ -9,6 +9,8 @@ import torch
 
 from core.engine.batching import TokenizedPair, collate, common_prefix_length, tokenize_examples
 from core.engine.logprobs import completion_token_logps, sequence_logps, supports_packed_pairs
+from core.engine.packed_attention import NAME as PACKED_SDPA
+from core.engine.packed_attention import one_row, use_split_attention
 from core.engine.pair_packing import collate_packed
 from core.engine.training_config import ConfigError, TrainingConfig
 from tests.tiny_models import example as Example
@@ -34,7 +36,10 @@ def lora_model(model_dir, attention: str):
 
     from core.engine.modeling import quiet_peft_wrap
 
-    base = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation=attention, dtype=torch.float32)
+    split = attention == PACKED_SDPA          # loaded as sdpa, then switched (as load_model does on the CPU)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="sdpa" if split else attention,
+                                                dtype=torch.float32)
+    assert not split or use_split_attention(base)
     torch.manual_seed(3)
     with quiet_peft_wrap():
         model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
@@ -66,7 +71,7 @@ def token_and_sequence_logps(model, batch):
     return token_logps[batch.loss_mask.bool()], sequence_logps(token_logps)
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("attention", ["sdpa", "eager", PACKED_SDPA])
 @pytest.mark.parametrize("chat", [False, True], ids=["plain", "chat"])
 @pytest.mark.parametrize("max_length, mode", [(512, "keep_start"), (45, "keep_start"), (45, "keep_end")],
                          ids=["whole", "cut-end", "cut-prompt"])
@@ -95,8 +100,9 @@ def test_packed_logps_equal_unpacked(model_dir, tokenizer, attention, chat, max_
     torch.testing.assert_close(rejected_p, rejected_u, rtol=1e-5, atol=1e-5)
 
 
-def test_packed_gradients_equal_unpacked(model_dir, tokenizer) -> None:
-    model = lora_model(model_dir, "sdpa")
+@pytest.mark.parametrize("attention", ["sdpa", PACKED_SDPA])
+def test_packed_gradients_equal_unpacked(model_dir, tokenizer, attention) -> None:
+    model = lora_model(model_dir, attention)
     pairs, _ = tokenize_examples(tokenizer, examples(False), 512)
     pad = tokenizer.eos_token_id
     gradients = []

@@ -25,6 +25,7 @@ from torch.utils.checkpoint import checkpoint
 from core.engine.batching import Batch
 from core.engine.head_chunks import HEAD_CHUNK_MIN_ROWS, LOGITS_CHUNK_ELEMENTS, head_chunk_rows
 from core.engine.pair_packing import PackedBatch
+from core.engine.packed_attention import NAME as PACKED_SDPA, one_row
 
 # LOGITS_CHUNK_ELEMENTS and HEAD_CHUNK_MIN_ROWS (core.engine.head_chunks) are read from this module at
 # each call, so a test can set smaller chunks here.
@@ -32,7 +33,7 @@ _LOGIT_TRANSFORM_ATTRS = ("final_logit_softcapping", "logit_scale", "output_mult
                           "lm_head_multiplier", "logits_scaling")
 # Attention implementations that apply a custom 4D mask as given (transformers' masking_utils
 # returns a 4D mask as is; flash-attention kernels take no mask, flex attention wants a BlockMask).
-_MASKED_ATTENTION = ("sdpa", "eager")
+_MASKED_ATTENTION = ("sdpa", "eager", PACKED_SDPA)
 
 
 def _causal_lm(model):
@@ -181,9 +182,12 @@ def _packed_token_logps(causal_lm, batch: PackedBatch) -> torch.Tensor:
         dtype = causal_lm.get_input_embeddings().weight.dtype
         attention = torch.zeros(attention.shape, dtype=dtype, device=attention.device).masked_fill(
             ~attention, torch.finfo(dtype).min)
-    hidden = backbone(input_ids=batch.input_ids, attention_mask=attention, position_ids=batch.position_ids,
-                      use_cache=False).last_hidden_state           # (B, T, H)
-    selected_hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.predictor_index)  # (N, H)
+    input_ids, position_ids, predictor_index = batch.input_ids, batch.position_ids, batch.predictor_index
+    if causal_lm.config._attn_implementation == PACKED_SDPA and batch.segments:
+        input_ids, position_ids, attention, predictor_index = one_row(batch)    # (1, S): no padding
+    hidden = backbone(input_ids=input_ids, attention_mask=attention, position_ids=position_ids,
+                      use_cache=False).last_hidden_state           # (B, T, H) or (1, S, H)
+    selected_hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, predictor_index)  # (N, H)
     selected = _selected_logps(causal_lm.get_output_embeddings(), selected_hidden, batch.labels)  # (N,)
     mask = batch.loss_mask.bool()                                   # (2B, W)
     return torch.zeros(mask.shape, dtype=selected.dtype, device=selected.device).masked_scatter(mask, selected)

@@ -21,6 +21,7 @@ import torch
 from core.engine.lean_mlp import use_lean_mlps
 from core.engine.library_preload import library_lock
 from core.engine.model_location import WEIGHT_SUFFIXES, load_location
+from core.engine.packed_attention import use_split_attention
 from core.engine.training_config import TrainingConfig
 
 
@@ -199,6 +200,7 @@ def load_base_model(name_or_path: str, device: torch.device, dtype: torch.dtype,
         # transformers reads the switch per process: not where a CUDA model could be loaded next,
         # whose kernels with a mask would fall back to the slow path.
         os.environ.setdefault("TRANSFORMERS_SDPA_FORCE_GQA", "1")
+        use_split_attention(model)   # packed pairs: no padding, no scores the mask throws away
     return model if quantized else model.to(device)
 
 

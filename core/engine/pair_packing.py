@@ -43,6 +43,7 @@ class PackedBatch:
     labels: torch.Tensor           # (N,) the completion tokens, in the row-major order of loss_mask
     loss_mask: torch.Tensor        # (2B, W) 1 on the entries of token_logps that hold a completion token
     unpacked_tokens: int           # real tokens of the pairs' chosen + rejected sequences (unpacked count)
+    segments: tuple[tuple[int, int, int], ...] = ()   # per row: (shared prefix, chosen end, end)
 
     @property
     def num_pairs(self) -> int:
@@ -52,7 +53,7 @@ class PackedBatch:
         return PackedBatch(self.pair_ids, self.example_hashes, self.input_ids.to(device),
                            self.position_ids.to(device), self.attention_mask.to(device),
                            self.predictor_index.to(device), self.labels.to(device), self.loss_mask.to(device),
-                           self.unpacked_tokens)
+                           self.unpacked_tokens, self.segments)
 
     def completion_tokens(self) -> torch.Tensor:
         """(2B,) completion-token counts (the same as the unpacked batch's)."""
@@ -122,7 +123,8 @@ def collate_packed(pairs: Sequence[TokenizedPair], pad_token_id: int) -> PackedB
     unpacked = sum(len(p.chosen_ids) + len(p.rejected_ids) for p in pairs)
     return PackedBatch([p.pair_id for p in pairs], [p.example_hash for p in pairs], input_ids, position_ids,
                        allowed.unsqueeze(1), torch.tensor([i for r in index_rows for i in r], dtype=torch.long),
-                       torch.tensor([y for r in label_rows for y in r], dtype=torch.long), loss_mask, unpacked)
+                       torch.tensor([y for r in label_rows for y in r], dtype=torch.long), loss_mask, unpacked,
+                       tuple(zip(shared, chosen_ends, ends)))
 
 
 def collate_pairs(pairs: Sequence[TokenizedPair], pad_token_id: int, packed: bool):
