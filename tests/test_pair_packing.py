@@ -10,7 +10,7 @@ import torch
 from core.engine.batching import TokenizedPair, collate, common_prefix_length, tokenize_examples
 from core.engine.logprobs import completion_token_logps, sequence_logps, supports_packed_pairs
 from core.engine.packed_attention import NAME as PACKED_SDPA
-from core.engine.packed_attention import one_row, use_split_attention
+from core.engine.packed_attention import use_split_attention
 from core.engine.pair_packing import collate_packed
 from core.engine.training_config import ConfigError, TrainingConfig
 from tests.tiny_models import example as Example
