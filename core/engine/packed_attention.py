@@ -81,16 +81,18 @@ def packed_sdpa_forward(module, query, key, value, attention_mask, dropout: floa
     options = {"dropout_p": dropout, "scale": scaling,
                "enable_gqa": getattr(module, "num_key_value_groups", 1) > 1}
     attend = torch.nn.functional.scaled_dot_product_attention
+    # The row is [chosen | rejected] pair after pair (each chosen part beginning with the pair's shared
+    # prefix): one split cuts queries, keys and values into those parts, whose backward is one cat,
+    # where a slice each would fill a zero tensor of the whole row in the backward.
+    sizes = [size for _, _, chosen_end, end, _ in segments for size in (chosen_end, end - chosen_end)]
+    queries, keys, values = (tensor.split(sizes, dim=2) for tensor in (query, key, value))
     pieces = []
-    for start, prefix, chosen_end, end, below in segments:
-        chosen = slice(start, start + chosen_end)
+    for i, (_, prefix, chosen_end, end, below) in enumerate(segments):
         if chosen_end:
-            pieces.append(attend(query[:, :, chosen], key[:, :, chosen], value[:, :, chosen],
-                                 is_causal=True, **options))
+            pieces.append(attend(queries[2 * i], keys[2 * i], values[2 * i], is_causal=True, **options))
         if end > chosen_end:
-            shared, rejected = slice(start, start + prefix), slice(start + chosen_end, start + end)
-            keys = torch.cat([key[:, :, shared], key[:, :, rejected]], dim=2)
-            values = torch.cat([value[:, :, shared], value[:, :, rejected]], dim=2)
-            pieces.append(attend(query[:, :, rejected], keys, values, attn_mask=below, **options))
+            shared_keys = torch.cat([keys[2 * i][:, :, :prefix], keys[2 * i + 1]], dim=2)
+            shared_values = torch.cat([values[2 * i][:, :, :prefix], values[2 * i + 1]], dim=2)
+            pieces.append(attend(queries[2 * i + 1], shared_keys, shared_values, attn_mask=below, **options))
     output = torch.cat(pieces, dim=2) if len(pieces) > 1 else pieces[0]        # (1, Hq, S, D)
     return output.transpose(1, 2).contiguous(), None
