@@ -15,7 +15,9 @@ completion token: a rejected token right after the shared prefix is predicted fr
 shared position, which serves both completions.
 
 On prompts as long as their completions this removes about a third of the tokens of a step
-and all of the padding between a pair's chosen and rejected rows.
+and all of the padding between a pair's chosen and rejected rows. On the CPU the rows then go
+end to end without their padding, and each pair's attention is computed by its parts, not
+through the mask (``core.engine.packed_attention``; ``segments`` holds the layout for it).
 """
 
 from __future__ import annotations
