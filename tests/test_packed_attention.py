@@ -11,25 +11,12 @@ from core.engine.batching import TokenizedPair, collate
 from core.engine.logprobs import completion_token_logps, sequence_logps
 from core.engine.packed_attention import NAME, one_row, use_split_attention
 from core.engine.pair_packing import collate_packed
-from tests.tiny_models import make_tiny_model_dir, randomise_lora
+from tests.tiny_models import lora_model, make_tiny_model_dir
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     return make_tiny_model_dir(tmp_path_factory.mktemp("split") / "model", hidden_size=64, layers=2)
-
-
-def lora_model(model_dir):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from core.engine.modeling import quiet_peft_wrap
-
-    base = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="sdpa", dtype=torch.float32)
-    torch.manual_seed(5)
-    with quiet_peft_wrap():
-        model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
-    return randomise_lora(model, seed=5, scale=0.2)
 
 
 def attention_of(model, name: str):
@@ -73,7 +60,7 @@ def test_one_row_drops_the_padding_and_keeps_each_pairs_layout():
 
 
 def test_split_attention_gives_the_masked_kernels_logps_and_gradients(model_dir, monkeypatch):
-    model = lora_model(model_dir)
+    model = lora_model(model_dir, seed=5)
     batch, unpacked = collate_packed(PAIRS, pad_token_id=0), collate(PAIRS, pad_token_id=0)
     calls = []
     import core.engine.packed_attention as packed_attention
@@ -118,7 +105,7 @@ def test_checkpointed_recomputation_takes_the_same_split(model_dir):
     batch = collate_packed(PAIRS, pad_token_id=0)
     grads = []
     for checkpointed in (False, True):
-        model = _prepared_for_training(lora_model(model_dir),            # as training prepares it (lean MLPs too)
+        model = _prepared_for_training(lora_model(model_dir, seed=5),   # as training prepares it (lean MLPs too)
                                        TrainingConfig(base_model="m", gradient_checkpointing=checkpointed))
         attention_of(model, NAME)
         assert model.get_base_model().is_activation_checkpointing == checkpointed
@@ -132,7 +119,7 @@ def test_checkpointed_recomputation_takes_the_same_split(model_dir):
 
 def test_paths_without_a_pair_layout_are_sdpas_own(model_dir):
     """Unpacked batches (a 2D padding mask) and generation go to transformers' sdpa function."""
-    model = lora_model(model_dir)
+    model = lora_model(model_dir, seed=5)
     unpacked = collate(PAIRS, pad_token_id=0)
     prompt = torch.tensor([[5, 6, 7, 8, 9]])
     outputs = {}

@@ -10,11 +10,10 @@ import torch
 from core.engine.batching import TokenizedPair, collate, common_prefix_length, tokenize_examples
 from core.engine.logprobs import completion_token_logps, sequence_logps, supports_packed_pairs
 from core.engine.packed_attention import NAME as PACKED_SDPA
-from core.engine.packed_attention import use_split_attention
 from core.engine.pair_packing import collate_packed
 from core.engine.training_config import ConfigError, TrainingConfig
 from tests.tiny_models import example as Example
-from tests.tiny_models import make_tiny_model_dir, preference_triples, randomise_lora
+from tests.tiny_models import lora_model, make_tiny_model_dir, preference_triples
 
 
 @pytest.fixture(scope="module")
@@ -27,23 +26,6 @@ def tokenizer(model_dir):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(model_dir)
-
-
-def lora_model(model_dir, attention: str):
-    """Base + a LoRA adapter with seeded non-zero weights, float32."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from core.engine.modeling import quiet_peft_wrap
-
-    split = attention == PACKED_SDPA          # loaded as sdpa, then switched (as load_model does on the CPU)
-    base = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="sdpa" if split else attention,
-                                                dtype=torch.float32)
-    assert not split or use_split_attention(base)
-    torch.manual_seed(3)
-    with quiet_peft_wrap():
-        model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
-    return randomise_lora(model, seed=3, scale=0.2)
 
 
 def examples(chat: bool) -> list[Example]:

@@ -124,3 +124,24 @@ def randomise_lora(model, seed: int, scale: float):
             if "lora_B" in name:
                 param.copy_(torch.randn(param.shape, generator=generator) * scale)
     return model
+
+
+def lora_model(model_dir, attention: str = "sdpa", seed: int = 3):
+    """Base + an all-linear rank-4 LoRA adapter with seeded non-zero weights, float32. The split
+    attention of packed pairs (``core.engine.packed_attention.NAME``) is loaded as sdpa, then
+    switched, as ``core.engine.modeling.load_base_model`` does on the CPU."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from core.engine.modeling import quiet_peft_wrap
+    from core.engine.packed_attention import NAME, use_split_attention
+
+    split = attention == NAME
+    base = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="sdpa" if split else attention,
+                                                dtype=torch.float32)
+    assert not split or use_split_attention(base)
+    torch.manual_seed(seed)
+    with quiet_peft_wrap():
+        model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    return randomise_lora(model, seed=seed, scale=0.2)
